@@ -1,0 +1,305 @@
+//! The `Var` methods for the primitive ops: the same names, broadcasting and error messages
+//! as on `Tensor`, each a thin call into [`Var::apply`].
+
+use graft_tensor::{Float, Result, Tensor, Window2d};
+
+use crate::ops::elementwise::*;
+use crate::ops::indexing::{Gather, IndexAdd, IndexSelect, ScatterAdd};
+use crate::ops::linalg::{Fold, Matmul, Unfold};
+use crate::ops::movement::{Concat, Expand, Pad, Permute, Reshape, Slice};
+use crate::ops::reduce::{MaxDims, SumDims};
+use crate::var::Var;
+
+/// Declares the panicking form of `try_*` methods on `Var`.
+macro_rules! plain {
+    ($($(#[$meta:meta])* fn $name:ident => $try:ident ($($arg:ident : $ty:ty),*);)*) => {$(
+        $(#[$meta])*
+        ///
+        /// Panics with the message the `try_` form would return.
+        #[track_caller]
+        pub fn $name(&self, $($arg: $ty),*) -> Var<T> {
+            match self.$try($($arg),*) {
+                Ok(v) => v,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    )*};
+}
+pub(crate) use plain;
+
+macro_rules! unary_methods {
+    ($($(#[$m:meta])* $name:ident => $op:expr;)*) => {$(
+        $(#[$m])*
+        pub fn $name(&self) -> Var<T> {
+            Var::apply($op, &[self])
+        }
+    )*};
+}
+
+impl<T: Float> Var<T> {
+    unary_methods! {
+        /// -x.
+        neg => Neg;
+        /// e^x.
+        exp => Exp;
+        /// Natural logarithm.
+        log => Log;
+        /// ln(1 + x), accurate near 0.
+        log1p => Log1p;
+        /// Square root.
+        sqrt => Sqrt;
+        /// Hyperbolic tangent.
+        tanh => Tanh;
+        /// Logistic sigmoid.
+        sigmoid => Sigmoid;
+        /// max(x, 0).
+        relu => Relu;
+        /// The error function.
+        erf => Erf;
+        /// Sine.
+        sin => Sin;
+        /// Cosine.
+        cos => Cos;
+    }
+
+    /// x + c.
+    pub fn add_scalar(&self, c: T) -> Var<T> {
+        Var::apply(AddScalar(c), &[self])
+    }
+
+    /// x - c.
+    pub fn sub_scalar(&self, c: T) -> Var<T> {
+        Var::apply(AddScalar(-c), &[self])
+    }
+
+    /// x · c.
+    pub fn mul_scalar(&self, c: T) -> Var<T> {
+        Var::apply(MulScalar(c), &[self])
+    }
+
+    /// x / c.
+    pub fn div_scalar(&self, c: T) -> Var<T> {
+        Var::apply(MulScalar(T::ONE / c), &[self])
+    }
+
+    /// c - x.
+    pub fn rsub_scalar(&self, c: T) -> Var<T> {
+        self.neg().add_scalar(c)
+    }
+
+    /// c / x.
+    pub fn rdiv_scalar(&self, c: T) -> Var<T> {
+        self.pow_scalar(-T::ONE).mul_scalar(c)
+    }
+
+    /// x^p for a scalar exponent.
+    pub fn pow_scalar(&self, p: T) -> Var<T> {
+        Var::apply(PowScalar(p), &[self])
+    }
+
+    /// Elementwise a + b with broadcasting.
+    pub fn try_add(&self, other: &Var<T>) -> Result<Var<T>> {
+        Var::try_apply(Add, &[self, other])
+    }
+
+    /// Elementwise a - b with broadcasting.
+    pub fn try_sub(&self, other: &Var<T>) -> Result<Var<T>> {
+        Var::try_apply(Sub, &[self, other])
+    }
+
+    /// Elementwise a · b with broadcasting.
+    pub fn try_mul(&self, other: &Var<T>) -> Result<Var<T>> {
+        Var::try_apply(Mul, &[self, other])
+    }
+
+    /// Elementwise a / b with broadcasting.
+    pub fn try_div(&self, other: &Var<T>) -> Result<Var<T>> {
+        Var::try_apply(Div, &[self, other])
+    }
+
+    /// Sum of all elements, as a 0-d Var.
+    pub fn sum(&self) -> Var<T> {
+        let axes: Vec<isize> = (0..self.ndim() as isize).collect();
+        Var::apply(SumDims { axes, keepdim: false }, &[self])
+    }
+
+    /// Sum over `axes`.
+    pub fn try_sum_dims(&self, axes: &[isize], keepdim: bool) -> Result<Var<T>> {
+        Var::try_apply(SumDims { axes: axes.to_vec(), keepdim }, &[self])
+    }
+
+    /// Largest element over `axes` (gradient shared among ties).
+    pub fn try_max_dims(&self, axes: &[isize], keepdim: bool) -> Result<Var<T>> {
+        Var::try_apply(MaxDims { axes: axes.to_vec(), keepdim }, &[self])
+    }
+
+    /// Largest element, as a 0-d Var.
+    pub fn try_max(&self) -> Result<Var<T>> {
+        let axes: Vec<isize> = (0..self.ndim() as isize).collect();
+        self.try_max_dims(&axes, false)
+    }
+
+    /// The same elements in a new shape.
+    pub fn try_reshape(&self, shape: &[usize]) -> Result<Var<T>> {
+        if shape == self.shape() {
+            return Ok(self.clone());
+        }
+        Var::try_apply(Reshape(shape.to_vec()), &[self])
+    }
+
+    /// Reordered dimensions.
+    pub fn try_permute(&self, dims: &[isize]) -> Result<Var<T>> {
+        Var::try_apply(Permute(dims.to_vec()), &[self])
+    }
+
+    /// A broadcast to `shape`.
+    pub fn try_expand(&self, shape: &[usize]) -> Result<Var<T>> {
+        if shape == self.shape() {
+            return Ok(self.clone());
+        }
+        Var::try_apply(Expand(shape.to_vec()), &[self])
+    }
+
+    /// Python's `start:end:step` on dimension `dim` (negative bounds count from the end).
+    pub fn try_slice(&self, dim: isize, start: isize, end: isize, step: usize) -> Result<Var<T>> {
+        // The tensor op validates and clamps exactly as Python does; reuse its answer.
+        let view = self.value().try_slice(dim, start, end, step)?;
+        let d = if dim < 0 { dim + self.ndim() as isize } else { dim } as usize;
+        let n = self.shape()[d] as isize;
+        let s = (if start < 0 { start + n } else { start }).clamp(0, n) as usize;
+        let count = view.shape()[d];
+        let end = if count == 0 { s } else { s + (count - 1) * step + 1 };
+        Var::try_apply(Slice { dim: d, start: s, end, step }, &[self])
+    }
+
+    /// Indices `start..start + len` of `dim`.
+    pub fn try_narrow(&self, dim: isize, start: usize, len: usize) -> Result<Var<T>> {
+        self.value().try_narrow(dim, start, len)?;
+        self.try_slice(dim, start as isize, (start + len) as isize, 1)
+    }
+
+    /// Constant padding of the last `pads.len()` dims.
+    pub fn try_pad(&self, pads: &[(usize, usize)], value: T) -> Result<Var<T>> {
+        Var::try_apply(Pad { pads: pads.to_vec(), value }, &[self])
+    }
+
+    /// Joins Vars along `dim`.
+    pub fn try_concat(vars: &[&Var<T>], dim: isize) -> Result<Var<T>> {
+        Var::try_apply(Concat(dim), vars)
+    }
+
+    /// Joins Vars along `dim`; panics on mismatched shapes.
+    #[track_caller]
+    pub fn concat(vars: &[&Var<T>], dim: isize) -> Var<T> {
+        Var::apply(Concat(dim), vars)
+    }
+
+    /// Entries at `index` along `dim`.
+    pub fn try_index_select(&self, dim: isize, index: &Tensor<i64>) -> Result<Var<T>> {
+        Var::try_apply(IndexSelect { dim, index: index.clone() }, &[self])
+    }
+
+    /// `self` with rows of `src` added at `index` along `dim`.
+    pub fn try_index_add(&self, dim: isize, index: &Tensor<i64>, src: &Var<T>) -> Result<Var<T>> {
+        Var::try_apply(IndexAdd { dim, index: index.clone() }, &[self, src])
+    }
+
+    /// Entries picked by `index` along `dim`.
+    pub fn try_gather(&self, dim: isize, index: &Tensor<i64>) -> Result<Var<T>> {
+        Var::try_apply(Gather { dim, index: index.clone() }, &[self])
+    }
+
+    /// `self` with `src` added at the positions `index` names along `dim`.
+    pub fn try_scatter_add(&self, dim: isize, index: &Tensor<i64>, src: &Var<T>) -> Result<Var<T>> {
+        Var::try_apply(ScatterAdd { dim, index: index.clone() }, &[self, src])
+    }
+
+    /// `a` where `mask` is true, else `b`, broadcasting all three.
+    pub fn try_where_cond(mask: &Tensor<bool>, a: &Var<T>, b: &Var<T>) -> Result<Var<T>> {
+        Var::try_apply(Where(mask.clone()), &[a, b])
+    }
+
+    /// `a` where `mask` is true, else `b`; panics if shapes do not broadcast.
+    #[track_caller]
+    pub fn where_cond(mask: &Tensor<bool>, a: &Var<T>, b: &Var<T>) -> Var<T> {
+        Var::apply(Where(mask.clone()), &[a, b])
+    }
+
+    /// Matrix product with `torch.matmul` semantics (vectors, batches, broadcasting).
+    pub fn try_matmul(&self, other: &Var<T>) -> Result<Var<T>> {
+        // Errors are reported on the caller's shapes, not the promoted ones below.
+        let original_error = |e| self.value().try_matmul(&other.value()).err().unwrap_or(e);
+        if self.ndim() >= 2 && other.ndim() >= 2 {
+            return Var::try_apply(Matmul, &[self, other]).map_err(original_error);
+        }
+        if self.ndim() == 0 || other.ndim() == 0 {
+            return Err(original_error(graft_tensor::TensorError::new("matmul", "")));
+        }
+        // A vector operand becomes a 1-row (or 1-column) matrix, and that dim is dropped after.
+        let a = if self.ndim() == 1 { self.try_reshape(&[1, self.shape()[0]])? } else { self.clone() };
+        let b = if other.ndim() == 1 { other.try_reshape(&[other.shape()[0], 1])? } else { other.clone() };
+        let out = Var::try_apply(Matmul, &[&a, &b]).map_err(original_error)?;
+        let mut shape = out.shape().to_vec();
+        if other.ndim() == 1 {
+            shape.pop();
+        }
+        if self.ndim() == 1 {
+            let at = shape.len() - if other.ndim() == 1 { 1 } else { 2 };
+            shape.remove(at);
+        }
+        out.try_reshape(&shape)
+    }
+
+    /// im2col: `[N, C, H, W]` -> `[N, C*kh*kw, L]`.
+    pub fn try_unfold(&self, window: &Window2d) -> Result<Var<T>> {
+        Var::try_apply(Unfold(*window), &[self])
+    }
+
+    /// col2im: `[N, C*kh*kw, L]` -> `[N, C, H, W]`, summing overlaps.
+    pub fn try_fold(&self, size: [usize; 2], window: &Window2d) -> Result<Var<T>> {
+        Var::try_apply(Fold { size, window: *window }, &[self])
+    }
+
+    plain! {
+        /// Elementwise a + b.
+        fn add => try_add(other: &Var<T>);
+        /// Elementwise a - b.
+        fn sub => try_sub(other: &Var<T>);
+        /// Elementwise a · b.
+        fn mul => try_mul(other: &Var<T>);
+        /// Elementwise a / b.
+        fn div => try_div(other: &Var<T>);
+        /// Sum over axes.
+        fn sum_dims => try_sum_dims(axes: &[isize], keepdim: bool);
+        /// Largest element over axes.
+        fn max_dims => try_max_dims(axes: &[isize], keepdim: bool);
+        /// Largest element.
+        fn max => try_max();
+        /// New shape.
+        fn reshape => try_reshape(shape: &[usize]);
+        /// Reordered dims.
+        fn permute => try_permute(dims: &[isize]);
+        /// Broadcast to a shape.
+        fn expand => try_expand(shape: &[usize]);
+        /// Strided slice of one dim.
+        fn slice => try_slice(dim: isize, start: isize, end: isize, step: usize);
+        /// A range of one dim.
+        fn narrow => try_narrow(dim: isize, start: usize, len: usize);
+        /// Constant padding.
+        fn pad => try_pad(pads: &[(usize, usize)], value: T);
+        /// Entries at `index` along `dim`.
+        fn index_select => try_index_select(dim: isize, index: &Tensor<i64>);
+        /// Index-add along `dim`.
+        fn index_add => try_index_add(dim: isize, index: &Tensor<i64>, src: &Var<T>);
+        /// Gather along `dim`.
+        fn gather => try_gather(dim: isize, index: &Tensor<i64>);
+        /// Scatter-add along `dim`.
+        fn scatter_add => try_scatter_add(dim: isize, index: &Tensor<i64>, src: &Var<T>);
+        /// Matrix product.
+        fn matmul => try_matmul(other: &Var<T>);
+        /// im2col.
+        fn unfold => try_unfold(window: &Window2d);
+        /// col2im.
+        fn fold => try_fold(size: [usize; 2], window: &Window2d);
+    }
+}

@@ -1,0 +1,221 @@
+//! Reverse-mode differentiation: walk the graph once in reverse topological order,
+//! iteratively, calling each node's gradient rule.
+
+use std::collections::{HashMap, HashSet};
+
+use graft_tensor::{Float, Result, Tensor, TensorError};
+
+use crate::graph::{check_finite, with_grad_mode};
+use crate::var::Var;
+
+/// Vars reachable from `roots` through tracked inputs, ordered so that every Var comes
+/// before the inputs it was computed from. Iterative: a million-op chain is fine.
+fn topological_order<T: Float>(roots: &[Var<T>]) -> Vec<Var<T>> {
+    let mut post_order = Vec::new();
+    let mut visited = HashSet::new();
+    let mut stack: Vec<(Var<T>, bool)> = roots.iter().map(|r| (r.clone(), false)).collect();
+    while let Some((var, inputs_done)) = stack.pop() {
+        if inputs_done {
+            post_order.push(var);
+            continue;
+        }
+        if !visited.insert(var.key()) {
+            continue;
+        }
+        stack.push((var.clone(), true));
+        if let Some(node) = var.node() {
+            for input in &node.inputs {
+                if input.needs_grad() && !visited.contains(&input.key()) {
+                    stack.push((input.clone(), false));
+                }
+            }
+        }
+    }
+    post_order.reverse();
+    post_order
+}
+
+/// Sums `g` over the dims that broadcasting added or stretched, back to `shape`.
+pub(crate) fn sum_to<T: Float>(g: &Var<T>, shape: &[usize]) -> Var<T> {
+    if g.shape() == shape {
+        return g.clone();
+    }
+    let lead = g.ndim() - shape.len();
+    let axes: Vec<isize> = (0..g.ndim())
+        .filter(|&d| d < lead || (shape[d - lead] == 1 && g.shape()[d] != 1))
+        .map(|d| d as isize)
+        .collect();
+    g.sum_dims(&axes, true).reshape(shape)
+}
+
+/// Where the gradients of the graph's leaves go.
+enum Sink<'a, T: Float> {
+    /// Accumulate into every tracked leaf's `.grad` (what `backward` does).
+    LeafGrads,
+    /// Keep the gradients of these Vars and return them (what `grad` does).
+    Capture(&'a [&'a Var<T>]),
+}
+
+/// Runs the reverse pass from `roots` seeded with `seeds`, returning the captured gradients.
+fn run<T: Float>(
+    roots: &[Var<T>],
+    seeds: Vec<Var<T>>,
+    create_graph: bool,
+    sink: Sink<'_, T>,
+) -> Result<Vec<Option<Var<T>>>> {
+    let order = topological_order(roots);
+    let keep: HashSet<usize> = match &sink {
+        Sink::Capture(vars) => vars.iter().map(|v| v.key()).collect(),
+        Sink::LeafGrads => HashSet::new(),
+    };
+    let mut grads: HashMap<usize, Var<T>> = HashMap::new();
+    for (root, seed) in roots.iter().zip(seeds) {
+        add_grad(&mut grads, root.key(), seed);
+    }
+    with_grad_mode(create_graph, || -> Result<()> {
+        for var in &order {
+            let Some(g) = (if keep.contains(&var.key()) { grads.get(&var.key()).cloned() } else { grads.remove(&var.key()) }) else {
+                continue;
+            };
+            let Some(node) = var.node() else {
+                if matches!(sink, Sink::LeafGrads) {
+                    var.accumulate_grad(g.value());
+                }
+                continue;
+            };
+            for (input, &saved) in node.inputs.iter().zip(&node.versions) {
+                if input.version() != saved {
+                    return Err(TensorError::new(
+                        node.op.name(),
+                        format!(
+                            "an input of shape {:?}{} was modified in place after the forward pass \
+                             (version {} now, {saved} when saved); recompute the forward pass after updating it",
+                            input.shape(),
+                            input.name().map(|n| format!(" ('{n}')")).unwrap_or_default(),
+                            input.version()
+                        ),
+                    ));
+                }
+            }
+            let input_grads = node.op.backward(&node.inputs, var, &g);
+            for (input, grad) in node.inputs.iter().zip(input_grads) {
+                let Some(grad) = grad else { continue };
+                if !input.needs_grad() {
+                    continue;
+                }
+                let grad = sum_to(&grad, input.shape());
+                if crate::graph::is_anomaly_mode() {
+                    let shapes: Vec<Vec<usize>> = node.inputs.iter().map(|v| v.shape().to_vec()).collect();
+                    let label = input.name().or(var.name());
+                    check_finite(&grad.value(), node.op.name(), "backward", &shapes, label)?;
+                }
+                add_grad(&mut grads, input.key(), grad);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(match sink {
+        Sink::Capture(vars) => vars.iter().map(|v| grads.get(&v.key()).cloned()).collect(),
+        Sink::LeafGrads => Vec::new(),
+    })
+}
+
+fn add_grad<T: Float>(grads: &mut HashMap<usize, Var<T>>, key: usize, g: Var<T>) {
+    let total = match grads.remove(&key) {
+        Some(prev) => &prev + &g,
+        None => g,
+    };
+    grads.insert(key, total);
+}
+
+fn check_root<T: Float>(op: &str, root: &Var<T>) -> Result<()> {
+    if !root.needs_grad() {
+        return Err(TensorError::new(
+            op,
+            format!("the Var of shape {:?} does not depend on any tracked parameter", root.shape()),
+        ));
+    }
+    Ok(())
+}
+
+impl<T: Float> Var<T> {
+    /// Backpropagates from this scalar, accumulating into every tracked leaf's `.grad`.
+    /// Errors (naming the shape) if the Var is not a scalar: use [`Var::backward_with`].
+    pub fn backward(&self) -> Result<()> {
+        if self.numel() != 1 {
+            return Err(TensorError::new(
+                "backward",
+                format!(
+                    "needs a scalar to start from, got shape {:?}; use backward_with(grad_output)",
+                    self.shape()
+                ),
+            ));
+        }
+        self.backward_with(&Tensor::full(self.shape(), T::ONE))
+    }
+
+    /// Backpropagates `grad_output` (same shape as this Var): the vector-Jacobian product.
+    pub fn backward_with(&self, grad_output: &Tensor<T>) -> Result<()> {
+        check_root("backward", self)?;
+        if grad_output.shape() != self.shape() {
+            return Err(TensorError::new(
+                "backward",
+                format!("grad_output of shape {:?} does not match output {:?}", grad_output.shape(), self.shape()),
+            ));
+        }
+        run(&[self.clone()], vec![Var::new(grad_output.clone())], false, Sink::LeafGrads)?;
+        Ok(())
+    }
+}
+
+/// Gradients of `outputs` with respect to `inputs`, without touching any `.grad`.
+///
+/// `grad_outputs` seeds each output (ones for scalars when `None`). With `create_graph`
+/// the returned gradients are themselves differentiable: call `grad` on them again for
+/// second derivatives and Hessian-vector products. An input the outputs do not depend on
+/// gets `None`.
+///
+/// ```
+/// use graft_autograd::{grad, Var};
+/// use graft_tensor::Tensor;
+/// let x = Var::parameter(Tensor::from_vec(vec![3.0f64], &[1]));
+/// let y = (&x * &x * &x).sum(); // x³
+/// let dy = grad(&[&y], &[&x], None, true).unwrap()[0].clone().unwrap(); // 3x² = 27
+/// let d2y = grad(&[&dy.sum()], &[&x], None, false).unwrap()[0].clone().unwrap(); // 6x = 18
+/// assert_eq!((dy.item(), d2y.item()), (27.0, 18.0));
+/// ```
+pub fn grad<T: Float>(
+    outputs: &[&Var<T>],
+    inputs: &[&Var<T>],
+    grad_outputs: Option<&[Tensor<T>]>,
+    create_graph: bool,
+) -> Result<Vec<Option<Var<T>>>> {
+    let mut seeds = Vec::with_capacity(outputs.len());
+    for (i, out) in outputs.iter().enumerate() {
+        check_root("grad", out)?;
+        let seed = match grad_outputs {
+            Some(g) => {
+                let g = g.get(i).ok_or_else(|| {
+                    TensorError::new("grad", format!("{} outputs but {} grad_outputs", outputs.len(), g.len()))
+                })?;
+                if g.shape() != out.shape() {
+                    return Err(TensorError::new(
+                        "grad",
+                        format!("grad_output {i} of shape {:?} does not match output {:?}", g.shape(), out.shape()),
+                    ));
+                }
+                g.clone()
+            }
+            None if out.numel() == 1 => Tensor::full(out.shape(), T::ONE),
+            None => {
+                return Err(TensorError::new(
+                    "grad",
+                    format!("output {i} of shape {:?} is not a scalar: pass grad_outputs", out.shape()),
+                ))
+            }
+        };
+        seeds.push(Var::new(seed));
+    }
+    let roots: Vec<Var<T>> = outputs.iter().map(|v| (*v).clone()).collect();
+    run(&roots, seeds, create_graph, Sink::Capture(inputs))
+}

@@ -1,0 +1,135 @@
+//! The recorded graph: nodes, the `Op` trait every differentiable op implements, and the
+//! switches that decide whether anything is recorded (grad mode, anomaly mode).
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use graft_tensor::{Float, Tensor, TensorError};
+use smallvec::SmallVec;
+
+use crate::var::Var;
+
+/// A differentiable operation: a forward on tensors and a backward written in `Var` ops,
+/// so that the backward pass can itself be recorded (grad-of-grad).
+///
+/// Built-in primitives and user-defined ops implement the same trait; see
+/// [`Var::apply`](crate::Var::apply) for a user-defined example.
+pub trait Op<T: Float>: Send + Sync + 'static {
+    /// The op's name, used in error messages and anomaly reports.
+    fn name(&self) -> &'static str;
+
+    /// Computes the output from the input values.
+    fn forward(&self, inputs: &[Tensor<T>]) -> Result<Tensor<T>, TensorError>;
+
+    /// Given the inputs, the output and the gradient of the loss with respect to the output,
+    /// returns the gradient for each input (`None` where an input gets none).
+    ///
+    /// Gradients may have the broadcast shape of the output: the engine sums them back to
+    /// each input's shape. Write them in `Var` ops so they can be differentiated again.
+    fn backward(&self, inputs: &[Var<T>], output: &Var<T>, grad: &Var<T>) -> Vec<Option<Var<T>>>;
+}
+
+/// What made a computed `Var`: the op and its inputs, with their versions at record time.
+pub(crate) struct Node<T: Float> {
+    pub(crate) op: Box<dyn Op<T>>,
+    pub(crate) inputs: SmallVec<[Var<T>; 2]>,
+    pub(crate) versions: SmallVec<[u64; 2]>,
+}
+
+static LIVE_NODES: AtomicUsize = AtomicUsize::new(0);
+static ANOMALY: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
+}
+
+impl<T: Float> Node<T> {
+    pub(crate) fn new(op: Box<dyn Op<T>>, inputs: SmallVec<[Var<T>; 2]>) -> Self {
+        LIVE_NODES.fetch_add(1, Ordering::Relaxed);
+        let versions = inputs.iter().map(Var::version).collect();
+        Node { op, inputs, versions }
+    }
+}
+
+impl<T: Float> Drop for Node<T> {
+    /// Frees the graph behind this node without recursion: a chain of a million ops would
+    /// otherwise overflow the stack as each `Var` dropped the next.
+    fn drop(&mut self) {
+        LIVE_NODES.fetch_sub(1, Ordering::Relaxed);
+        let mut pending: Vec<Var<T>> = self.inputs.drain(..).collect();
+        while let Some(var) = pending.pop() {
+            if let Some(node) = var.into_node_if_last() {
+                let mut node = node;
+                pending.extend(node.inputs.drain(..));
+            }
+        }
+    }
+}
+
+/// Number of graph nodes alive in the process (to check that graphs are freed).
+pub fn live_nodes() -> usize {
+    LIVE_NODES.load(Ordering::Relaxed)
+}
+
+/// True unless inside [`no_grad`] on this thread.
+pub fn is_grad_enabled() -> bool {
+    GRAD_ENABLED.with(Cell::get)
+}
+
+/// Runs `f` with recording switched on or off on this thread, restoring the mode after.
+pub(crate) fn with_grad_mode<R>(enabled: bool, f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            GRAD_ENABLED.with(|g| g.set(self.0));
+        }
+    }
+    let _restore = Restore(GRAD_ENABLED.with(|g| g.replace(enabled)));
+    f()
+}
+
+/// Runs `f` without recording any graph on this thread: results are constants.
+pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
+    with_grad_mode(false, f)
+}
+
+/// Turns anomaly mode on or off for the whole process. When on, the first op whose forward
+/// output or backward gradient holds a NaN or infinity is reported as an error naming the
+/// op, its input shapes, the pass and the Var's name. Off by default; costs one atomic load
+/// per op when off.
+pub fn set_anomaly_mode(on: bool) {
+    ANOMALY.store(on, Ordering::Relaxed);
+}
+
+/// Whether anomaly mode is on.
+pub fn is_anomaly_mode() -> bool {
+    ANOMALY.load(Ordering::Relaxed)
+}
+
+/// The anomaly-mode check: an error if `t` holds a NaN or infinity.
+pub(crate) fn check_finite<T: Float>(
+    t: &Tensor<T>,
+    op: &str,
+    pass: &str,
+    input_shapes: &[Vec<usize>],
+    label: Option<&str>,
+) -> Result<(), TensorError> {
+    if !is_anomaly_mode() {
+        return Ok(());
+    }
+    match t.to_vec().iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => {
+            let shapes = input_shapes.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
+            let named = label.map(|l| format!(" (Var '{l}')")).unwrap_or_default();
+            Err(TensorError::new(
+                op,
+                format!(
+                    "anomaly: {pass} pass produced {} at element {i} of shape {:?}{named}; inputs {shapes}",
+                    t.to_vec()[i],
+                    t.shape()
+                ),
+            ))
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Matrix product and sliding windows (unfold <-> fold).
+
+use graft_tensor::{Float, Tensor, TensorError, Window2d};
+
+use crate::graph::Op;
+use crate::var::Var;
+
+type Grads<T> = Vec<Option<Var<T>>>;
+
+/// Matrix product of operands with at least 2 dims (vector cases are composed around it).
+/// Broadcast batch dims are summed back by the engine.
+pub(crate) struct Matmul;
+impl<T: Float> Op<T> for Matmul {
+    fn name(&self) -> &'static str {
+        "matmul"
+    }
+    fn forward(&self, x: &[Tensor<T>]) -> Result<Tensor<T>, TensorError> {
+        x[0].try_matmul(&x[1])
+    }
+    fn backward(&self, x: &[Var<T>], _: &Var<T>, g: &Var<T>) -> Grads<T> {
+        let (a, b) = (&x[0], &x[1]);
+        vec![
+            a.needs_grad().then(|| g.matmul(&b.transpose(-1, -2))),
+            b.needs_grad().then(|| a.transpose(-1, -2).matmul(g)),
+        ]
+    }
+}
+
+/// im2col: `[N, C, H, W]` -> `[N, C*kh*kw, L]`.
+pub(crate) struct Unfold(pub(crate) Window2d);
+impl<T: Float> Op<T> for Unfold {
+    fn name(&self) -> &'static str {
+        "unfold"
+    }
+    fn forward(&self, x: &[Tensor<T>]) -> Result<Tensor<T>, TensorError> {
+        x[0].try_unfold(&self.0)
+    }
+    fn backward(&self, x: &[Var<T>], _: &Var<T>, g: &Var<T>) -> Grads<T> {
+        let s = x[0].shape();
+        vec![Some(g.fold([s[2], s[3]], &self.0))]
+    }
+}
+
+/// col2im: `[N, C*kh*kw, L]` -> `[N, C, H, W]`, summing overlaps.
+pub(crate) struct Fold {
+    pub(crate) size: [usize; 2],
+    pub(crate) window: Window2d,
+}
+impl<T: Float> Op<T> for Fold {
+    fn name(&self) -> &'static str {
+        "fold"
+    }
+    fn forward(&self, x: &[Tensor<T>]) -> Result<Tensor<T>, TensorError> {
+        x[0].try_fold(self.size, &self.window)
+    }
+    fn backward(&self, _: &[Var<T>], _: &Var<T>, g: &Var<T>) -> Grads<T> {
+        vec![Some(g.unfold(&self.window))]
+    }
+}

@@ -1,0 +1,262 @@
+//! `Var`: a tensor value plus, when computed from tracked inputs, the node that made it.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use graft_tensor::{Float, Result, Shape, Tensor, TensorError};
+use smallvec::SmallVec;
+
+use crate::graph::{check_finite, is_grad_enabled, Node, Op};
+
+/// A differentiable value: a tensor and, for computed values, the op and inputs that made
+/// it. Cheap to clone (an `Arc`), `Send + Sync`.
+///
+/// ```
+/// use graft_autograd::Var;
+/// use graft_tensor::Tensor;
+/// let w = Var::parameter(Tensor::from_vec(vec![1.0f64, 2.0, 3.0], &[3]));
+/// let loss = (&w * &w).sum(); // sum of squares
+/// loss.backward().unwrap();
+/// assert_eq!(w.grad().unwrap().to_vec(), vec![2.0, 4.0, 6.0]);
+/// ```
+pub struct Var<T: Float = f32>(pub(crate) Arc<VarInner<T>>);
+
+pub(crate) struct VarInner<T: Float> {
+    value: RwLock<Tensor<T>>,
+    shape: Shape,
+    grad: Mutex<Option<Tensor<T>>>,
+    requires_grad: AtomicBool,
+    version: AtomicU64,
+    name: OnceLock<String>,
+    node: Option<Node<T>>,
+}
+
+impl<T: Float> Clone for Var<T> {
+    fn clone(&self) -> Self {
+        Var(Arc::clone(&self.0))
+    }
+}
+
+impl<T: Float> Var<T> {
+    fn from_parts(value: Tensor<T>, requires_grad: bool, node: Option<Node<T>>) -> Self {
+        Var(Arc::new(VarInner {
+            shape: value.shape().into(),
+            value: RwLock::new(value),
+            grad: Mutex::new(None),
+            requires_grad: AtomicBool::new(requires_grad),
+            version: AtomicU64::new(0),
+            name: OnceLock::new(),
+            node,
+        }))
+    }
+
+    /// A constant: no gradient flows into it.
+    pub fn new(value: Tensor<T>) -> Self {
+        Self::from_parts(value, false, None)
+    }
+
+    /// A tracked leaf (a parameter): `backward` accumulates its gradient in [`Var::grad`].
+    pub fn parameter(value: Tensor<T>) -> Self {
+        Self::from_parts(value, true, None)
+    }
+
+    /// Marks a leaf as tracked (PyTorch's `requires_grad_()`), returning it.
+    pub fn requires_grad(self) -> Self {
+        if self.0.node.is_none() {
+            self.0.requires_grad.store(true, Ordering::Relaxed);
+        }
+        self
+    }
+
+    /// Gives the Var a label that error and anomaly reports use (first name sticks).
+    pub fn with_name(self, name: impl Into<String>) -> Self {
+        let _ = self.0.name.set(name.into());
+        self
+    }
+
+    /// The label given with [`Var::with_name`], if any.
+    pub fn name(&self) -> Option<&str> {
+        self.0.name.get().map(String::as_str)
+    }
+
+    /// True if gradients flow to this Var: a tracked leaf, or computed from one.
+    pub fn needs_grad(&self) -> bool {
+        self.0.node.is_some() || self.0.requires_grad.load(Ordering::Relaxed)
+    }
+
+    /// True for Vars not computed by a recorded op (constants and parameters).
+    pub fn is_leaf(&self) -> bool {
+        self.0.node.is_none()
+    }
+
+    /// The value (a cheap clone sharing storage).
+    pub fn value(&self) -> Tensor<T> {
+        self.0.value.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The value's shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.0.shape
+    }
+
+    /// Number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.0.shape.len()
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.0.shape.iter().product()
+    }
+
+    /// The single value of a one-element Var.
+    #[track_caller]
+    pub fn item(&self) -> T {
+        self.value().item()
+    }
+
+    /// The accumulated gradient of a tracked leaf (`None` before any backward or after
+    /// [`Var::zero_grad`]).
+    pub fn grad(&self) -> Option<Tensor<T>> {
+        self.0.grad.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Clears the accumulated gradient (PyTorch's `set_to_none` behaviour).
+    pub fn zero_grad(&self) {
+        *self.0.grad.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Replaces the accumulated gradient (used by optimizers and gradient clipping).
+    pub fn set_grad(&self, grad: Option<Tensor<T>>) {
+        *self.0.grad.lock().unwrap_or_else(|p| p.into_inner()) = grad;
+    }
+
+    /// Adds `g` into the accumulated gradient.
+    pub(crate) fn accumulate_grad(&self, g: Tensor<T>) {
+        let mut slot = self.0.grad.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = Some(match slot.take() {
+            Some(prev) => &prev + &g,
+            None => g,
+        });
+    }
+
+    /// How many times the value has been modified in place.
+    pub fn version(&self) -> u64 {
+        self.0.version.load(Ordering::Relaxed)
+    }
+
+    /// Modifies the value in place (copy-on-write if its storage is shared), bumping the
+    /// version so that a backward through a graph that saved the old value fails loudly.
+    /// Recorded by no graph: this is how optimizers update parameters.
+    pub fn update_value<R>(&self, f: impl FnOnce(&mut [T]) -> R) -> R {
+        let mut value = self.0.value.write().unwrap_or_else(|p| p.into_inner());
+        let r = f(value.data_mut());
+        self.0.version.fetch_add(1, Ordering::Relaxed);
+        r
+    }
+
+    /// Replaces the value with a tensor of the same shape (bumps the version).
+    pub fn try_set_value(&self, value: Tensor<T>) -> Result<()> {
+        if value.shape() != self.shape() {
+            return Err(TensorError::new(
+                "set_value",
+                format!("new value of shape {:?} does not match the Var's shape {:?}", value.shape(), self.shape()),
+            ));
+        }
+        *self.0.value.write().unwrap_or_else(|p| p.into_inner()) = value;
+        self.0.version.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Replaces the value with a tensor of the same shape; panics on a shape mismatch.
+    #[track_caller]
+    pub fn set_value(&self, value: Tensor<T>) {
+        if let Err(e) = self.try_set_value(value) {
+            panic!("{e}");
+        }
+    }
+
+    /// A constant sharing this Var's value: gradients stop here.
+    pub fn detach(&self) -> Var<T> {
+        Var::new(self.value())
+    }
+
+    /// Applies `op` to `inputs`, recording a node when grad mode is on and any input is
+    /// tracked. This is how every op, built-in or user-defined, enters the graph.
+    ///
+    /// ```
+    /// use graft_autograd::{Op, Var};
+    /// use graft_tensor::{Tensor, TensorError};
+    ///
+    /// /// cube(x) = x³, with its gradient 3x² written in Var ops.
+    /// struct Cube;
+    /// impl Op<f64> for Cube {
+    ///     fn name(&self) -> &'static str { "cube" }
+    ///     fn forward(&self, x: &[Tensor<f64>]) -> Result<Tensor<f64>, TensorError> {
+    ///         Ok(x[0].pow_scalar(3.0))
+    ///     }
+    ///     fn backward(&self, x: &[Var<f64>], _out: &Var<f64>, g: &Var<f64>) -> Vec<Option<Var<f64>>> {
+    ///         vec![Some(g * &(&x[0] * &x[0]).mul_scalar(3.0))]
+    ///     }
+    /// }
+    /// let x = Var::parameter(Tensor::from_vec(vec![2.0], &[1]));
+    /// Var::apply(Cube, &[&x]).sum().backward().unwrap();
+    /// assert_eq!(x.grad().unwrap().to_vec(), vec![12.0]);
+    /// ```
+    pub fn try_apply(op: impl Op<T>, inputs: &[&Var<T>]) -> Result<Var<T>> {
+        let values: SmallVec<[Tensor<T>; 2]> = inputs.iter().map(|v| v.value()).collect();
+        let out = op.forward(&values)?;
+        if crate::graph::is_anomaly_mode() {
+            let shapes: Vec<Vec<usize>> = values.iter().map(|v| v.shape().to_vec()).collect();
+            let label = inputs.iter().find_map(|v| v.name());
+            check_finite(&out, op.name(), "forward", &shapes, label)?;
+        }
+        let track = is_grad_enabled() && inputs.iter().any(|v| v.needs_grad());
+        if !track {
+            return Ok(Var::new(out));
+        }
+        let node = Node::new(Box::new(op), inputs.iter().map(|v| (*v).clone()).collect());
+        Ok(Self::from_parts(out, false, Some(node)))
+    }
+
+    /// Applies `op` to `inputs`; panics with the op's error message on failure.
+    #[track_caller]
+    pub fn apply(op: impl Op<T>, inputs: &[&Var<T>]) -> Var<T> {
+        match Self::try_apply(op, inputs) {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// The node that computed this Var, if it was recorded.
+    pub(crate) fn node(&self) -> Option<&Node<T>> {
+        self.0.node.as_ref()
+    }
+
+    /// A key identifying this Var while it is alive.
+    pub(crate) fn key(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
+    /// If this is the last reference, hands back its node so the caller can free the graph
+    /// behind it iteratively.
+    pub(crate) fn into_node_if_last(self) -> Option<Node<T>> {
+        Arc::try_unwrap(self.0).ok().and_then(|inner| {
+            let VarInner { node, .. } = inner;
+            node
+        })
+    }
+}
+
+impl<T: Float> std::fmt::Debug for Var<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let op = self.node().map(|n| n.op.name()).unwrap_or(if self.needs_grad() { "parameter" } else { "constant" });
+        write!(f, "Var({op}{}, {})", self.name().map(|n| format!(" '{n}'")).unwrap_or_default(), self.value())
+    }
+}
+
+impl<T: Float> std::fmt::Display for Var<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.value())
+    }
+}

@@ -1,0 +1,1 @@
+//! graft-nn: under construction in its own issue.

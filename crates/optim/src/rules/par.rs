@@ -1,0 +1,149 @@
+//! Running an elementwise update over several equally long slices, in parallel when they
+//! are long.
+//!
+//! Every update rule is elementwise, so splitting the slices changes no result: the
+//! fixed chunk size only keeps tasks large enough to be worth a thread.
+
+/// Below this many elements an update runs on the calling thread.
+pub(crate) const PARALLEL_MIN: usize = 1 << 16;
+/// The number of elements each parallel task updates (the last may get fewer).
+pub(crate) const CHUNK: usize = 1 << 14;
+
+/// A set of slices (or an optional slice, or a tuple of them) that can be cut at the
+/// same index and sent to another thread.
+pub(crate) trait Lanes: Sized + Send {
+    /// The common length (`usize::MAX` for an absent optional slice).
+    fn len(&self) -> usize;
+    /// Cuts every slice at `mid`.
+    fn split_at(self, mid: usize) -> (Self, Self);
+}
+
+impl<T: Send> Lanes for &mut [T] {
+    fn len(&self) -> usize {
+        <[T]>::len(self)
+    }
+
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        self.split_at_mut(mid)
+    }
+}
+
+impl<T: Sync> Lanes for &[T] {
+    fn len(&self) -> usize {
+        <[T]>::len(self)
+    }
+
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        <[T]>::split_at(self, mid)
+    }
+}
+
+impl<L: Lanes> Lanes for Option<L> {
+    fn len(&self) -> usize {
+        self.as_ref().map_or(usize::MAX, L::len)
+    }
+
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        match self {
+            Some(lanes) => {
+                let (a, b) = lanes.split_at(mid);
+                (Some(a), Some(b))
+            }
+            None => (None, None),
+        }
+    }
+}
+
+macro_rules! tuple_lanes {
+    ($($name:ident),+) => {
+        impl<$($name: Lanes),+> Lanes for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn len(&self) -> usize {
+                let ($($name,)+) = self;
+                usize::MAX $(.min($name.len()))+
+            }
+
+            #[allow(non_snake_case)]
+            fn split_at(self, mid: usize) -> (Self, Self) {
+                let ($($name,)+) = self;
+                $(let $name = $name.split_at(mid);)+
+                (($($name.0,)+), ($($name.1,)+))
+            }
+        }
+    };
+}
+tuple_lanes!(A, B);
+tuple_lanes!(A, B, C);
+tuple_lanes!(A, B, C, D);
+tuple_lanes!(A, B, C, D, E);
+tuple_lanes!(A, B, C, D, E, F);
+
+/// Runs `f` on `lanes`, or on chunks of it in parallel when it holds at least
+/// [`PARALLEL_MIN`] elements.
+pub(crate) fn for_each_chunk<L: Lanes>(lanes: L, f: &(impl Fn(L) + Sync)) {
+    if lanes.len() < PARALLEL_MIN {
+        f(lanes);
+    } else {
+        split(lanes, f);
+    }
+}
+
+/// Halves `lanes` at a multiple of [`CHUNK`] until each part is one chunk.
+fn split<L: Lanes>(lanes: L, f: &(impl Fn(L) + Sync)) {
+    let len = lanes.len();
+    if len <= CHUNK {
+        f(lanes);
+        return;
+    }
+    let mid = (len / CHUNK / 2).max(1) * CHUNK;
+    let (left, right) = lanes.split_at(mid);
+    rayon::join(|| split(left, f), || split(right, f));
+}
+
+/// Panics unless `actual` equals the parameter's length `expected`: a state buffer or
+/// gradient of the wrong size is a bug in the caller.
+pub(crate) fn check_len(rule: &str, what: &str, expected: usize, actual: usize) {
+    assert_eq!(
+        actual, expected,
+        "{rule}: {what} has {actual} elements but the parameter has {expected}"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn visits_every_element_once_in_fixed_chunks() {
+        let n = PARALLEL_MIN * 3 + 5;
+        let mut a = vec![0u32; n];
+        let b: Vec<u32> = (0..n as u32).collect();
+        let mut c = vec![1u32; n];
+        let calls = AtomicUsize::new(0);
+        for_each_chunk((&mut a[..], &b[..], Some(&mut c[..])), &|(a, b, c)| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            assert!(a.len() <= CHUNK);
+            let c = c.unwrap();
+            for i in 0..a.len() {
+                a[i] += b[i] + 1;
+                c[i] += 1;
+            }
+        });
+        assert!(a.iter().zip(&b).all(|(a, b)| *a == b + 1));
+        assert!(c.iter().all(|&c| c == 2));
+        assert_eq!(calls.load(Ordering::Relaxed), n.div_ceil(CHUNK));
+    }
+
+    #[test]
+    fn small_inputs_run_in_one_call() {
+        let mut a = vec![0.0f64; 10];
+        let calls = AtomicUsize::new(0);
+        for_each_chunk((&mut a[..], None::<&[f64]>), &|(a, _)| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            a.fill(1.0);
+        });
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        assert_eq!(a, vec![1.0; 10]);
+    }
+}

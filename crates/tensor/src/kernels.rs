@@ -1,0 +1,145 @@
+//! The elementwise engine: map one tensor, or zip two or three broadcast tensors, into a new
+//! contiguous tensor. Dense runs become plain slice loops the compiler vectorizes; every
+//! other layout walks runs of the innermost dimension. Large outputs split into fixed-size
+//! chunks on rayon; elementwise results never depend on the split.
+
+use rayon::prelude::*;
+
+use crate::element::Element;
+use crate::layout::{broadcast_shapes, coalesce, for_each_run, Shape};
+use crate::storage::alloc_uninit;
+use crate::tensor::Tensor;
+use crate::error::{fmt_shape, Result, TensorError};
+
+/// Outputs with fewer elements than this stay on the calling thread (measured: below this
+/// the fork-join costs more than the second core saves, see the `tensor` bench).
+pub const PAR_MIN_ELEMS: usize = 1 << 15;
+/// Elements per parallel work item; fixed so that results never depend on thread count.
+pub const PAR_CHUNK: usize = 1 << 14;
+
+/// Fills `out` by calling `f(start, chunk)` on consecutive pieces, in parallel when large.
+pub(crate) fn fill_chunks<U: Send>(out: &mut [U], f: impl Fn(usize, &mut [U]) + Sync) {
+    if out.len() < PAR_MIN_ELEMS {
+        f(0, out);
+    } else {
+        out.par_chunks_mut(PAR_CHUNK).enumerate().for_each(|(i, c)| f(i * PAR_CHUNK, c));
+    }
+}
+
+/// `f` applied to every element of `x`, as a new contiguous tensor.
+pub(crate) fn map<T: Element, U: Element>(x: &Tensor<T>, f: impl Fn(T) -> U + Sync) -> Tensor<U> {
+    let n = x.numel();
+    let mut out = alloc_uninit::<U>(n);
+    let (shape, strides) = coalesce(x.shape(), [x.strides()]);
+    let src = x.storage_slice();
+    let base = [x.layout().offset() as isize];
+    fill_chunks(&mut out, |start, chunk| {
+        for_each_run(&shape, &strides, base, start..start + chunk.len(), |pos, offs, len, st| {
+            let dst = &mut chunk[pos - start..pos - start + len];
+            if st[0] == 1 {
+                let s = &src[offs[0] as usize..offs[0] as usize + len];
+                for (d, &v) in dst.iter_mut().zip(s) {
+                    *d = f(v);
+                }
+            } else {
+                for (i, d) in dst.iter_mut().enumerate() {
+                    *d = f(src[(offs[0] + i as isize * st[0]) as usize]);
+                }
+            }
+        });
+    });
+    Tensor::from_buffer(out, x.shape())
+}
+
+/// The broadcast shape of several operands, or an error naming `op` and every shape.
+pub(crate) fn broadcast_all(op: &str, shapes: &[&[usize]]) -> Result<Shape> {
+    let mut out: Shape = shapes[0].into();
+    for s in &shapes[1..] {
+        out = broadcast_shapes(&out, s).ok_or_else(|| {
+            let all = shapes.iter().map(|s| fmt_shape(s)).collect::<Vec<_>>().join(" and ");
+            TensorError::new(op, format!("shapes {all} cannot be broadcast together"))
+        })?;
+    }
+    Ok(out)
+}
+
+/// `f(a, b)` elementwise over the broadcast of `a` and `b`.
+pub(crate) fn zip<A: Element, B: Element, U: Element>(
+    op: &str,
+    a: &Tensor<A>,
+    b: &Tensor<B>,
+    f: impl Fn(A, B) -> U + Sync,
+) -> Result<Tensor<U>> {
+    let shape = broadcast_all(op, &[a.shape(), b.shape()])?;
+    let la = a.layout().broadcast_to(&shape).expect("broadcast checked");
+    let lb = b.layout().broadcast_to(&shape).expect("broadcast checked");
+    let n: usize = shape.iter().product();
+    let mut out = alloc_uninit::<U>(n);
+    let (cshape, strides) = coalesce(&shape, [la.strides(), lb.strides()]);
+    let (sa, sb) = (a.storage_slice(), b.storage_slice());
+    let base = [la.offset() as isize, lb.offset() as isize];
+    fill_chunks(&mut out, |start, chunk| {
+        for_each_run(&cshape, &strides, base, start..start + chunk.len(), |pos, offs, len, st| {
+            let dst = &mut chunk[pos - start..pos - start + len];
+            let (oa, ob) = (offs[0] as usize, offs[1] as usize);
+            match (st[0], st[1]) {
+                (1, 1) => {
+                    for ((d, &x), &y) in dst.iter_mut().zip(&sa[oa..oa + len]).zip(&sb[ob..ob + len]) {
+                        *d = f(x, y);
+                    }
+                }
+                (1, 0) => {
+                    let y = sb[ob];
+                    for (d, &x) in dst.iter_mut().zip(&sa[oa..oa + len]) {
+                        *d = f(x, y);
+                    }
+                }
+                (0, 1) => {
+                    let x = sa[oa];
+                    for (d, &y) in dst.iter_mut().zip(&sb[ob..ob + len]) {
+                        *d = f(x, y);
+                    }
+                }
+                _ => {
+                    for (i, d) in dst.iter_mut().enumerate() {
+                        let i = i as isize;
+                        *d = f(sa[(offs[0] + i * st[0]) as usize], sb[(offs[1] + i * st[1]) as usize]);
+                    }
+                }
+            }
+        });
+    });
+    Ok(Tensor::from_buffer(out, &shape))
+}
+
+/// `f(a, b, c)` elementwise over the broadcast of three operands (used by `where`).
+pub(crate) fn zip3<A: Element, B: Element, C: Element, U: Element>(
+    op: &str,
+    a: &Tensor<A>,
+    b: &Tensor<B>,
+    c: &Tensor<C>,
+    f: impl Fn(A, B, C) -> U + Sync,
+) -> Result<Tensor<U>> {
+    let shape = broadcast_all(op, &[a.shape(), b.shape(), c.shape()])?;
+    let la = a.layout().broadcast_to(&shape).expect("broadcast checked");
+    let lb = b.layout().broadcast_to(&shape).expect("broadcast checked");
+    let lc = c.layout().broadcast_to(&shape).expect("broadcast checked");
+    let n: usize = shape.iter().product();
+    let mut out = alloc_uninit::<U>(n);
+    let (cshape, strides) = coalesce(&shape, [la.strides(), lb.strides(), lc.strides()]);
+    let (sa, sb, sc) = (a.storage_slice(), b.storage_slice(), c.storage_slice());
+    let base = [la.offset() as isize, lb.offset() as isize, lc.offset() as isize];
+    fill_chunks(&mut out, |start, chunk| {
+        for_each_run(&cshape, &strides, base, start..start + chunk.len(), |pos, offs, len, st| {
+            for (i, d) in chunk[pos - start..pos - start + len].iter_mut().enumerate() {
+                let i = i as isize;
+                *d = f(
+                    sa[(offs[0] + i * st[0]) as usize],
+                    sb[(offs[1] + i * st[1]) as usize],
+                    sc[(offs[2] + i * st[2]) as usize],
+                );
+            }
+        });
+    });
+    Ok(Tensor::from_buffer(out, &shape))
+}

@@ -1,0 +1,224 @@
+//! Matrix products with `torch.matmul` semantics, on matrixmultiply's gemm.
+//!
+//! Operands are passed with their own strides, so a transposed or sliced view costs no
+//! copy. Work is split on rayon (the crate's one thread pool): across batch entries when
+//! there are several, otherwise across rows or columns of one large product.
+
+use rayon::prelude::*;
+
+use crate::element::Float;
+use crate::error::{fmt_shape, plain, Result, TensorError};
+use crate::layout::{broadcast_shapes, Layout};
+use crate::storage::alloc_uninit;
+use crate::tensor::Tensor;
+
+/// Products with fewer multiply-adds than this run on one thread: below it the second
+/// thread's packing and wake-up cost more than it saves (see the `tensor` bench).
+pub const PAR_MATMUL_MIN_MACS: usize = 1 << 21;
+
+/// A raw pointer that may cross threads; every user writes a disjoint region.
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+// SAFETY: only used to hand disjoint output blocks of one buffer to rayon tasks.
+unsafe impl<T> Send for SendPtr<T> {}
+// SAFETY: as above; the pointer itself is never written through concurrently at one address.
+unsafe impl<T> Sync for SendPtr<T> {}
+
+/// One 2-D product `c[m, n] = a[m, k] b[k, n]` over strided operands.
+struct Gemm<'a, T> {
+    a: &'a [T],
+    a_off: isize,
+    a_st: [isize; 2],
+    b: &'a [T],
+    b_off: isize,
+    b_st: [isize; 2],
+    m: usize,
+    k: usize,
+    n: usize,
+}
+
+impl<T: Float> Gemm<'_, T> {
+    /// Computes rows `r0..r1` and columns `c0..c1` into `c` (row stride `ldc`).
+    ///
+    /// # Safety
+    /// `c` must point at a writable `m x ldc` row-major block that no one else touches in the
+    /// given rows and columns while this runs.
+    unsafe fn run(&self, c: *mut T, ldc: usize, rows: (usize, usize), cols: (usize, usize)) {
+        let (m, n) = (rows.1 - rows.0, cols.1 - cols.0);
+        if m == 0 || n == 0 {
+            return;
+        }
+        let c = c.add(rows.0 * ldc + cols.0);
+        if self.k == 0 {
+            for i in 0..m {
+                for j in 0..n {
+                    *c.add(i * ldc + j) = T::ZERO;
+                }
+            }
+            return;
+        }
+        // SAFETY: the offsets and strides come from layouts validated against these
+        // storages, so every addressed element is in bounds; `c` is disjoint from a and b.
+        let a = self.a.as_ptr().offset(self.a_off + rows.0 as isize * self.a_st[0]);
+        let b = self.b.as_ptr().offset(self.b_off + cols.0 as isize * self.b_st[1]);
+        T::gemm(
+            m,
+            self.k,
+            n,
+            T::ONE,
+            a,
+            self.a_st[0],
+            self.a_st[1],
+            b,
+            self.b_st[0],
+            self.b_st[1],
+            T::ZERO,
+            c,
+            ldc as isize,
+            1,
+        );
+    }
+}
+
+fn err(a: &[usize], b: &[usize], why: String) -> TensorError {
+    TensorError::new("matmul", format!("{} x {}: {why}", fmt_shape(a), fmt_shape(b)))
+}
+
+impl<T: Float> Tensor<T> {
+    /// Matrix product with `torch.matmul` semantics: 2-D @ 2-D, batched with broadcast
+    /// batch dims, and 1-D operands treated as vectors (dim removed from the result).
+    pub fn try_matmul(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
+        let (sa, sb) = (self.shape(), other.shape());
+        if self.ndim() == 0 || other.ndim() == 0 {
+            return Err(err(sa, sb, "both operands need at least 1 dim".into()));
+        }
+        let a = if self.ndim() == 1 { self.unsqueeze(0) } else { self.clone() };
+        let b = if other.ndim() == 1 { other.unsqueeze(1) } else { other.clone() };
+        let (an, bn) = (a.ndim(), b.ndim());
+        let (m, k) = (a.shape()[an - 2], a.shape()[an - 1]);
+        let (k2, n) = (b.shape()[bn - 2], b.shape()[bn - 1]);
+        if k != k2 {
+            return Err(err(sa, sb, format!("inner dimensions {k} and {k2} differ")));
+        }
+        let batch = broadcast_shapes(&a.shape()[..an - 2], &b.shape()[..bn - 2])
+            .ok_or_else(|| err(sa, sb, "batch dimensions cannot be broadcast".into()))?;
+        let mut a_full = batch.to_vec();
+        a_full.extend([m, k]);
+        let mut b_full = batch.to_vec();
+        b_full.extend([k, n]);
+        let la = a.layout().broadcast_to(&a_full).expect("checked");
+        let lb = b.layout().broadcast_to(&b_full).expect("checked");
+        let nb: usize = batch.iter().product();
+        let mut out = alloc_uninit::<T>(nb * m * n);
+        batched_gemm(&a, &la, &b, &lb, nb, (m, k, n), &mut out);
+        let mut shape = batch.to_vec();
+        if self.ndim() > 1 {
+            shape.push(m);
+        }
+        if other.ndim() > 1 {
+            shape.push(n);
+        }
+        Ok(Tensor::from_buffer(out, &shape))
+    }
+
+    plain! {
+        /// Matrix product (`torch.matmul` semantics).
+        fn matmul => try_matmul(other: &Tensor<T>) -> Tensor<T>;
+    }
+}
+
+/// Storage offset of batch entry `i` (row-major over the batch dims) in a broadcast layout.
+fn batch_offset(l: &Layout, i: usize) -> isize {
+    let nd = l.ndim() - 2;
+    let mut off = l.offset() as isize;
+    let mut rem = i;
+    for d in (0..nd).rev() {
+        off += (rem % l.shape()[d]) as isize * l.strides()[d];
+        rem /= l.shape()[d];
+    }
+    off
+}
+
+fn batched_gemm<T: Float>(
+    a: &Tensor<T>,
+    la: &Layout,
+    b: &Tensor<T>,
+    lb: &Layout,
+    nb: usize,
+    (m, k, n): (usize, usize, usize),
+    out: &mut [T],
+) {
+    let st = |l: &Layout| [l.strides()[l.ndim() - 2], l.strides()[l.ndim() - 1]];
+    // A batch of rows against one shared matrix (x[B, T, in] @ W) is a single taller product.
+    let b_shared = lb.strides()[..lb.ndim() - 2].iter().all(|&s| s == 0);
+    if nb > 1 && b_shared {
+        if let Some(flat) = la.view(&[nb * m, k]) {
+            let g = Gemm {
+                a: a.storage_slice(),
+                a_off: flat.offset() as isize,
+                a_st: [flat.strides()[0], flat.strides()[1]],
+                b: b.storage_slice(),
+                b_off: batch_offset(lb, 0),
+                b_st: st(lb),
+                m: nb * m,
+                k,
+                n,
+            };
+            return split_one(&g, out);
+        }
+    }
+    let gemm_at = |i: usize| Gemm {
+        a: a.storage_slice(),
+        a_off: batch_offset(la, i),
+        a_st: st(la),
+        b: b.storage_slice(),
+        b_off: batch_offset(lb, i),
+        b_st: st(lb),
+        m,
+        k,
+        n,
+    };
+    let threads = rayon::current_num_threads();
+    if nb == 1 {
+        split_one(&gemm_at(0), out);
+    } else if nb * m * n * k >= PAR_MATMUL_MIN_MACS && threads > 1 && m * n > 0 {
+        out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| {
+            // SAFETY: `c` is this batch entry's own m x n block.
+            unsafe { gemm_at(i).run(c.as_mut_ptr(), n, (0, m), (0, n)) }
+        });
+    } else {
+        for (i, c) in out.chunks_mut((m * n).max(1)).enumerate().take(nb) {
+            // SAFETY: `c` is this batch entry's own m x n block.
+            unsafe { gemm_at(i).run(c.as_mut_ptr(), n, (0, m), (0, n)) }
+        }
+    }
+}
+
+/// Runs one product, split across threads along its longer output side when large.
+fn split_one<T: Float>(g: &Gemm<'_, T>, out: &mut [T]) {
+    let threads = rayon::current_num_threads();
+    let (m, n) = (g.m, g.n);
+    if m * n * g.k < PAR_MATMUL_MIN_MACS || threads < 2 {
+        // SAFETY: `out` is the whole m x n block, exclusively ours.
+        unsafe { g.run(out.as_mut_ptr(), n, (0, m), (0, n)) };
+        return;
+    }
+    // Split the longer side into pieces aligned to the gemm micro-kernel (multiples of 16),
+    // so each thread packs only its share of the operand that side belongs to.
+    let along_rows = m >= n;
+    let len = if along_rows { m } else { n };
+    let piece = len.div_ceil(threads).div_ceil(16) * 16;
+    let ptr = SendPtr(out.as_mut_ptr());
+    (0..len.div_ceil(piece)).into_par_iter().for_each(|p| {
+        let range = (p * piece, ((p + 1) * piece).min(len));
+        let c = ptr;
+        // SAFETY: each task writes only its own rows (or columns) of the m x n output.
+        unsafe {
+            if along_rows {
+                g.run(c.0, n, range, (0, n))
+            } else {
+                g.run(c.0, n, (0, m), range)
+            }
+        }
+    });
+}

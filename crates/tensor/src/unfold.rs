@@ -1,0 +1,185 @@
+//! im2col (`unfold`) and its adjoint col2im (`fold`) for 2-D sliding windows, with PyTorch's
+//! `F.unfold`/`F.fold` layout: `[N, C, H, W]` <-> `[N, C*kh*kw, L]`, L = out_h * out_w.
+//! Convolution is a matmul over `unfold`'s result; pooling is a reduction over it.
+
+use rayon::prelude::*;
+
+use crate::element::Float;
+use crate::error::{fmt_shape, Result, TensorError};
+use crate::kernels::PAR_MIN_ELEMS;
+use crate::storage::alloc_uninit;
+use crate::tensor::Tensor;
+
+/// Geometry of a 2-D sliding window: kernel size, stride, zero padding and dilation,
+/// each as `[height, width]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window2d {
+    /// Kernel height and width.
+    pub kernel: [usize; 2],
+    /// Step between windows.
+    pub stride: [usize; 2],
+    /// Zeros added on each side.
+    pub padding: [usize; 2],
+    /// Spacing between kernel taps.
+    pub dilation: [usize; 2],
+}
+
+impl Window2d {
+    /// A `kh x kw` window with stride 1, no padding and no dilation.
+    pub fn new(kernel: [usize; 2]) -> Self {
+        Window2d { kernel, stride: [1, 1], padding: [0, 0], dilation: [1, 1] }
+    }
+
+    /// Sets the stride.
+    pub fn stride(mut self, stride: [usize; 2]) -> Self {
+        self.stride = stride;
+        self
+    }
+
+    /// Sets the padding.
+    pub fn padding(mut self, padding: [usize; 2]) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    /// Sets the dilation.
+    pub fn dilation(mut self, dilation: [usize; 2]) -> Self {
+        self.dilation = dilation;
+        self
+    }
+
+    /// Output height and width for an `h x w` input, or `None` if the window does not fit.
+    pub fn output_size(&self, h: usize, w: usize) -> Option<(usize, usize)> {
+        let one = |size: usize, d: usize| -> Option<usize> {
+            let span = self.dilation[d] * (self.kernel[d].checked_sub(1)?) + 1;
+            let padded = size + 2 * self.padding[d];
+            if self.stride[d] == 0 || padded < span {
+                return None;
+            }
+            Some((padded - span) / self.stride[d] + 1)
+        };
+        Some((one(h, 0)?, one(w, 1)?))
+    }
+
+    /// Input coordinate of output position `o` and kernel tap `t` along axis `d`
+    /// (may be negative or past the end: that is padding).
+    fn source(&self, d: usize, o: usize, t: usize) -> isize {
+        (o * self.stride[d] + t * self.dilation[d]) as isize - self.padding[d] as isize
+    }
+}
+
+fn bad(op: &str, shape: &[usize], win: &Window2d) -> TensorError {
+    TensorError::new(op, format!("window {win:?} does not fit input of shape {}", fmt_shape(shape)))
+}
+
+impl<T: Float> Tensor<T> {
+    /// Extracts sliding windows: `[N, C, H, W]` -> `[N, C*kh*kw, L]` (zero padding).
+    pub fn try_unfold(&self, win: &Window2d) -> Result<Tensor<T>> {
+        if self.ndim() != 4 {
+            return Err(TensorError::new("unfold", format!("expects [N, C, H, W], got {}", fmt_shape(self.shape()))));
+        }
+        let [n, c, h, w] = [self.shape()[0], self.shape()[1], self.shape()[2], self.shape()[3]];
+        let (oh, ow) = win.output_size(h, w).ok_or_else(|| bad("unfold", self.shape(), win))?;
+        let [kh, kw] = win.kernel;
+        let x = self.contiguous();
+        let src = x.as_slice().expect("contiguous");
+        let block = kh * kw * oh * ow;
+        let mut out = alloc_uninit::<T>(n * c * block);
+        let fill = |nc: usize, dst: &mut [T]| {
+            let plane = &src[nc * h * w..(nc + 1) * h * w];
+            for i in 0..kh {
+                for j in 0..kw {
+                    let row = &mut dst[(i * kw + j) * oh * ow..(i * kw + j + 1) * oh * ow];
+                    for oy in 0..oh {
+                        let iy = win.source(0, oy, i);
+                        let dst_row = &mut row[oy * ow..(oy + 1) * ow];
+                        if iy < 0 || iy >= h as isize {
+                            dst_row.fill(T::ZERO);
+                            continue;
+                        }
+                        let line = &plane[iy as usize * w..(iy as usize + 1) * w];
+                        for (ox, d) in dst_row.iter_mut().enumerate() {
+                            let ix = win.source(1, ox, j);
+                            *d = if ix < 0 || ix >= w as isize { T::ZERO } else { line[ix as usize] };
+                        }
+                    }
+                }
+            }
+        };
+        if block == 0 {
+        } else if out.len() < PAR_MIN_ELEMS {
+            out.chunks_mut(block).enumerate().for_each(|(nc, d)| fill(nc, d));
+        } else {
+            out.par_chunks_mut(block).enumerate().for_each(|(nc, d)| fill(nc, d));
+        }
+        Ok(Tensor::from_buffer(out, &[n, c * kh * kw, oh * ow]))
+    }
+
+    /// Sums sliding-window columns back into an image: `[N, C*kh*kw, L]` -> `[N, C, H, W]`,
+    /// the adjoint of `unfold` (overlapping windows add up).
+    pub fn try_fold(&self, output_size: [usize; 2], win: &Window2d) -> Result<Tensor<T>> {
+        let [h, w] = output_size;
+        let kk = win.kernel[0] * win.kernel[1];
+        let geometry = win.output_size(h, w);
+        let ok = self.ndim() == 3 && kk > 0 && self.shape()[1] % kk == 0;
+        let (oh, ow) = match geometry {
+            Some((oh, ow)) if ok && self.shape()[2] == oh * ow => (oh, ow),
+            _ => {
+                return Err(TensorError::new(
+                    "fold",
+                    format!(
+                        "input of shape {} does not match output size {output_size:?} and window {win:?}",
+                        fmt_shape(self.shape())
+                    ),
+                ))
+            }
+        };
+        let [n, c] = [self.shape()[0], self.shape()[1] / kk];
+        let [kh, kw] = win.kernel;
+        let x = self.contiguous();
+        let src = x.as_slice().expect("contiguous");
+        let mut out = alloc_uninit::<T>(n * c * h * w);
+        let fill = |nc: usize, plane: &mut [T]| {
+            plane.fill(T::ZERO);
+            let cols = &src[nc * kk * oh * ow..(nc + 1) * kk * oh * ow];
+            for i in 0..kh {
+                for j in 0..kw {
+                    let row = &cols[(i * kw + j) * oh * ow..(i * kw + j + 1) * oh * ow];
+                    for oy in 0..oh {
+                        let iy = win.source(0, oy, i);
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        let line = &mut plane[iy as usize * w..(iy as usize + 1) * w];
+                        for (ox, &v) in row[oy * ow..(oy + 1) * ow].iter().enumerate() {
+                            let ix = win.source(1, ox, j);
+                            if ix >= 0 && ix < w as isize {
+                                line[ix as usize] += v;
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let plane = h * w;
+        if plane == 0 {
+        } else if out.len() < PAR_MIN_ELEMS {
+            out.chunks_mut(plane).enumerate().for_each(|(nc, p)| fill(nc, p));
+        } else {
+            out.par_chunks_mut(plane).enumerate().for_each(|(nc, p)| fill(nc, p));
+        }
+        Ok(Tensor::from_buffer(out, &[n, c, h, w]))
+    }
+
+    /// Extracts sliding windows; panics if the window does not fit.
+    #[track_caller]
+    pub fn unfold(&self, win: &Window2d) -> Tensor<T> {
+        crate::error::or_panic(self.try_unfold(win))
+    }
+
+    /// Sums windows back into an image; panics on mismatched sizes.
+    #[track_caller]
+    pub fn fold(&self, output_size: [usize; 2], win: &Window2d) -> Tensor<T> {
+        crate::error::or_panic(self.try_fold(output_size, win))
+    }
+}
