@@ -120,17 +120,35 @@ impl<T: Float> Var<T> {
     /// Sum of all elements, as a 0-d Var.
     pub fn sum(&self) -> Var<T> {
         let axes: Vec<isize> = (0..self.ndim() as isize).collect();
-        Var::apply(SumDims { axes, keepdim: false }, &[self])
+        Var::apply(
+            SumDims {
+                axes,
+                keepdim: false,
+            },
+            &[self],
+        )
     }
 
     /// Sum over `axes`.
     pub fn try_sum_dims(&self, axes: &[isize], keepdim: bool) -> Result<Var<T>> {
-        Var::try_apply(SumDims { axes: axes.to_vec(), keepdim }, &[self])
+        Var::try_apply(
+            SumDims {
+                axes: axes.to_vec(),
+                keepdim,
+            },
+            &[self],
+        )
     }
 
     /// Largest element over `axes` (gradient shared among ties).
     pub fn try_max_dims(&self, axes: &[isize], keepdim: bool) -> Result<Var<T>> {
-        Var::try_apply(MaxDims { axes: axes.to_vec(), keepdim }, &[self])
+        Var::try_apply(
+            MaxDims {
+                axes: axes.to_vec(),
+                keepdim,
+            },
+            &[self],
+        )
     }
 
     /// Largest element, as a 0-d Var.
@@ -164,12 +182,28 @@ impl<T: Float> Var<T> {
     pub fn try_slice(&self, dim: isize, start: isize, end: isize, step: usize) -> Result<Var<T>> {
         // The tensor op validates and clamps exactly as Python does; reuse its answer.
         let view = self.value().try_slice(dim, start, end, step)?;
-        let d = if dim < 0 { dim + self.ndim() as isize } else { dim } as usize;
+        let d = if dim < 0 {
+            dim + self.ndim() as isize
+        } else {
+            dim
+        } as usize;
         let n = self.shape()[d] as isize;
         let s = (if start < 0 { start + n } else { start }).clamp(0, n) as usize;
         let count = view.shape()[d];
-        let end = if count == 0 { s } else { s + (count - 1) * step + 1 };
-        Var::try_apply(Slice { dim: d, start: s, end, step }, &[self])
+        let end = if count == 0 {
+            s
+        } else {
+            s + (count - 1) * step + 1
+        };
+        Var::try_apply(
+            Slice {
+                dim: d,
+                start: s,
+                end,
+                step,
+            },
+            &[self],
+        )
     }
 
     /// Indices `start..start + len` of `dim`.
@@ -180,7 +214,13 @@ impl<T: Float> Var<T> {
 
     /// Constant padding of the last `pads.len()` dims.
     pub fn try_pad(&self, pads: &[(usize, usize)], value: T) -> Result<Var<T>> {
-        Var::try_apply(Pad { pads: pads.to_vec(), value }, &[self])
+        Var::try_apply(
+            Pad {
+                pads: pads.to_vec(),
+                value,
+            },
+            &[self],
+        )
     }
 
     /// Joins Vars along `dim`.
@@ -196,22 +236,46 @@ impl<T: Float> Var<T> {
 
     /// Entries at `index` along `dim`.
     pub fn try_index_select(&self, dim: isize, index: &Tensor<i64>) -> Result<Var<T>> {
-        Var::try_apply(IndexSelect { dim, index: index.clone() }, &[self])
+        Var::try_apply(
+            IndexSelect {
+                dim,
+                index: index.clone(),
+            },
+            &[self],
+        )
     }
 
     /// `self` with rows of `src` added at `index` along `dim`.
     pub fn try_index_add(&self, dim: isize, index: &Tensor<i64>, src: &Var<T>) -> Result<Var<T>> {
-        Var::try_apply(IndexAdd { dim, index: index.clone() }, &[self, src])
+        Var::try_apply(
+            IndexAdd {
+                dim,
+                index: index.clone(),
+            },
+            &[self, src],
+        )
     }
 
     /// Entries picked by `index` along `dim`.
     pub fn try_gather(&self, dim: isize, index: &Tensor<i64>) -> Result<Var<T>> {
-        Var::try_apply(Gather { dim, index: index.clone() }, &[self])
+        Var::try_apply(
+            Gather {
+                dim,
+                index: index.clone(),
+            },
+            &[self],
+        )
     }
 
     /// `self` with `src` added at the positions `index` names along `dim`.
     pub fn try_scatter_add(&self, dim: isize, index: &Tensor<i64>, src: &Var<T>) -> Result<Var<T>> {
-        Var::try_apply(ScatterAdd { dim, index: index.clone() }, &[self, src])
+        Var::try_apply(
+            ScatterAdd {
+                dim,
+                index: index.clone(),
+            },
+            &[self, src],
+        )
     }
 
     /// `a` where `mask` is true, else `b`, broadcasting all three.
@@ -236,8 +300,16 @@ impl<T: Float> Var<T> {
             return Err(original_error(graft_tensor::TensorError::new("matmul", "")));
         }
         // A vector operand becomes a 1-row (or 1-column) matrix, and that dim is dropped after.
-        let a = if self.ndim() == 1 { self.try_reshape(&[1, self.shape()[0]])? } else { self.clone() };
-        let b = if other.ndim() == 1 { other.try_reshape(&[other.shape()[0], 1])? } else { other.clone() };
+        let a = if self.ndim() == 1 {
+            self.try_reshape(&[1, self.shape()[0]])?
+        } else {
+            self.clone()
+        };
+        let b = if other.ndim() == 1 {
+            other.try_reshape(&[other.shape()[0], 1])?
+        } else {
+            other.clone()
+        };
         let out = Var::try_apply(Matmul, &[&a, &b]).map_err(original_error)?;
         let mut shape = out.shape().to_vec();
         if other.ndim() == 1 {
@@ -257,7 +329,13 @@ impl<T: Float> Var<T> {
 
     /// col2im: `[N, C*kh*kw, L]` -> `[N, C, H, W]`, summing overlaps.
     pub fn try_fold(&self, size: [usize; 2], window: &Window2d) -> Result<Var<T>> {
-        Var::try_apply(Fold { size, window: *window }, &[self])
+        Var::try_apply(
+            Fold {
+                size,
+                window: *window,
+            },
+            &[self],
+        )
     }
 
     plain! {

@@ -74,7 +74,11 @@ fn run<T: Float>(
     }
     with_grad_mode(create_graph, || -> Result<()> {
         for var in &order {
-            let Some(g) = (if keep.contains(&var.key()) { grads.get(&var.key()).cloned() } else { grads.remove(&var.key()) }) else {
+            let Some(g) = (if keep.contains(&var.key()) {
+                grads.get(&var.key()).cloned()
+            } else {
+                grads.remove(&var.key())
+            }) else {
                 continue;
             };
             let Some(node) = var.node() else {
@@ -97,7 +101,8 @@ fn run<T: Float>(
                     ));
                 }
             }
-            let input_grads = node.op.backward(&node.inputs, var, &g);
+            let input_grads =
+                crate::graph::in_backward_pass(|| node.op.backward(&node.inputs, var, &g));
             for (input, grad) in node.inputs.iter().zip(input_grads) {
                 let Some(grad) = grad else { continue };
                 if !input.needs_grad() {
@@ -105,7 +110,8 @@ fn run<T: Float>(
                 }
                 let grad = sum_to(&grad, input.shape());
                 if crate::graph::is_anomaly_mode() {
-                    let shapes: Vec<Vec<usize>> = node.inputs.iter().map(|v| v.shape().to_vec()).collect();
+                    let shapes: Vec<Vec<usize>> =
+                        node.inputs.iter().map(|v| v.shape().to_vec()).collect();
                     let label = input.name().or(var.name());
                     check_finite(&grad.value(), node.op.name(), "backward", &shapes, label)?;
                 }
@@ -132,7 +138,10 @@ fn check_root<T: Float>(op: &str, root: &Var<T>) -> Result<()> {
     if !root.needs_grad() {
         return Err(TensorError::new(
             op,
-            format!("the Var of shape {:?} does not depend on any tracked parameter", root.shape()),
+            format!(
+                "the Var of shape {:?} does not depend on any tracked parameter",
+                root.shape()
+            ),
         ));
     }
     Ok(())
@@ -160,10 +169,19 @@ impl<T: Float> Var<T> {
         if grad_output.shape() != self.shape() {
             return Err(TensorError::new(
                 "backward",
-                format!("grad_output of shape {:?} does not match output {:?}", grad_output.shape(), self.shape()),
+                format!(
+                    "grad_output of shape {:?} does not match output {:?}",
+                    grad_output.shape(),
+                    self.shape()
+                ),
             ));
         }
-        run(&[self.clone()], vec![Var::new(grad_output.clone())], false, Sink::LeafGrads)?;
+        run(
+            &[self.clone()],
+            vec![Var::new(grad_output.clone())],
+            false,
+            Sink::LeafGrads,
+        )?;
         Ok(())
     }
 }
@@ -196,12 +214,19 @@ pub fn grad<T: Float>(
         let seed = match grad_outputs {
             Some(g) => {
                 let g = g.get(i).ok_or_else(|| {
-                    TensorError::new("grad", format!("{} outputs but {} grad_outputs", outputs.len(), g.len()))
+                    TensorError::new(
+                        "grad",
+                        format!("{} outputs but {} grad_outputs", outputs.len(), g.len()),
+                    )
                 })?;
                 if g.shape() != out.shape() {
                     return Err(TensorError::new(
                         "grad",
-                        format!("grad_output {i} of shape {:?} does not match output {:?}", g.shape(), out.shape()),
+                        format!(
+                            "grad_output {i} of shape {:?} does not match output {:?}",
+                            g.shape(),
+                            out.shape()
+                        ),
                     ));
                 }
                 g.clone()
@@ -210,7 +235,10 @@ pub fn grad<T: Float>(
             None => {
                 return Err(TensorError::new(
                     "grad",
-                    format!("output {i} of shape {:?} is not a scalar: pass grad_outputs", out.shape()),
+                    format!(
+                        "output {i} of shape {:?} is not a scalar: pass grad_outputs",
+                        out.shape()
+                    ),
                 ))
             }
         };

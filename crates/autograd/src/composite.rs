@@ -9,7 +9,10 @@ use crate::var::Var;
 fn resolve(dim: isize, ndim: usize, op: &str, shape: &[usize]) -> Result<usize> {
     let d = if dim < 0 { dim + ndim as isize } else { dim };
     if d < 0 || d as usize >= ndim.max(1) {
-        return Err(TensorError::new(op, format!("dim {dim} is out of range for shape {shape:?}")));
+        return Err(TensorError::new(
+            op,
+            format!("dim {dim} is out of range for shape {shape:?}"),
+        ));
     }
     Ok(d as usize)
 }
@@ -32,7 +35,9 @@ impl<T: Float> Var<T> {
     /// Mean over `axes`.
     pub fn try_mean_dims(&self, axes: &[isize], keepdim: bool) -> Result<Var<T>> {
         let n = count_over(self.shape(), axes);
-        Ok(self.try_sum_dims(axes, keepdim)?.div_scalar(T::from_f64(n as f64)))
+        Ok(self
+            .try_sum_dims(axes, keepdim)?
+            .div_scalar(T::from_f64(n as f64)))
     }
 
     /// Variance over `axes` with divisor `n - correction` (1 = unbiased).
@@ -67,7 +72,10 @@ impl<T: Float> Var<T> {
     /// log(sum(exp(x))) over `axes`, stable: the max is subtracted as a constant, which
     /// leaves value and every derivative unchanged.
     pub fn try_logsumexp_dims(&self, axes: &[isize], keepdim: bool) -> Result<Var<T>> {
-        let m = self.value().try_max_dims(axes, true)?.map(|v| if v.is_finite() { v } else { T::ZERO });
+        let m = self
+            .value()
+            .try_max_dims(axes, true)?
+            .map(|v| if v.is_finite() { v } else { T::ZERO });
         let m = Var::new(m);
         let lse = (self - &m).exp().try_sum_dims(axes, true)?.log() + m;
         if keepdim {
@@ -122,7 +130,11 @@ impl<T: Float> Var<T> {
 
     /// x if x > 0, else `slope · x`.
     pub fn leaky_relu(&self, slope: T) -> Var<T> {
-        Var::where_cond(&self.value().gt_scalar(T::ZERO), self, &self.mul_scalar(slope))
+        Var::where_cond(
+            &self.value().gt_scalar(T::ZERO),
+            self,
+            &self.mul_scalar(slope),
+        )
     }
 
     /// GELU: x·Φ(x) exactly (`approximate = false`) or with PyTorch's tanh approximation.
@@ -130,7 +142,9 @@ impl<T: Float> Var<T> {
         let c = |v: f64| T::from_f64(v);
         let inner = if approximate {
             let cube = self.pow_scalar(c(3.0)).mul_scalar(c(0.044715));
-            (self + &cube).mul_scalar(c((2.0 / std::f64::consts::PI).sqrt())).tanh()
+            (self + &cube)
+                .mul_scalar(c((2.0 / std::f64::consts::PI).sqrt()))
+                .tanh()
         } else {
             self.mul_scalar(c(std::f64::consts::FRAC_1_SQRT_2)).erf()
         };
@@ -142,7 +156,11 @@ impl<T: Float> Var<T> {
         let bx = self.mul_scalar(beta);
         let linear = bx.value().gt_scalar(threshold);
         // Clamp the unused branch so its exp cannot overflow into a NaN gradient.
-        let smooth = bx.clamp(None, Some(threshold)).exp().log1p().div_scalar(beta);
+        let smooth = bx
+            .clamp(None, Some(threshold))
+            .exp()
+            .log1p()
+            .div_scalar(beta);
         Var::where_cond(&linear, self, &smooth)
     }
 
@@ -209,7 +227,10 @@ impl<T: Float> Var<T> {
         let values: Vec<Tensor<T>> = vars.iter().map(|v| v.value()).collect();
         let refs: Vec<&Tensor<T>> = values.iter().collect();
         Tensor::try_stack(&refs, dim)?;
-        let parts = vars.iter().map(|v| v.try_unsqueeze(dim)).collect::<Result<Vec<_>>>()?;
+        let parts = vars
+            .iter()
+            .map(|v| v.try_unsqueeze(dim))
+            .collect::<Result<Vec<_>>>()?;
         let refs: Vec<&Var<T>> = parts.iter().collect();
         Var::try_concat(&refs, dim)
     }

@@ -30,7 +30,13 @@ pub struct GradcheckOptions {
 
 impl Default for GradcheckOptions {
     fn default() -> Self {
-        GradcheckOptions { eps: 1e-6, atol: 1e-5, rtol: 1e-3, fast: false, seed: 0 }
+        GradcheckOptions {
+            eps: 1e-6,
+            atol: 1e-5,
+            rtol: 1e-3,
+            fast: false,
+            seed: 0,
+        }
     }
 }
 
@@ -54,7 +60,11 @@ impl fmt::Display for GradcheckError {
         if self.element.is_empty() {
             write!(f, "gradcheck: input {}: random projection uᵀJv", self.input)?;
         } else {
-            write!(f, "gradcheck: input {} element {:?}, output element {}", self.input, self.element, self.output)?;
+            write!(
+                f,
+                "gradcheck: input {} element {:?}, output element {}",
+                self.input, self.element, self.output
+            )?;
         }
         write!(
             f,
@@ -77,12 +87,11 @@ fn unflatten(mut flat: usize, shape: &[usize]) -> Vec<usize> {
     idx
 }
 
-/// The output of `f` at `inputs` with nothing recorded.
+/// The output of `f` at `inputs`. The inputs are tracked, because `f` may itself take
+/// gradients (gradgradcheck's `f` does); the graph is dropped right after.
 fn evaluate(f: &impl Fn(&[Var<f64>]) -> Var<f64>, inputs: &[Tensor<f64>]) -> Vec<f64> {
-    no_grad(|| {
-        let vars: Vec<Var<f64>> = inputs.iter().cloned().map(Var::new).collect();
-        f(&vars).value().to_vec()
-    })
+    let vars: Vec<Var<f64>> = inputs.iter().cloned().map(Var::parameter).collect();
+    f(&vars).value().to_vec()
 }
 
 /// `inputs` with element `j` of input `i` moved by `delta`.
@@ -93,7 +102,11 @@ fn perturbed(inputs: &[Tensor<f64>], i: usize, j: usize, delta: f64) -> Vec<Tens
 }
 
 /// Vector-Jacobian product `uᵀ J` for every input (zeros where an input is unreached).
-fn vjp(f: &impl Fn(&[Var<f64>]) -> Var<f64>, inputs: &[Tensor<f64>], u: &Tensor<f64>) -> Vec<Vec<f64>> {
+fn vjp(
+    f: &impl Fn(&[Var<f64>]) -> Var<f64>,
+    inputs: &[Tensor<f64>],
+    u: &Tensor<f64>,
+) -> Vec<Vec<f64>> {
     let params: Vec<Var<f64>> = inputs.iter().cloned().map(Var::parameter).collect();
     let out = f(&params);
     let zeros = || inputs.iter().map(|t| vec![0.0; t.numel()]).collect();
@@ -131,11 +144,14 @@ pub fn gradcheck(
     inputs: &[Tensor<f64>],
     options: &GradcheckOptions,
 ) -> Result<(), GradcheckError> {
-    let inputs: Vec<Tensor<f64>> = inputs.iter().map(|t| Tensor::from_vec(t.to_vec(), t.shape())).collect();
-    let out_shape = no_grad(|| {
-        let vars: Vec<Var<f64>> = inputs.iter().cloned().map(Var::new).collect();
+    let inputs: Vec<Tensor<f64>> = inputs
+        .iter()
+        .map(|t| Tensor::from_vec(t.to_vec(), t.shape()))
+        .collect();
+    let out_shape = {
+        let vars: Vec<Var<f64>> = inputs.iter().cloned().map(Var::parameter).collect();
         f(&vars).shape().to_vec()
-    });
+    };
     if options.fast {
         return fast_check(&f, &inputs, &out_shape, options);
     }
@@ -158,8 +174,16 @@ pub fn gradcheck(
                 let a = analytic[k][i][j];
                 let excess = (a - numeric).abs() - (options.atol + options.rtol * numeric.abs());
                 let is_nan = a.is_nan() != numeric.is_nan();
-                if (!close(a, numeric, options) || is_nan) && worst.as_ref().is_none_or(|(e, _)| excess > *e || is_nan) {
-                    let err = GradcheckError { input: i, element: unflatten(j, x.shape()), output: k, analytic: a, numeric };
+                if (!close(a, numeric, options) || is_nan)
+                    && worst.as_ref().is_none_or(|(e, _)| excess > *e || is_nan)
+                {
+                    let err = GradcheckError {
+                        input: i,
+                        element: unflatten(j, x.shape()),
+                        output: k,
+                        analytic: a,
+                        numeric,
+                    };
                     worst = Some((if is_nan { f64::INFINITY } else { excess }, err));
                 }
             }
@@ -190,9 +214,20 @@ fn fast_check(
             evaluate(f, &moved)
         };
         let (plus, minus) = (shifted(1.0), shifted(-1.0));
-        let numeric: f64 = plus.iter().zip(&minus).zip(&uv).map(|((p, m), u)| (p - m) / (2.0 * options.eps) * u).sum();
+        let numeric: f64 = plus
+            .iter()
+            .zip(&minus)
+            .zip(&uv)
+            .map(|((p, m), u)| (p - m) / (2.0 * options.eps) * u)
+            .sum();
         if !close(analytic, numeric, options) || analytic.is_nan() {
-            return Err(GradcheckError { input: i, element: vec![], output: 0, analytic, numeric });
+            return Err(GradcheckError {
+                input: i,
+                element: vec![],
+                output: 0,
+                analytic,
+                numeric,
+            });
         }
     }
     Ok(())
@@ -215,17 +250,118 @@ pub fn gradgradcheck(
         let out = f(xs);
         let refs: Vec<&Var<f64>> = xs.iter().collect();
         let grads = if out.needs_grad() {
-            grad(&[&out], &refs, Some(std::slice::from_ref(&u)), true).unwrap_or_else(|_| vec![None; xs.len()])
+            grad(&[&out], &refs, Some(std::slice::from_ref(&u)), true)
+                .unwrap_or_else(|_| vec![None; xs.len()])
         } else {
             vec![None; xs.len()]
         };
         let flat: Vec<Var<f64>> = grads
             .into_iter()
             .zip(xs)
-            .map(|(g, x)| g.unwrap_or_else(|| Var::new(Tensor::zeros(x.shape()))).reshape(&[x.numel()]))
+            .map(|(g, x)| {
+                g.unwrap_or_else(|| Var::new(Tensor::zeros(x.shape())))
+                    .reshape(&[x.numel()])
+            })
             .collect();
         let refs: Vec<&Var<f64>> = flat.iter().collect();
         Var::concat(&refs, 0)
     };
     gradcheck(first_derivatives, inputs, options)
+}
+
+/// One differentiable op in a test registry: how to call it, example inputs from its
+/// value domain, and whether its second derivative is smooth enough to check.
+pub struct OpEntry {
+    /// The op's name in reports.
+    pub name: &'static str,
+    /// The op applied to Vars.
+    pub f: Box<dyn Fn(&[Var<f64>]) -> Var<f64>>,
+    /// Inputs inside the op's domain (away from kinks and poles).
+    pub inputs: Vec<Tensor<f64>>,
+    /// True when gradgradcheck applies (false for piecewise-linear ops such as relu,
+    /// whose second derivative is zero almost everywhere and checks nothing).
+    pub second_order: bool,
+}
+
+impl OpEntry {
+    /// An entry checked to first and second order.
+    pub fn new(
+        name: &'static str,
+        inputs: Vec<Tensor<f64>>,
+        f: impl Fn(&[Var<f64>]) -> Var<f64> + 'static,
+    ) -> Self {
+        OpEntry {
+            name,
+            f: Box::new(f),
+            inputs,
+            second_order: true,
+        }
+    }
+
+    /// Marks the entry as first-order only.
+    pub fn first_order_only(mut self) -> Self {
+        self.second_order = false;
+        self
+    }
+
+    /// Runs gradcheck, gradgradcheck (when it applies) and the layout check: the output and
+    /// gradients on non-contiguous views of the inputs equal those on contiguous inputs.
+    pub fn check(&self, options: &GradcheckOptions) -> Result<(), String> {
+        let tag = |e: GradcheckError| format!("{}: {e}", self.name);
+        gradcheck(&self.f, &self.inputs, options).map_err(tag)?;
+        if self.second_order {
+            gradgradcheck(&self.f, &self.inputs, options)
+                .map_err(|e| format!("{} (second order): {e}", self.name))?;
+        }
+        self.check_layouts()
+    }
+
+    fn check_layouts(&self) -> Result<(), String> {
+        let (out, grads) = self.value_and_grads(&self.inputs);
+        for variant in 0..3 {
+            let views: Vec<Tensor<f64>> = self
+                .inputs
+                .iter()
+                .map(|t| strided_copy(t, variant))
+                .collect();
+            let (o, g) = self.value_and_grads(&views);
+            if o != out || g != grads {
+                return Err(format!(
+                    "{}: non-contiguous inputs (layout {variant}) change the result",
+                    self.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn value_and_grads(&self, inputs: &[Tensor<f64>]) -> (Vec<f64>, Vec<Vec<f64>>) {
+        let params: Vec<Var<f64>> = inputs.iter().cloned().map(Var::parameter).collect();
+        let out = (self.f)(&params);
+        if out.needs_grad() {
+            let seed = Tensor::from_vec(
+                (0..out.numel())
+                    .map(|i| 0.5 + 0.25 * (i % 3) as f64)
+                    .collect(),
+                out.shape(),
+            );
+            out.backward_with(&seed).expect("backward");
+        }
+        let grads = params
+            .iter()
+            .map(|p| p.grad().map(|g| g.to_vec()).unwrap_or_default())
+            .collect();
+        (out.value().to_vec(), grads)
+    }
+}
+
+/// The same values as `t` in another layout: 0 = transposed storage, 1 = every other
+/// element of a wider buffer, 2 = flipped storage.
+fn strided_copy(t: &Tensor<f64>, variant: usize) -> Tensor<f64> {
+    match (variant, t.ndim()) {
+        (_, 0) => t.clone(),
+        (0, n) if n >= 2 => t.transpose(0, -1).contiguous().transpose(0, -1),
+        (1, _) => Tensor::stack(&[t, &t.map(|v| v * 7.0 + 1.0)], -1).select(-1, 0),
+        _ => t.flip(0).contiguous().flip(0),
+    }
 }

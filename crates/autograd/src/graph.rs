@@ -41,13 +41,33 @@ static ANOMALY: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
+    /// Set while gradient rules run: anomaly mode then checks each rule's result, not the
+    /// Var ops inside it (which would panic mid-rule instead of returning an error).
+    static IN_BACKWARD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs gradient rules with the in-backward flag set on this thread.
+pub(crate) fn in_backward_pass<R>(f: impl FnOnce() -> R) -> R {
+    let previous = IN_BACKWARD.with(|b| b.replace(true));
+    let r = f();
+    IN_BACKWARD.with(|b| b.set(previous));
+    r
+}
+
+/// Whether forward-pass anomaly checks apply right now.
+pub(crate) fn check_forward_anomalies() -> bool {
+    is_anomaly_mode() && !IN_BACKWARD.with(Cell::get)
 }
 
 impl<T: Float> Node<T> {
     pub(crate) fn new(op: Box<dyn Op<T>>, inputs: SmallVec<[Var<T>; 2]>) -> Self {
         LIVE_NODES.fetch_add(1, Ordering::Relaxed);
         let versions = inputs.iter().map(Var::version).collect();
-        Node { op, inputs, versions }
+        Node {
+            op,
+            inputs,
+            versions,
+        }
     }
 }
 
@@ -120,7 +140,11 @@ pub(crate) fn check_finite<T: Float>(
     match t.to_vec().iter().position(|v| !v.is_finite()) {
         None => Ok(()),
         Some(i) => {
-            let shapes = input_shapes.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
+            let shapes = input_shapes
+                .iter()
+                .map(|s| format!("{s:?}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             let named = label.map(|l| format!(" (Var '{l}')")).unwrap_or_default();
             Err(TensorError::new(
                 op,

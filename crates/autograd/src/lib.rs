@@ -33,6 +33,6 @@ pub mod strategies;
 mod var;
 
 pub use backward::grad;
-pub use gradcheck::{gradcheck, gradgradcheck, GradcheckOptions};
+pub use gradcheck::{gradcheck, gradgradcheck, GradcheckError, GradcheckOptions, OpEntry};
 pub use graph::{is_anomaly_mode, is_grad_enabled, live_nodes, no_grad, set_anomaly_mode, Op};
 pub use var::Var;

@@ -23,12 +23,19 @@ pub fn shape(max_rank: usize, max_dim: usize) -> impl Strategy<Value = Vec<usize
 
 /// Two shapes that broadcast together: each is the common shape with some leading dims
 /// dropped and some dims set to 1.
-pub fn broadcast_pair(max_rank: usize, max_dim: usize) -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
+pub fn broadcast_pair(
+    max_rank: usize,
+    max_dim: usize,
+) -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
     shape(max_rank, max_dim).prop_flat_map(|full| {
         let n = full.len();
         let derive = move |full: Vec<usize>| {
             (0..=n, prop::collection::vec(any::<bool>(), n)).prop_map(move |(drop, ones)| {
-                full.iter().zip(&ones).skip(drop).map(|(&d, &one)| if one { 1 } else { d }).collect::<Vec<_>>()
+                full.iter()
+                    .zip(&ones)
+                    .skip(drop)
+                    .map(|(&d, &one)| if one { 1 } else { d })
+                    .collect::<Vec<_>>()
             })
         };
         (derive(full.clone()), derive(full))
@@ -52,7 +59,17 @@ pub fn tensor_away_from(
 ) -> impl Strategy<Value = Tensor<f64>> {
     let n: usize = shape.iter().product();
     let value = (lo..=hi).prop_map(move |v| {
-        kinks.iter().fold(v, |v, &k| if (v - k).abs() < margin { if v >= k { k + margin } else { k - margin } } else { v })
+        kinks.iter().fold(v, |v, &k| {
+            if (v - k).abs() < margin {
+                if v >= k {
+                    k + margin
+                } else {
+                    k - margin
+                }
+            } else {
+                v
+            }
+        })
     });
     prop::collection::vec(value, n).prop_map(move |data| Tensor::from_vec(data, &shape))
 }

@@ -91,7 +91,11 @@ impl<T: Float> Var<T> {
 
     /// The value (a cheap clone sharing storage).
     pub fn value(&self) -> Tensor<T> {
-        self.0.value.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.0
+            .value
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The value's shape.
@@ -118,7 +122,11 @@ impl<T: Float> Var<T> {
     /// The accumulated gradient of a tracked leaf (`None` before any backward or after
     /// [`Var::zero_grad`]).
     pub fn grad(&self) -> Option<Tensor<T>> {
-        self.0.grad.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.0
+            .grad
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Clears the accumulated gradient (PyTorch's `set_to_none` behaviour).
@@ -160,7 +168,11 @@ impl<T: Float> Var<T> {
         if value.shape() != self.shape() {
             return Err(TensorError::new(
                 "set_value",
-                format!("new value of shape {:?} does not match the Var's shape {:?}", value.shape(), self.shape()),
+                format!(
+                    "new value of shape {:?} does not match the Var's shape {:?}",
+                    value.shape(),
+                    self.shape()
+                ),
             ));
         }
         *self.0.value.write().unwrap_or_else(|p| p.into_inner()) = value;
@@ -206,7 +218,7 @@ impl<T: Float> Var<T> {
     pub fn try_apply(op: impl Op<T>, inputs: &[&Var<T>]) -> Result<Var<T>> {
         let values: SmallVec<[Tensor<T>; 2]> = inputs.iter().map(|v| v.value()).collect();
         let out = op.forward(&values)?;
-        if crate::graph::is_anomaly_mode() {
+        if crate::graph::check_forward_anomalies() {
             let shapes: Vec<Vec<usize>> = values.iter().map(|v| v.shape().to_vec()).collect();
             let label = inputs.iter().find_map(|v| v.name());
             check_finite(&out, op.name(), "forward", &shapes, label)?;
@@ -250,8 +262,20 @@ impl<T: Float> Var<T> {
 
 impl<T: Float> std::fmt::Debug for Var<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let op = self.node().map(|n| n.op.name()).unwrap_or(if self.needs_grad() { "parameter" } else { "constant" });
-        write!(f, "Var({op}{}, {})", self.name().map(|n| format!(" '{n}'")).unwrap_or_default(), self.value())
+        let op = self
+            .node()
+            .map(|n| n.op.name())
+            .unwrap_or(if self.needs_grad() {
+                "parameter"
+            } else {
+                "constant"
+            });
+        write!(
+            f,
+            "Var({op}{}, {})",
+            self.name().map(|n| format!(" '{n}'")).unwrap_or_default(),
+            self.value()
+        )
     }
 }
 

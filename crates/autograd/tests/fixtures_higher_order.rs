@@ -13,7 +13,11 @@ fn float(t: &FixtureTensor) -> Tensor<f64> {
 fn function(case: &Case, v: &dyn Fn(&str) -> Var<f64>) -> Var<f64> {
     // Matched on the documented function text, not the case name, so new cases of the
     // same functions need no change here.
-    let text = case.get("function").and_then(|f| f.as_str()).unwrap_or_default().to_string();
+    let text = case
+        .get("function")
+        .and_then(|f| f.as_str())
+        .unwrap_or_default()
+        .to_string();
     match text.as_str() {
         n if n.contains("tanh(x @ W)") => v("x").matmul(&v("W")).tanh().square().sum(),
         n if n.contains("cross_entropy") => {
@@ -40,33 +44,78 @@ fn hessian_vector_products_and_grad_of_grad_match_pytorch() {
     let cases = load("higher_order.json");
     assert!(!cases.is_empty());
     for case in &cases {
-        let wrt = case.get("wrt").and_then(|w| w.as_str()).unwrap_or("x").to_string();
+        let wrt = case
+            .get("wrt")
+            .and_then(|w| w.as_str())
+            .unwrap_or("x")
+            .to_string();
         let vars: Vec<(String, Var<f64>)> = case
             .inputs()
             .into_iter()
             .filter(|(_, t)| !t.is_integer())
             .map(|(k, t)| {
                 let value = float(&t);
-                let var = if k == wrt { Var::parameter(value) } else { Var::new(value) };
+                let var = if k == wrt {
+                    Var::parameter(value)
+                } else {
+                    Var::new(value)
+                };
                 (k, var)
             })
             .collect();
-        let lookup = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap();
+        let lookup = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
         let x = lookup(&wrt);
         let f = function(case, &lookup);
         let name = case.name();
-        assert_tensor_close(&format!("{name} output"), f.shape(), &f.value().to_vec(), &case.output(), 1e-10, 1e-12);
+        assert_tensor_close(
+            &format!("{name} output"),
+            f.shape(),
+            &f.value().to_vec(),
+            &case.output(),
+            1e-10,
+            1e-12,
+        );
         let g = grad(&[&f], &[&x], None, true).unwrap()[0].clone().unwrap();
         let expected_grad = case.grad(&wrt).unwrap();
-        assert_tensor_close(&format!("{name} grad"), g.shape(), &g.value().to_vec(), &expected_grad, 1e-10, 1e-12);
+        assert_tensor_close(
+            &format!("{name} grad"),
+            g.shape(),
+            &g.value().to_vec(),
+            &expected_grad,
+            1e-10,
+            1e-12,
+        );
         if case.op() == "hvp" {
             let v = Var::new(float(&case.tensor("v").unwrap()));
-            let hvp = grad(&[&(&g * &v).sum()], &[&x], None, false).unwrap()[0].clone().unwrap();
-            assert_tensor_close(&format!("{name} hvp"), hvp.shape(), &hvp.value().to_vec(), &case.tensor("hvp").unwrap(), 1e-10, 1e-12);
+            let hvp = grad(&[&(&g * &v).sum()], &[&x], None, false).unwrap()[0]
+                .clone()
+                .unwrap();
+            assert_tensor_close(
+                &format!("{name} hvp"),
+                hvp.shape(),
+                &hvp.value().to_vec(),
+                &case.tensor("hvp").unwrap(),
+                1e-10,
+                1e-12,
+            );
         } else {
-            let second = grad(&[&g.sum()], &[&x], None, false).unwrap()[0].clone().unwrap();
+            let second = grad(&[&g.sum()], &[&x], None, false).unwrap()[0]
+                .clone()
+                .unwrap();
             let expected = case.tensor_at(&["second_grads", "x"]).unwrap();
-            assert_tensor_close(&format!("{name} second"), second.shape(), &second.value().to_vec(), &expected, 1e-10, 1e-12);
+            assert_tensor_close(
+                &format!("{name} second"),
+                second.shape(),
+                &second.value().to_vec(),
+                &expected,
+                1e-10,
+                1e-12,
+            );
         }
     }
 }

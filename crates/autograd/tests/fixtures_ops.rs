@@ -34,7 +34,9 @@ fn axes(case: &Case, ndim: usize) -> Vec<isize> {
 }
 
 fn int(case: &Case, key: &str) -> isize {
-    case.param(key).and_then(Value::as_i64).unwrap_or_else(|| case.fail(&format!("missing int param {key}"))) as isize
+    case.param(key)
+        .and_then(Value::as_i64)
+        .unwrap_or_else(|| case.fail(&format!("missing int param {key}"))) as isize
 }
 
 fn flag(case: &Case, key: &str) -> bool {
@@ -60,9 +62,15 @@ fn run(case: &Case, v: &dyn Fn(&str) -> Var<f64>) -> Var<f64> {
         "relu" => x().relu(),
         "leaky_relu" => x().leaky_relu(case.param_f64("negative_slope").unwrap()),
         "gelu" => x().gelu(case.param("approximate").and_then(Value::as_str) == Some("tanh")),
-        "softplus" => x().softplus(case.param_f64("beta").unwrap(), case.param_f64("threshold").unwrap()),
+        "softplus" => x().softplus(
+            case.param_f64("beta").unwrap(),
+            case.param_f64("threshold").unwrap(),
+        ),
         "abs" => x().abs(),
-        "clamp" => x().clamp(case.param("min").and_then(Value::as_f64), case.param("max").and_then(Value::as_f64)),
+        "clamp" => x().clamp(
+            case.param("min").and_then(Value::as_f64),
+            case.param("max").and_then(Value::as_f64),
+        ),
         "sum" => {
             let x = x();
             x.sum_dims(&axes(case, x.ndim()), keep)
@@ -92,18 +100,47 @@ fn run(case: &Case, v: &dyn Fn(&str) -> Var<f64>) -> Var<f64> {
         "matmul" => v("a").matmul(&v("b")),
         "transpose" => x().transpose(int(case, "dim0"), int(case, "dim1")),
         "permute" => {
-            let dims: Vec<isize> = case.param("dims").unwrap().as_array().unwrap().iter().map(|d| d.as_i64().unwrap() as isize).collect();
+            let dims: Vec<isize> = case
+                .param("dims")
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_i64().unwrap() as isize)
+                .collect();
             x().permute(&dims)
         }
         "reshape" => {
-            let shape: Vec<usize> = case.param("shape").unwrap().as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+            let shape: Vec<usize> = case
+                .param("shape")
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect();
             x().reshape(&shape)
         }
-        "narrow" => x().narrow(int(case, "dim"), int(case, "start") as usize, int(case, "length") as usize),
-        "slice" => x().slice(int(case, "dim"), int(case, "start"), int(case, "end"), int(case, "step") as usize),
+        "narrow" => x().narrow(
+            int(case, "dim"),
+            int(case, "start") as usize,
+            int(case, "length") as usize,
+        ),
+        "slice" => x().slice(
+            int(case, "dim"),
+            int(case, "start"),
+            int(case, "end"),
+            int(case, "step") as usize,
+        ),
         "cat" | "stack" => {
-            let names: Vec<String> =
-                case.param("input_order").unwrap().as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string()).collect();
+            let names: Vec<String> = case
+                .param("input_order")
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_str().unwrap().to_string())
+                .collect();
             let vars: Vec<Var<f64>> = names.iter().map(|n| v(n)).collect();
             let refs: Vec<&Var<f64>> = vars.iter().collect();
             if case.op() == "cat" {
@@ -115,7 +152,10 @@ fn run(case: &Case, v: &dyn Fn(&str) -> Var<f64>) -> Var<f64> {
         "index_select" => x().index_select(int(case, "dim"), &index(&case.input("index").unwrap())),
         "gather" => x().gather(int(case, "dim"), &index(&case.input("index").unwrap())),
         "where" => Var::where_cond(&mask(&case.input("condition").unwrap()), &x(), &v("y")),
-        "masked_fill" => x().masked_fill(&mask(&case.input("mask").unwrap()), case.param_f64("value").unwrap()),
+        "masked_fill" => x().masked_fill(
+            &mask(&case.input("mask").unwrap()),
+            case.param_f64("value").unwrap(),
+        ),
         "softmax" => x().softmax(int(case, "dim")),
         "log_softmax" => x().log_softmax(int(case, "dim")),
         "logsumexp" => x().logsumexp_dims(&[int(case, "dim")], keep),
@@ -135,16 +175,36 @@ fn ops_match_pytorch_forward_and_gradients() {
             .map(|(k, t)| (k, Var::parameter(float(&t))))
             .collect();
         let lookup = |name: &str| {
-            params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_else(|| case.fail(&format!("no float input {name}")))
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| case.fail(&format!("no float input {name}")))
         };
         let out = run(case, &lookup);
         let expected = case.output();
-        assert_tensor_close(&format!("{} output", case.name()), out.shape(), &out.value().to_vec(), &expected, RTOL, ATOL);
+        assert_tensor_close(
+            &format!("{} output", case.name()),
+            out.shape(),
+            &out.value().to_vec(),
+            &expected,
+            RTOL,
+            ATOL,
+        );
         out.backward_with(&float(&case.upstream())).unwrap();
         for (name, g) in case.grads() {
             let var = lookup(&name);
-            let actual = var.grad().unwrap_or_else(|| case.fail(&format!("no gradient for {name}")));
-            assert_tensor_close(&format!("{} grad {name}", case.name()), actual.shape(), &actual.to_vec(), &g, RTOL, ATOL);
+            let actual = var
+                .grad()
+                .unwrap_or_else(|| case.fail(&format!("no gradient for {name}")));
+            assert_tensor_close(
+                &format!("{} grad {name}", case.name()),
+                actual.shape(),
+                &actual.to_vec(),
+                &g,
+                RTOL,
+                ATOL,
+            );
         }
     }
 }

@@ -35,9 +35,12 @@ macro_rules! unary {
 unary!(Neg, "neg", |x| x.neg(), |x, out, g| g.neg());
 unary!(Exp, "exp", |x| x.exp(), |x, out, g| g * out);
 unary!(Log, "log", |x| x.log(), |x, out, g| g / x);
-unary!(Sqrt, "sqrt", |x| x.sqrt(), |x, out, g| g / &out.mul_scalar(T::from_f64(2.0)));
-unary!(Tanh, "tanh", |x| x.tanh(), |x, out, g| g * &(out * out).rsub_scalar(T::ONE));
-unary!(Sigmoid, "sigmoid", |x| x.sigmoid(), |x, out, g| g * &(out * &out.rsub_scalar(T::ONE)));
+unary!(Sqrt, "sqrt", |x| x.sqrt(), |x, out, g| g / &out
+    .mul_scalar(T::from_f64(2.0)));
+unary!(Tanh, "tanh", |x| x.tanh(), |x, out, g| g * &(out * out)
+    .rsub_scalar(T::ONE));
+unary!(Sigmoid, "sigmoid", |x| x.sigmoid(), |x, out, g| g * &(out
+    * &out.rsub_scalar(T::ONE)));
 unary!(
     /// max(x, 0); its gradient mask is a constant, so the rule is linear in `g`.
     Relu, "relu", |x| x.relu(), |x, out, g| g * &constant(x.value().gt_scalar(T::ZERO).cast())
@@ -120,8 +123,14 @@ macro_rules! binary {
     };
 }
 
-binary!(Add, "add", try_add, |a, b, out, g| (Some(g.clone()), Some(g.clone())));
-binary!(Sub, "sub", try_sub, |a, b, out, g| (Some(g.clone()), Some(g.neg())));
+binary!(Add, "add", try_add, |a, b, out, g| (
+    Some(g.clone()),
+    Some(g.clone())
+));
+binary!(Sub, "sub", try_sub, |a, b, out, g| (
+    Some(g.clone()),
+    Some(g.neg())
+));
 binary!(Mul, "mul", try_mul, |a, b, out, g| (
     a.needs_grad().then(|| g * b),
     b.needs_grad().then(|| g * a)
@@ -143,8 +152,10 @@ impl<T: Float> Op<T> for Where {
     fn backward(&self, x: &[Var<T>], _: &Var<T>, g: &Var<T>) -> Grads<T> {
         let zero = scalar::<T>(0.0);
         vec![
-            x[0].needs_grad().then(|| Var::where_cond(&self.0, g, &zero)),
-            x[1].needs_grad().then(|| Var::where_cond(&self.0, &zero, g)),
+            x[0].needs_grad()
+                .then(|| Var::where_cond(&self.0, g, &zero)),
+            x[1].needs_grad()
+                .then(|| Var::where_cond(&self.0, &zero, g)),
         ]
     }
 }

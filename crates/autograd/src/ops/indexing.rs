@@ -39,7 +39,11 @@ impl<T: Float> Op<T> for IndexAdd {
         x[0].try_index_add(self.dim, &self.index, &x[1])
     }
     fn backward(&self, x: &[Var<T>], _: &Var<T>, g: &Var<T>) -> Grads<T> {
-        vec![Some(g.clone()), x[1].needs_grad().then(|| g.index_select(self.dim, &self.index))]
+        vec![
+            Some(g.clone()),
+            x[1].needs_grad()
+                .then(|| g.index_select(self.dim, &self.index)),
+        ]
     }
 }
 
@@ -74,12 +78,19 @@ impl<T: Float> Op<T> for ScatterAdd {
         if x[1].shape() != self.index.shape() {
             return Err(TensorError::new(
                 "scatter_add",
-                format!("src {:?} must have the index's shape {:?}", x[1].shape(), self.index.shape()),
+                format!(
+                    "src {:?} must have the index's shape {:?}",
+                    x[1].shape(),
+                    self.index.shape()
+                ),
             ));
         }
         x[0].try_scatter_add(self.dim, &self.index, &x[1])
     }
     fn backward(&self, x: &[Var<T>], _: &Var<T>, g: &Var<T>) -> Grads<T> {
-        vec![Some(g.clone()), x[1].needs_grad().then(|| g.gather(self.dim, &self.index))]
+        vec![
+            Some(g.clone()),
+            x[1].needs_grad().then(|| g.gather(self.dim, &self.index)),
+        ]
     }
 }

@@ -67,10 +67,20 @@ impl<T: Float> Op<T> for Slice {
         "slice"
     }
     fn forward(&self, x: &[Tensor<T>]) -> Result<Tensor<T>, TensorError> {
-        x[0].try_slice(self.dim as isize, self.start as isize, self.end as isize, self.step)
+        x[0].try_slice(
+            self.dim as isize,
+            self.start as isize,
+            self.end as isize,
+            self.step,
+        )
     }
     fn backward(&self, x: &[Var<T>], _: &Var<T>, g: &Var<T>) -> Grads<T> {
-        let embed = Unslice { dim: self.dim, start: self.start, step: self.step, size: x[0].shape()[self.dim] };
+        let embed = Unslice {
+            dim: self.dim,
+            start: self.start,
+            step: self.step,
+            size: x[0].shape()[self.dim],
+        };
         vec![Some(Var::apply(embed, &[g]))]
     }
 }
@@ -92,20 +102,44 @@ impl<T: Float> Op<T> for Unslice {
         let n = g.shape()[self.dim];
         if self.step == 1 {
             let pads: Vec<(usize, usize)> = (self.dim..g.ndim())
-                .map(|d| if d == self.dim { (self.start, self.size - self.start - n) } else { (0, 0) })
+                .map(|d| {
+                    if d == self.dim {
+                        (self.start, self.size - self.start - n)
+                    } else {
+                        (0, 0)
+                    }
+                })
                 .collect();
             return g.try_pad(&pads, T::ZERO);
         }
         // A strided embed is a scatter-add of the rows into their positions.
         let mut shape = g.shape().to_vec();
         shape[self.dim] = self.size;
-        let positions: Vec<i64> = (0..n).map(|i| (self.start + i * self.step) as i64).collect();
-        Tensor::zeros(&shape).try_index_add(self.dim as isize, &Tensor::from_vec(positions, &[n]), g)
+        let positions: Vec<i64> = (0..n)
+            .map(|i| (self.start + i * self.step) as i64)
+            .collect();
+        Tensor::zeros(&shape).try_index_add(
+            self.dim as isize,
+            &Tensor::from_vec(positions, &[n]),
+            g,
+        )
     }
     fn backward(&self, x: &[Var<T>], _: &Var<T>, g: &Var<T>) -> Grads<T> {
         let n = x[0].shape()[self.dim];
-        let end = if n == 0 { self.start } else { self.start + (n - 1) * self.step + 1 };
-        vec![Some(Var::apply(Slice { dim: self.dim, start: self.start, end, step: self.step }, &[g]))]
+        let end = if n == 0 {
+            self.start
+        } else {
+            self.start + (n - 1) * self.step + 1
+        };
+        vec![Some(Var::apply(
+            Slice {
+                dim: self.dim,
+                start: self.start,
+                end,
+                step: self.step,
+            },
+            &[g],
+        ))]
     }
 }
 
@@ -143,7 +177,11 @@ impl<T: Float> Op<T> for Concat {
     }
     fn backward(&self, x: &[Var<T>], _: &Var<T>, g: &Var<T>) -> Grads<T> {
         let mut start = 0;
-        let d = if self.0 < 0 { self.0 + g.ndim() as isize } else { self.0 } as usize;
+        let d = if self.0 < 0 {
+            self.0 + g.ndim() as isize
+        } else {
+            self.0
+        } as usize;
         x.iter()
             .map(|input| {
                 let len = input.shape()[d];
