@@ -1,1 +1,21 @@
-//! graft-nn: under construction in its own issue.
+//! # graft-nn
+//!
+//! Layers, losses and regularizers for graft, every one composed from `graft-autograd`
+//! ops: nothing here states a gradient rule, so every layer has gradients of any order
+//! for free. Weight layouts follow PyTorch (Linear `[out, in]`, Conv2d
+//! `[out, in/groups, kh, kw]`, images NCHW) and parameter names do too (`0.weight`,
+//! `fc1.bias`), so PyTorch state dicts saved as safetensors load as they are.
+
+pub mod functional;
+pub mod init;
+mod layers;
+pub mod loss;
+mod module;
+pub mod regularize;
+
+pub use layers::*;
+pub use module::{Module, Visitor};
+pub mod spec;
+pub mod state;
+pub use spec::{sequential_from_spec, SpecError};
+pub use state::{load_state_dict, save_state_dict, StateDictError};

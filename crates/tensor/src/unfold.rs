@@ -27,7 +27,12 @@ pub struct Window2d {
 impl Window2d {
     /// A `kh x kw` window with stride 1, no padding and no dilation.
     pub fn new(kernel: [usize; 2]) -> Self {
-        Window2d { kernel, stride: [1, 1], padding: [0, 0], dilation: [1, 1] }
+        Window2d {
+            kernel,
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+        }
     }
 
     /// Sets the stride.
@@ -69,17 +74,33 @@ impl Window2d {
 }
 
 fn bad(op: &str, shape: &[usize], win: &Window2d) -> TensorError {
-    TensorError::new(op, format!("window {win:?} does not fit input of shape {}", fmt_shape(shape)))
+    TensorError::new(
+        op,
+        format!(
+            "window {win:?} does not fit input of shape {}",
+            fmt_shape(shape)
+        ),
+    )
 }
 
 impl<T: Float> Tensor<T> {
     /// Extracts sliding windows: `[N, C, H, W]` -> `[N, C*kh*kw, L]` (zero padding).
     pub fn try_unfold(&self, win: &Window2d) -> Result<Tensor<T>> {
         if self.ndim() != 4 {
-            return Err(TensorError::new("unfold", format!("expects [N, C, H, W], got {}", fmt_shape(self.shape()))));
+            return Err(TensorError::new(
+                "unfold",
+                format!("expects [N, C, H, W], got {}", fmt_shape(self.shape())),
+            ));
         }
-        let [n, c, h, w] = [self.shape()[0], self.shape()[1], self.shape()[2], self.shape()[3]];
-        let (oh, ow) = win.output_size(h, w).ok_or_else(|| bad("unfold", self.shape(), win))?;
+        let [n, c, h, w] = [
+            self.shape()[0],
+            self.shape()[1],
+            self.shape()[2],
+            self.shape()[3],
+        ];
+        let (oh, ow) = win
+            .output_size(h, w)
+            .ok_or_else(|| bad("unfold", self.shape(), win))?;
         let [kh, kw] = win.kernel;
         let x = self.contiguous();
         let src = x.as_slice().expect("contiguous");
@@ -100,7 +121,11 @@ impl<T: Float> Tensor<T> {
                         let line = &plane[iy as usize * w..(iy as usize + 1) * w];
                         for (ox, d) in dst_row.iter_mut().enumerate() {
                             let ix = win.source(1, ox, j);
-                            *d = if ix < 0 || ix >= w as isize { T::ZERO } else { line[ix as usize] };
+                            *d = if ix < 0 || ix >= w as isize {
+                                T::ZERO
+                            } else {
+                                line[ix as usize]
+                            };
                         }
                     }
                 }
@@ -108,9 +133,13 @@ impl<T: Float> Tensor<T> {
         };
         if block == 0 {
         } else if out.len() < PAR_MIN_ELEMS {
-            out.chunks_mut(block).enumerate().for_each(|(nc, d)| fill(nc, d));
+            out.chunks_mut(block)
+                .enumerate()
+                .for_each(|(nc, d)| fill(nc, d));
         } else {
-            out.par_chunks_mut(block).enumerate().for_each(|(nc, d)| fill(nc, d));
+            out.par_chunks_mut(block)
+                .enumerate()
+                .for_each(|(nc, d)| fill(nc, d));
         }
         Ok(Tensor::from_buffer(out, &[n, c * kh * kw, oh * ow]))
     }
@@ -121,7 +150,7 @@ impl<T: Float> Tensor<T> {
         let [h, w] = output_size;
         let kk = win.kernel[0] * win.kernel[1];
         let geometry = win.output_size(h, w);
-        let ok = self.ndim() == 3 && kk > 0 && self.shape()[1] % kk == 0;
+        let ok = self.ndim() == 3 && kk > 0 && self.shape()[1].is_multiple_of(kk);
         let (oh, ow) = match geometry {
             Some((oh, ow)) if ok && self.shape()[2] == oh * ow => (oh, ow),
             _ => {
@@ -164,9 +193,13 @@ impl<T: Float> Tensor<T> {
         let plane = h * w;
         if plane == 0 {
         } else if out.len() < PAR_MIN_ELEMS {
-            out.chunks_mut(plane).enumerate().for_each(|(nc, p)| fill(nc, p));
+            out.chunks_mut(plane)
+                .enumerate()
+                .for_each(|(nc, p)| fill(nc, p));
         } else {
-            out.par_chunks_mut(plane).enumerate().for_each(|(nc, p)| fill(nc, p));
+            out.par_chunks_mut(plane)
+                .enumerate()
+                .for_each(|(nc, p)| fill(nc, p));
         }
         Ok(Tensor::from_buffer(out, &[n, c, h, w]))
     }

@@ -1,0 +1,343 @@
+//! Every layer as a plain function on Vars, composed from autograd ops.
+
+use graft_autograd::{no_grad, Var};
+use graft_tensor::{Float, Result, Tensor, TensorError, Window2d};
+use rand::Rng;
+
+/// `x @ weightᵀ + bias` with `weight` `[out, in]`; `x` may have extra leading dims.
+pub fn try_linear<T: Float>(x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>) -> Result<Var<T>> {
+    if weight.ndim() != 2 || x.ndim() == 0 || x.shape()[x.ndim() - 1] != weight.shape()[1] {
+        return Err(TensorError::new(
+            "linear",
+            format!("input {:?} does not match weight {:?} ([out, in])", x.shape(), weight.shape()),
+        ));
+    }
+    let y = x.try_matmul(&weight.t())?;
+    match bias {
+        Some(b) => y.try_add(b),
+        None => Ok(y),
+    }
+}
+
+/// [`try_linear`], panicking on a shape mismatch.
+#[track_caller]
+pub fn linear<T: Float>(x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>) -> Var<T> {
+    try_linear(x, weight, bias).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Geometry of a 2-D convolution or pooling beyond its kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dOptions {
+    /// Step between windows, `[h, w]`.
+    pub stride: [usize; 2],
+    /// Zero padding on each side, `[h, w]`.
+    pub padding: [usize; 2],
+    /// Spacing between kernel taps, `[h, w]`.
+    pub dilation: [usize; 2],
+    /// Channel groups: input and output channels are split into this many independent sets.
+    pub groups: usize,
+}
+
+impl Default for Conv2dOptions {
+    fn default() -> Self {
+        Conv2dOptions { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 }
+    }
+}
+
+/// 2-D cross-correlation (PyTorch's `conv2d`): `x` `[N, C, H, W]`, `weight`
+/// `[O, C/groups, kh, kw]`, as unfold (im2col) followed by one batched matmul.
+pub fn try_conv2d<T: Float>(x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>, opt: &Conv2dOptions) -> Result<Var<T>> {
+    let bad = |why: &str| {
+        TensorError::new("conv2d", format!("input {:?}, weight {:?}: {why}", x.shape(), weight.shape()))
+    };
+    if x.ndim() != 4 || weight.ndim() != 4 {
+        return Err(bad("expects input [N, C, H, W] and weight [O, C/groups, kh, kw]"));
+    }
+    let (n, c, h, w) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+    let (o, cg, kh, kw) = (weight.shape()[0], weight.shape()[1], weight.shape()[2], weight.shape()[3]);
+    let g = opt.groups;
+    if g == 0 || c % g != 0 || o % g != 0 || cg != c / g {
+        return Err(bad(&format!("channels do not split into {g} groups")));
+    }
+    let win = Window2d { kernel: [kh, kw], stride: opt.stride, padding: opt.padding, dilation: opt.dilation };
+    let (oh, ow) = win.output_size(h, w).ok_or_else(|| bad(&format!("window {win:?} does not fit")))?;
+    let cols = x.try_unfold(&win)?; // [N, C*kh*kw, L]
+    let l = oh * ow;
+    let out = if g == 1 {
+        weight.try_reshape(&[o, cg * kh * kw])?.try_matmul(&cols)? // [N, O, L]
+    } else {
+        let cols = cols.try_reshape(&[n, g, cg * kh * kw, l])?;
+        let wg = weight.try_reshape(&[g, o / g, cg * kh * kw])?;
+        wg.try_matmul(&cols)?.try_reshape(&[n, o, l])?
+    };
+    let out = match bias {
+        Some(b) => out.try_add(&b.try_reshape(&[o, 1])?)?,
+        None => out,
+    };
+    out.try_reshape(&[n, o, oh, ow])
+}
+
+/// [`try_conv2d`], panicking on bad shapes.
+#[track_caller]
+pub fn conv2d<T: Float>(x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>, opt: &Conv2dOptions) -> Var<T> {
+    try_conv2d(x, weight, bias, opt).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Sliding windows of every channel separately: `[N, C, H, W]` -> `[N, C, kh*kw, oh, ow]`.
+fn windows<T: Float>(op: &str, x: &Var<T>, win: &Window2d) -> Result<(Var<T>, usize, usize)> {
+    if x.ndim() != 4 {
+        return Err(TensorError::new(op, format!("expects input [N, C, H, W], got {:?}", x.shape())));
+    }
+    let (n, c, h, w) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+    let (oh, ow) = win
+        .output_size(h, w)
+        .ok_or_else(|| TensorError::new(op, format!("window {win:?} does not fit input {:?}", x.shape())))?;
+    let kk = win.kernel[0] * win.kernel[1];
+    let cols = x.try_reshape(&[n * c, 1, h, w])?.try_unfold(win)?; // [N*C, kk, L]
+    Ok((cols.try_reshape(&[n, c, kk, oh, ow])?, oh, ow))
+}
+
+/// Max over `kernel` windows (implicit padding is -inf, as PyTorch). `stride` defaults to
+/// the kernel size in the layer; here it is explicit.
+pub fn try_max_pool2d<T: Float>(x: &Var<T>, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Result<Var<T>> {
+    if padding[0] * 2 > kernel[0] || padding[1] * 2 > kernel[1] {
+        return Err(TensorError::new(
+            "max_pool2d",
+            format!("padding {padding:?} must be at most half of kernel {kernel:?} (input {:?})", x.shape()),
+        ));
+    }
+    let padded = if padding == [0, 0] {
+        x.clone()
+    } else {
+        x.try_pad(&[(padding[0], padding[0]), (padding[1], padding[1])], T::NEG_INFINITY)?
+    };
+    let (cols, _, _) = windows("max_pool2d", &padded, &Window2d::new(kernel).stride(stride))?;
+    cols.try_max_dims(&[2], false)
+}
+
+/// [`try_max_pool2d`], panicking on bad shapes.
+#[track_caller]
+pub fn max_pool2d<T: Float>(x: &Var<T>, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Var<T> {
+    try_max_pool2d(x, kernel, stride, padding).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Mean over `kernel` windows of the zero-padded input. With `count_include_pad` false the
+/// divisor counts only positions inside the unpadded input.
+pub fn try_avg_pool2d<T: Float>(
+    x: &Var<T>,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    count_include_pad: bool,
+) -> Result<Var<T>> {
+    let win = Window2d::new(kernel).stride(stride).padding(padding);
+    let (cols, oh, ow) = windows("avg_pool2d", x, &win)?;
+    let sums = cols.try_sum_dims(&[2], false)?;
+    if count_include_pad || padding == [0, 0] {
+        return Ok(sums.div_scalar(T::from_f64((kernel[0] * kernel[1]) as f64)));
+    }
+    let ones = Tensor::<T>::ones(&[1, 1, x.shape()[2], x.shape()[3]]);
+    let counts = ones.try_unfold(&win)?.try_sum_dims(&[1], false)?.try_reshape(&[1, 1, oh, ow])?;
+    sums.try_div(&Var::new(counts))
+}
+
+/// [`try_avg_pool2d`], panicking on bad shapes.
+#[track_caller]
+pub fn avg_pool2d<T: Float>(
+    x: &Var<T>,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    count_include_pad: bool,
+) -> Var<T> {
+    try_avg_pool2d(x, kernel, stride, padding, count_include_pad).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Average pooling to `[oh, ow]`; supports sizes that divide the input evenly (1x1 always).
+pub fn try_adaptive_avg_pool2d<T: Float>(x: &Var<T>, output: [usize; 2]) -> Result<Var<T>> {
+    if x.ndim() != 4 {
+        return Err(TensorError::new("adaptive_avg_pool2d", format!("expects [N, C, H, W], got {:?}", x.shape())));
+    }
+    let (h, w) = (x.shape()[2], x.shape()[3]);
+    if output == [1, 1] {
+        return x.try_mean_dims(&[2, 3], true);
+    }
+    if output[0] == 0 || output[1] == 0 || h % output[0] != 0 || w % output[1] != 0 {
+        return Err(TensorError::new(
+            "adaptive_avg_pool2d",
+            format!("output size {output:?} must divide the input size [{h}, {w}] (input {:?})", x.shape()),
+        ));
+    }
+    let k = [h / output[0], w / output[1]];
+    try_avg_pool2d(x, k, k, [0, 0], true)
+}
+
+/// Zeroes each element with probability `p` and scales the rest by 1/(1-p) when
+/// `training`; the identity otherwise.
+pub fn dropout<T: Float>(x: &Var<T>, p: f64, training: bool, rng: &mut impl Rng) -> Var<T> {
+    if !training || p == 0.0 {
+        return x.clone();
+    }
+    if p >= 1.0 {
+        return x.mul_scalar(T::ZERO);
+    }
+    let keep = T::from_f64(1.0 / (1.0 - p));
+    let mask: Vec<T> = (0..x.numel()).map(|_| if rng.gen::<f64>() >= p { keep } else { T::ZERO }).collect();
+    x * &Var::new(Tensor::from_vec(mask, x.shape()))
+}
+
+/// Shape `[1, C, 1, ...]` that lines a per-channel vector up with dim 1 of `x`.
+fn channel_shape(x: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; x.len()];
+    s[1] = x[1];
+    s
+}
+
+/// Batch normalisation over dim 1 of `[N, C]`, `[N, C, L]` or `[N, C, H, W]`.
+///
+/// In training, normalises with the batch's mean and biased variance (gradients flow
+/// through both) and, when running statistics are given, updates them in place:
+/// `r ← (1 - momentum)·r + momentum·stat`, with the unbiased variance. In evaluation it
+/// uses the running statistics.
+#[allow(clippy::too_many_arguments)]
+pub fn try_batch_norm<T: Float>(
+    x: &Var<T>,
+    running_mean: Option<&Var<T>>,
+    running_var: Option<&Var<T>>,
+    weight: Option<&Var<T>>,
+    bias: Option<&Var<T>>,
+    training: bool,
+    momentum: f64,
+    eps: f64,
+) -> Result<Var<T>> {
+    if x.ndim() < 2 {
+        return Err(TensorError::new("batch_norm", format!("expects [N, C, ...], got {:?}", x.shape())));
+    }
+    let cs = channel_shape(x.shape());
+    let axes: Vec<isize> = (0..x.ndim() as isize).filter(|&d| d != 1).collect();
+    let (mean, var) = if training {
+        let mean = x.try_mean_dims(&axes, true)?;
+        let var = x.try_var_dims(&axes, 0, true)?;
+        let n = x.numel() / x.shape()[1];
+        if let (Some(rm), Some(rv)) = (running_mean, running_var) {
+            let m = T::from_f64(momentum);
+            let unbiased = T::from_f64(n as f64 / (n as f64 - 1.0).max(1.0));
+            no_grad(|| -> Result<()> {
+                let new_mean = rm.value().mul_scalar(T::ONE - m).try_add(&mean.value().reshape(rm.shape()).mul_scalar(m))?;
+                let batch_var = var.value().reshape(rv.shape()).mul_scalar(unbiased * m);
+                let new_var = rv.value().mul_scalar(T::ONE - m).try_add(&batch_var)?;
+                rm.try_set_value(new_mean)?;
+                rv.try_set_value(new_var)
+            })?;
+        }
+        (mean, var)
+    } else {
+        let (rm, rv) = running_mean.zip(running_var).ok_or_else(|| {
+            TensorError::new("batch_norm", "evaluation mode needs running_mean and running_var")
+        })?;
+        (Var::new(rm.value().try_reshape(&cs)?), Var::new(rv.value().try_reshape(&cs)?))
+    };
+    let normalized = x.try_sub(&mean)?.try_div(&var.add_scalar(T::from_f64(eps)).sqrt())?;
+    affine(normalized, weight, bias, &cs)
+}
+
+fn affine<T: Float>(y: Var<T>, weight: Option<&Var<T>>, bias: Option<&Var<T>>, shape: &[usize]) -> Result<Var<T>> {
+    let y = match weight {
+        Some(w) => y.try_mul(&w.try_reshape(shape)?)?,
+        None => y,
+    };
+    match bias {
+        Some(b) => y.try_add(&b.try_reshape(shape)?),
+        None => Ok(y),
+    }
+}
+
+/// Layer normalisation over the last `normalized_shape.len()` dims (biased variance).
+pub fn try_layer_norm<T: Float>(
+    x: &Var<T>,
+    normalized_shape: &[usize],
+    weight: Option<&Var<T>>,
+    bias: Option<&Var<T>>,
+    eps: f64,
+) -> Result<Var<T>> {
+    let k = normalized_shape.len();
+    if k == 0 || k > x.ndim() || x.shape()[x.ndim() - k..] != *normalized_shape {
+        return Err(TensorError::new(
+            "layer_norm",
+            format!("normalized_shape {normalized_shape:?} does not end input shape {:?}", x.shape()),
+        ));
+    }
+    let axes: Vec<isize> = (x.ndim() - k..x.ndim()).map(|d| d as isize).collect();
+    let mean = x.try_mean_dims(&axes, true)?;
+    let var = x.try_var_dims(&axes, 0, true)?;
+    let y = x.try_sub(&mean)?.try_div(&var.add_scalar(T::from_f64(eps)).sqrt())?;
+    affine(y, weight, bias, normalized_shape)
+}
+
+/// Rows of `weight` `[num, dim]` picked by `indices` (any shape) -> `[..., dim]`. The row
+/// `padding_idx` is read but gets no gradient.
+pub fn try_embedding<T: Float>(indices: &Tensor<i64>, weight: &Var<T>, padding_idx: Option<i64>) -> Result<Var<T>> {
+    if weight.ndim() != 2 {
+        return Err(TensorError::new("embedding", format!("weight must be [num, dim], got {:?}", weight.shape())));
+    }
+    let flat = indices.reshape(&[indices.numel()]);
+    let mut shape = indices.shape().to_vec();
+    shape.push(weight.shape()[1]);
+    let rows = weight.try_index_select(0, &flat)?;
+    let rows = match padding_idx {
+        Some(p) => {
+            let is_pad = flat.eq_scalar(p).reshape(&[flat.numel(), 1]);
+            Var::try_where_cond(&is_pad, &rows.detach(), &rows)?
+        }
+        None => rows,
+    };
+    rows.try_reshape(&shape)
+}
+
+/// max(x, 0).
+pub fn relu<T: Float>(x: &Var<T>) -> Var<T> {
+    x.relu()
+}
+
+/// x for x > 0, else slope·x.
+pub fn leaky_relu<T: Float>(x: &Var<T>, slope: T) -> Var<T> {
+    x.leaky_relu(slope)
+}
+
+/// Logistic sigmoid.
+pub fn sigmoid<T: Float>(x: &Var<T>) -> Var<T> {
+    x.sigmoid()
+}
+
+/// Hyperbolic tangent.
+pub fn tanh<T: Float>(x: &Var<T>) -> Var<T> {
+    x.tanh()
+}
+
+/// GELU, exact (`approximate = false`) or tanh-approximated.
+pub fn gelu<T: Float>(x: &Var<T>, approximate: bool) -> Var<T> {
+    x.gelu(approximate)
+}
+
+/// Softplus with PyTorch's `beta` and `threshold`.
+pub fn softplus<T: Float>(x: &Var<T>, beta: T, threshold: T) -> Var<T> {
+    x.softplus(beta, threshold)
+}
+
+/// Softmax along `dim`.
+#[track_caller]
+pub fn softmax<T: Float>(x: &Var<T>, dim: isize) -> Var<T> {
+    x.softmax(dim)
+}
+
+/// Log-softmax along `dim`.
+#[track_caller]
+pub fn log_softmax<T: Float>(x: &Var<T>, dim: isize) -> Var<T> {
+    x.log_softmax(dim)
+}
+
+/// [`try_adaptive_avg_pool2d`], panicking on bad shapes.
+#[track_caller]
+pub fn adaptive_avg_pool2d_or_panic<T: Float>(x: &Var<T>, output: [usize; 2]) -> Var<T> {
+    try_adaptive_avg_pool2d(x, output).unwrap_or_else(|e| panic!("{e}"))
+}

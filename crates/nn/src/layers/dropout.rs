@@ -1,0 +1,44 @@
+//! Dropout layer with its own seeded RNG.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use graft_autograd::Var;
+use graft_tensor::Float;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use crate::functional::dropout;
+use crate::module::Module;
+
+/// Zeroes elements with probability `p` in training mode (scaling the rest by 1/(1-p));
+/// the identity in evaluation mode. Its masks come from its own RNG, seeded at
+/// construction, so runs are reproducible.
+pub struct Dropout {
+    p: f64,
+    training: AtomicBool,
+    rng: Mutex<StdRng>,
+}
+
+impl Dropout {
+    /// Dropout with probability `p` (clamped to [0, 1]) and an RNG seeded with `seed`.
+    pub fn new(p: f64, seed: u64) -> Self {
+        Dropout { p: p.clamp(0.0, 1.0), training: AtomicBool::new(true), rng: Mutex::new(StdRng::seed_from_u64(seed)) }
+    }
+
+    /// The drop probability.
+    pub fn p(&self) -> f64 {
+        self.p
+    }
+}
+
+impl<T: Float> Module<T> for Dropout {
+    fn forward(&self, x: &Var<T>) -> Var<T> {
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        dropout(x, self.p, self.training.load(Ordering::Relaxed), &mut *rng)
+    }
+
+    fn set_own_training(&self, training: bool) {
+        self.training.store(training, Ordering::Relaxed);
+    }
+}

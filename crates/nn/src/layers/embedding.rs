@@ -1,0 +1,46 @@
+//! Embedding table.
+
+use graft_autograd::Var;
+use graft_tensor::{Float, Tensor};
+use rand::Rng;
+
+use crate::functional::try_embedding;
+use crate::module::{Module, Visitor};
+
+/// A table of `num` vectors of size `dim`, looked up by integer index. Its input is a
+/// tensor of indices, so it is called with [`Embedding::lookup`] rather than `forward`.
+pub struct Embedding<T: Float = f32> {
+    /// `[num_embeddings, embedding_dim]`.
+    pub weight: Var<T>,
+    /// A row that is read but never trained (PyTorch's `padding_idx`).
+    pub padding_idx: Option<i64>,
+}
+
+impl<T: Float> Embedding<T> {
+    /// A table initialised N(0, 1), as PyTorch; the padding row starts at zero.
+    pub fn new(num: usize, dim: usize, padding_idx: Option<i64>, rng: &mut impl Rng) -> Self {
+        let mut w = Tensor::normal(&[num, dim], T::ZERO, T::ONE, rng);
+        if let Some(p) = padding_idx.filter(|&p| p >= 0 && (p as usize) < num) {
+            w.data_mut()[p as usize * dim..(p as usize + 1) * dim].fill(T::ZERO);
+        }
+        Embedding { weight: Var::parameter(w), padding_idx }
+    }
+
+    /// The rows for `indices` (any shape) -> `[..., dim]`; panics on an out-of-range index.
+    #[track_caller]
+    pub fn lookup(&self, indices: &Tensor<i64>) -> Var<T> {
+        try_embedding(indices, &self.weight, self.padding_idx).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+impl<T: Float> Module<T> for Embedding<T> {
+    /// Looks up the indices held (as floats) in `x`: lets an embedding sit in a Sequential.
+    fn forward(&self, x: &Var<T>) -> Var<T> {
+        let indices = x.value().cast::<i64>();
+        self.lookup(&indices)
+    }
+
+    fn visit(&self, v: &mut dyn Visitor<T>) {
+        v.parameter("weight", &self.weight);
+    }
+}

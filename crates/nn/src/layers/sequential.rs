@@ -1,0 +1,63 @@
+//! A chain of modules, named `0`, `1`, ... as in PyTorch.
+
+use graft_autograd::Var;
+use graft_tensor::Float;
+
+use crate::module::{Module, Visitor};
+
+/// Modules applied in order. Children are named by position, so parameters are called
+/// `0.weight`, `2.bias`, ... exactly as in a PyTorch `nn.Sequential` state dict.
+pub struct Sequential<T: Float = f32> {
+    layers: Vec<Box<dyn Module<T>>>,
+}
+
+impl<T: Float> Default for Sequential<T> {
+    fn default() -> Self {
+        Sequential { layers: Vec::new() }
+    }
+}
+
+impl<T: Float> Sequential<T> {
+    /// An empty chain.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a module (builder style).
+    pub fn add(mut self, layer: impl Module<T> + 'static) -> Self {
+        self.layers.push(Box::new(layer));
+        self
+    }
+
+    /// Appends a boxed module.
+    pub fn push(&mut self, layer: Box<dyn Module<T>>) {
+        self.layers.push(layer);
+    }
+
+    /// Number of modules in the chain.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// True if the chain is empty (then `forward` is the identity).
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// The module at position `i`.
+    pub fn get(&self, i: usize) -> Option<&dyn Module<T>> {
+        self.layers.get(i).map(|b| b.as_ref())
+    }
+}
+
+impl<T: Float> Module<T> for Sequential<T> {
+    fn forward(&self, x: &Var<T>) -> Var<T> {
+        self.layers.iter().fold(x.clone(), |h, layer| layer.forward(&h))
+    }
+
+    fn visit(&self, v: &mut dyn Visitor<T>) {
+        for (i, layer) in self.layers.iter().enumerate() {
+            v.child(&i.to_string(), layer.as_ref());
+        }
+    }
+}
