@@ -10,17 +10,26 @@ fn main() {
     let col = a.select(1, 2); // third column, [2]
     let rev = a.flip(1); // negative stride
     println!("a = {a}");
-    println!("a.t() = {at}  (strides {:?}, shares storage: {})", at.strides(), at.shares_storage(&a));
+    println!(
+        "a.t() = {at}  (strides {:?}, shares storage: {})",
+        at.strides(),
+        at.shares_storage(&a)
+    );
     println!("a[:, 2] = {col}, a flipped = {rev}");
 
     // Broadcasting: [2, 3] + [3] and [2, 1] * [1, 3].
     let bias = Tensor::from_vec(vec![10.0f32, 20.0, 30.0], &[3]);
     println!("a + bias = {}", &a + &bias);
-    let outer = &Tensor::from_vec(vec![1.0f32, 2.0], &[2, 1]) * &Tensor::from_vec(vec![1.0f32, 10.0, 100.0], &[1, 3]);
+    let outer = &Tensor::from_vec(vec![1.0f32, 2.0], &[2, 1])
+        * &Tensor::from_vec(vec![1.0f32, 10.0, 100.0], &[1, 3]);
     println!("outer product by broadcasting = {outer}");
 
     // Reductions with keepdim, and a stable logsumexp.
-    println!("row sums = {}, column max = {}", a.sum_dims(&[1], false), a.max_dims(&[0], true));
+    println!(
+        "row sums = {}, column max = {}",
+        a.sum_dims(&[1], false),
+        a.max_dims(&[0], true)
+    );
     println!("logsumexp over rows = {}", a.logsumexp_dims(&[1], false));
 
     // matmul takes the transposed view as it is: matrixmultiply reads its strides.

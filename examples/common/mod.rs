@@ -1,0 +1,57 @@
+//! Flags and data loading shared by the MNIST examples.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use graft::data::{find_mnist_dir, load_mnist, MnistSets};
+
+/// Flags every MNIST-style example takes.
+#[derive(Args, Debug)]
+pub struct TrainFlags {
+    /// Directory with the IDX files (train-images-idx3-ubyte[.gz], ...). Default: $GRAFT_DATA,
+    /// then data/fashion-mnist/, then /usr/share/datasets/fashion-mnist, then the bundled subset.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Passes over the training data.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Examples per optimizer step.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Seed for initialisation and shuffling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Write the per-epoch history as CSV to this file.
+    #[arg(long)]
+    pub history: Option<PathBuf>,
+    /// Save the trained weights (safetensors) to this file.
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+}
+
+/// Sets the thread count, finds and loads the data, and says where it came from.
+pub fn setup(flags: &TrainFlags) -> Result<MnistSets, Box<dyn std::error::Error>> {
+    if let Some(n) = flags.threads {
+        graft::set_num_threads(n)?;
+    }
+    let (dir, source) = find_mnist_dir(flags.data.as_deref())?;
+    if let Some(note) = source.note() {
+        println!("{note}");
+    }
+    let started = std::time::Instant::now();
+    let sets = load_mnist(&dir)?;
+    println!(
+        "data: {} ({} training, {} test images, loaded in {:.2} s)",
+        dir.display(),
+        graft::data::Dataset::len(&sets.train),
+        graft::data::Dataset::len(&sets.test),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(sets)
+}

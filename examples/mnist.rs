@@ -1,0 +1,68 @@
+//! The seed's Keras model in graft: Dense(128, relu) -> Dense(10, softmax) on 784 inputs,
+//! Adam(1e-3), categorical cross-entropy, batch 32, 10 epochs, validation_split 0.1.
+//!
+//! `cargo run --release --example mnist` (see `--help`).
+
+mod common;
+
+use clap::Parser;
+use graft::nn::state::save_state_dict;
+use graft::prelude::*;
+use graft::train::{evaluate, losses, Accuracy, Metric};
+use graft_optim::rules::AdamConfig;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+/// Train a 784-128-10 MLP on an MNIST-style data set (Fashion-MNIST by default).
+#[derive(Parser, Debug)]
+struct Cli {
+    #[command(flatten)]
+    flags: common::TrainFlags,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let cli = Cli::parse();
+    let flags = &cli.flags;
+    let sets = common::setup(flags)?;
+    let mut rng = StdRng::seed_from_u64(flags.seed);
+
+    let model = Sequential::new()
+        .add(Linear::new(784, 128, &mut rng))
+        .add(Relu)
+        .add(Linear::new(128, 10, &mut rng));
+    let config = AdamConfig {
+        lr: flags.lr,
+        ..AdamConfig::default()
+    };
+    let mut optimizer = Adam::new(model.parameters(), config)?;
+    let fit_config = FitConfig::new()
+        .batch_size(flags.batch_size.unwrap_or(32))
+        .epochs(flags.epochs.unwrap_or(10))
+        .validation_split(0.1)
+        .seed(flags.seed);
+    let history = fit(
+        &model,
+        &mut optimizer,
+        &losses::cross_entropy,
+        &sets.train,
+        fit_config,
+    )?;
+
+    if let Some(path) = &flags.history {
+        history.write_csv(path)?;
+    }
+    if let Some(path) = &flags.save {
+        save_state_dict(&model, path)?;
+    }
+    let mut metrics: Vec<Box<dyn Metric>> = vec![Box::new(Accuracy::default())];
+    let (test_loss, _) = evaluate(
+        &model,
+        &losses::cross_entropy,
+        &sets.test,
+        1000,
+        &mut metrics,
+    )?;
+    println!("test loss: {test_loss:.4}");
+    println!("test accuracy: {:.2}%", 100.0 * metrics[0].value());
+    Ok(())
+}

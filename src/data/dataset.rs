@@ -1,0 +1,171 @@
+//! In-memory datasets of (input, target) pairs, and the batches drawn from them.
+
+use graft_tensor::{Result, Tensor, TensorError};
+
+/// What a model is trained to predict: class indices or real values.
+#[derive(Clone, Debug)]
+pub enum Targets {
+    /// One class index per example, `[N]`.
+    Classes(Tensor<i64>),
+    /// Real-valued targets, `[N, ...]`.
+    Values(Tensor<f32>),
+}
+
+impl Targets {
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        match self {
+            Targets::Classes(t) => t.shape().first().copied().unwrap_or(0),
+            Targets::Values(t) => t.shape().first().copied().unwrap_or(0),
+        }
+    }
+
+    /// True when there are no examples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The targets at `index` (along the example dim).
+    pub fn select(&self, index: &Tensor<i64>) -> Targets {
+        match self {
+            Targets::Classes(t) => Targets::Classes(t.index_select(0, index)),
+            Targets::Values(t) => Targets::Values(t.index_select(0, index)),
+        }
+    }
+
+    /// Examples `start..start + len`, as a view.
+    pub fn narrow(&self, start: usize, len: usize) -> Targets {
+        match self {
+            Targets::Classes(t) => Targets::Classes(t.narrow(0, start, len)),
+            Targets::Values(t) => Targets::Values(t.narrow(0, start, len)),
+        }
+    }
+}
+
+/// A batch: inputs `[B, ...]` and their targets.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    /// Inputs, first dim the batch.
+    pub inputs: Tensor<f32>,
+    /// Targets for the same examples.
+    pub targets: Targets,
+}
+
+/// A collection of examples that can be gathered into batches.
+pub trait Dataset: Send + Sync {
+    /// Number of examples.
+    fn len(&self) -> usize;
+
+    /// True when empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The examples at `indices`, as one batch.
+    fn batch(&self, indices: &[usize]) -> Batch;
+
+    /// Example `i` as a batch of one.
+    fn get(&self, i: usize) -> Batch {
+        self.batch(&[i])
+    }
+}
+
+/// A dataset held as two tensors whose first dim indexes the examples.
+#[derive(Clone, Debug)]
+pub struct TensorDataset {
+    /// Inputs, `[N, ...]`.
+    pub inputs: Tensor<f32>,
+    /// Targets, `N` of them.
+    pub targets: Targets,
+}
+
+impl TensorDataset {
+    /// Pairs inputs with targets; errors if their example counts differ.
+    pub fn new(inputs: Tensor<f32>, targets: Targets) -> Result<Self> {
+        let n = inputs.shape().first().copied().unwrap_or(0);
+        if n != targets.len() {
+            return Err(TensorError::new(
+                "TensorDataset",
+                format!(
+                    "inputs {:?} hold {n} examples but there are {} targets",
+                    inputs.shape(),
+                    targets.len()
+                ),
+            ));
+        }
+        Ok(TensorDataset { inputs, targets })
+    }
+
+    /// Examples `start..start + len`, sharing storage with `self`.
+    pub fn slice(&self, start: usize, len: usize) -> TensorDataset {
+        TensorDataset {
+            inputs: self.inputs.narrow(0, start, len),
+            targets: self.targets.narrow(start, len),
+        }
+    }
+
+    /// Keras' `validation_split`: the last `fraction` of the examples (taken before any
+    /// shuffling) for validation, the rest for training.
+    pub fn split_last(&self, fraction: f64) -> (TensorDataset, TensorDataset) {
+        let n = self.len();
+        let n_val = ((n as f64) * fraction.clamp(0.0, 1.0)).round() as usize;
+        (self.slice(0, n - n_val), self.slice(n - n_val, n_val))
+    }
+
+    /// A seeded random split into parts of the given fractions (the last part takes the
+    /// remainder).
+    pub fn random_split(&self, fractions: &[f64], seed: u64) -> Vec<TensorDataset> {
+        let order = crate::data::loader::permutation(self.len(), seed);
+        let mut parts = Vec::with_capacity(fractions.len());
+        let mut start = 0;
+        for (k, f) in fractions.iter().enumerate() {
+            let len = if k + 1 == fractions.len() {
+                self.len() - start
+            } else {
+                ((self.len() as f64) * f).round() as usize
+            };
+            let len = len.min(self.len() - start);
+            parts.push(self.gather(&order[start..start + len]));
+            start += len;
+        }
+        parts
+    }
+
+    fn gather(&self, indices: &[usize]) -> TensorDataset {
+        let b = self.batch(indices);
+        TensorDataset {
+            inputs: b.inputs,
+            targets: b.targets,
+        }
+    }
+}
+
+impl Dataset for TensorDataset {
+    fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    fn batch(&self, indices: &[usize]) -> Batch {
+        let index = Tensor::from_vec(
+            indices.iter().map(|&i| i as i64).collect(),
+            &[indices.len()],
+        );
+        Batch {
+            inputs: self.inputs.index_select(0, &index),
+            targets: self.targets.select(&index),
+        }
+    }
+}
+
+/// Pixels as floats in [0, 1]: `u8 / 255`.
+pub fn scale_u8(pixels: &[u8], shape: &[usize]) -> Tensor<f32> {
+    Tensor::from_vec(pixels.iter().map(|&p| p as f32 / 255.0).collect(), shape)
+}
+
+/// `(x - mean) / std`, with the mean and standard deviation of all elements; returns them
+/// too, so the same transform can be applied to test data.
+pub fn standardize(x: &Tensor<f32>) -> (Tensor<f32>, f32, f32) {
+    let mean = x.mean().item();
+    let std = x.var(0).item().sqrt().max(1e-12);
+    (x.sub_scalar(mean).div_scalar(std), mean, std)
+}
