@@ -9,7 +9,11 @@ pub fn try_linear<T: Float>(x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>) 
     if weight.ndim() != 2 || x.ndim() == 0 || x.shape()[x.ndim() - 1] != weight.shape()[1] {
         return Err(TensorError::new(
             "linear",
-            format!("input {:?} does not match weight {:?} ([out, in])", x.shape(), weight.shape()),
+            format!(
+                "input {:?} does not match weight {:?} ([out, in])",
+                x.shape(),
+                weight.shape()
+            ),
         ));
     }
     let y = x.try_matmul(&weight.t())?;
@@ -40,27 +44,54 @@ pub struct Conv2dOptions {
 
 impl Default for Conv2dOptions {
     fn default() -> Self {
-        Conv2dOptions { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 }
+        Conv2dOptions {
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+        }
     }
 }
 
 /// 2-D cross-correlation (PyTorch's `conv2d`): `x` `[N, C, H, W]`, `weight`
 /// `[O, C/groups, kh, kw]`, as unfold (im2col) followed by one batched matmul.
-pub fn try_conv2d<T: Float>(x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>, opt: &Conv2dOptions) -> Result<Var<T>> {
+pub fn try_conv2d<T: Float>(
+    x: &Var<T>,
+    weight: &Var<T>,
+    bias: Option<&Var<T>>,
+    opt: &Conv2dOptions,
+) -> Result<Var<T>> {
     let bad = |why: &str| {
-        TensorError::new("conv2d", format!("input {:?}, weight {:?}: {why}", x.shape(), weight.shape()))
+        TensorError::new(
+            "conv2d",
+            format!("input {:?}, weight {:?}: {why}", x.shape(), weight.shape()),
+        )
     };
     if x.ndim() != 4 || weight.ndim() != 4 {
-        return Err(bad("expects input [N, C, H, W] and weight [O, C/groups, kh, kw]"));
+        return Err(bad(
+            "expects input [N, C, H, W] and weight [O, C/groups, kh, kw]",
+        ));
     }
     let (n, c, h, w) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
-    let (o, cg, kh, kw) = (weight.shape()[0], weight.shape()[1], weight.shape()[2], weight.shape()[3]);
+    let (o, cg, kh, kw) = (
+        weight.shape()[0],
+        weight.shape()[1],
+        weight.shape()[2],
+        weight.shape()[3],
+    );
     let g = opt.groups;
     if g == 0 || c % g != 0 || o % g != 0 || cg != c / g {
         return Err(bad(&format!("channels do not split into {g} groups")));
     }
-    let win = Window2d { kernel: [kh, kw], stride: opt.stride, padding: opt.padding, dilation: opt.dilation };
-    let (oh, ow) = win.output_size(h, w).ok_or_else(|| bad(&format!("window {win:?} does not fit")))?;
+    let win = Window2d {
+        kernel: [kh, kw],
+        stride: opt.stride,
+        padding: opt.padding,
+        dilation: opt.dilation,
+    };
+    let (oh, ow) = win
+        .output_size(h, w)
+        .ok_or_else(|| bad(&format!("window {win:?} does not fit")))?;
     let cols = x.try_unfold(&win)?; // [N, C*kh*kw, L]
     let l = oh * ow;
     let out = if g == 1 {
@@ -79,45 +110,63 @@ pub fn try_conv2d<T: Float>(x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>, 
 
 /// [`try_conv2d`], panicking on bad shapes.
 #[track_caller]
-pub fn conv2d<T: Float>(x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>, opt: &Conv2dOptions) -> Var<T> {
+pub fn conv2d<T: Float>(
+    x: &Var<T>,
+    weight: &Var<T>,
+    bias: Option<&Var<T>>,
+    opt: &Conv2dOptions,
+) -> Var<T> {
     try_conv2d(x, weight, bias, opt).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Sliding windows of every channel separately: `[N, C, H, W]` -> `[N, C, kh*kw, oh, ow]`.
 fn windows<T: Float>(op: &str, x: &Var<T>, win: &Window2d) -> Result<(Var<T>, usize, usize)> {
     if x.ndim() != 4 {
-        return Err(TensorError::new(op, format!("expects input [N, C, H, W], got {:?}", x.shape())));
+        return Err(TensorError::new(
+            op,
+            format!("expects input [N, C, H, W], got {:?}", x.shape()),
+        ));
     }
     let (n, c, h, w) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
-    let (oh, ow) = win
-        .output_size(h, w)
-        .ok_or_else(|| TensorError::new(op, format!("window {win:?} does not fit input {:?}", x.shape())))?;
+    let (oh, ow) = win.output_size(h, w).ok_or_else(|| {
+        TensorError::new(
+            op,
+            format!("window {win:?} does not fit input {:?}", x.shape()),
+        )
+    })?;
     let kk = win.kernel[0] * win.kernel[1];
     let cols = x.try_reshape(&[n * c, 1, h, w])?.try_unfold(win)?; // [N*C, kk, L]
     Ok((cols.try_reshape(&[n, c, kk, oh, ow])?, oh, ow))
 }
 
-/// Max over `kernel` windows (implicit padding is -inf, as PyTorch). `stride` defaults to
-/// the kernel size in the layer; here it is explicit.
-pub fn try_max_pool2d<T: Float>(x: &Var<T>, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Result<Var<T>> {
-    if padding[0] * 2 > kernel[0] || padding[1] * 2 > kernel[1] {
-        return Err(TensorError::new(
-            "max_pool2d",
-            format!("padding {padding:?} must be at most half of kernel {kernel:?} (input {:?})", x.shape()),
-        ));
-    }
-    let padded = if padding == [0, 0] {
-        x.clone()
-    } else {
-        x.try_pad(&[(padding[0], padding[0]), (padding[1], padding[1])], T::NEG_INFINITY)?
-    };
-    let (cols, _, _) = windows("max_pool2d", &padded, &Window2d::new(kernel).stride(stride))?;
-    cols.try_max_dims(&[2], false)
+/// Max over `kernel` windows (implicit padding is -inf, as PyTorch).
+///
+/// The argmax of each window is found on the values (no gradient flows through a
+/// choice), and the output gathers those elements: so the gradient goes to the argmax, as
+/// in PyTorch, through gather's scatter-add adjoint, in one pass each way.
+pub fn try_max_pool2d<T: Float>(
+    x: &Var<T>,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> Result<Var<T>> {
+    let win = Window2d::new(kernel).stride(stride).padding(padding);
+    let index = x.value().try_max_pool2d_indices(&win)?;
+    let (n, c, h, w) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+    let (oh, ow) = win.output_size(h, w).expect("checked by the index kernel");
+    x.try_reshape(&[n, c, h * w])?
+        .try_gather(2, &index)?
+        .try_reshape(&[n, c, oh, ow])
 }
 
 /// [`try_max_pool2d`], panicking on bad shapes.
 #[track_caller]
-pub fn max_pool2d<T: Float>(x: &Var<T>, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Var<T> {
+pub fn max_pool2d<T: Float>(
+    x: &Var<T>,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> Var<T> {
     try_max_pool2d(x, kernel, stride, padding).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -137,7 +186,10 @@ pub fn try_avg_pool2d<T: Float>(
         return Ok(sums.div_scalar(T::from_f64((kernel[0] * kernel[1]) as f64)));
     }
     let ones = Tensor::<T>::ones(&[1, 1, x.shape()[2], x.shape()[3]]);
-    let counts = ones.try_unfold(&win)?.try_sum_dims(&[1], false)?.try_reshape(&[1, 1, oh, ow])?;
+    let counts = ones
+        .try_unfold(&win)?
+        .try_sum_dims(&[1], false)?
+        .try_reshape(&[1, 1, oh, ow])?;
     sums.try_div(&Var::new(counts))
 }
 
@@ -156,7 +208,10 @@ pub fn avg_pool2d<T: Float>(
 /// Average pooling to `[oh, ow]`; supports sizes that divide the input evenly (1x1 always).
 pub fn try_adaptive_avg_pool2d<T: Float>(x: &Var<T>, output: [usize; 2]) -> Result<Var<T>> {
     if x.ndim() != 4 {
-        return Err(TensorError::new("adaptive_avg_pool2d", format!("expects [N, C, H, W], got {:?}", x.shape())));
+        return Err(TensorError::new(
+            "adaptive_avg_pool2d",
+            format!("expects [N, C, H, W], got {:?}", x.shape()),
+        ));
     }
     let (h, w) = (x.shape()[2], x.shape()[3]);
     if output == [1, 1] {
@@ -165,7 +220,10 @@ pub fn try_adaptive_avg_pool2d<T: Float>(x: &Var<T>, output: [usize; 2]) -> Resu
     if output[0] == 0 || output[1] == 0 || h % output[0] != 0 || w % output[1] != 0 {
         return Err(TensorError::new(
             "adaptive_avg_pool2d",
-            format!("output size {output:?} must divide the input size [{h}, {w}] (input {:?})", x.shape()),
+            format!(
+                "output size {output:?} must divide the input size [{h}, {w}] (input {:?})",
+                x.shape()
+            ),
         ));
     }
     let k = [h / output[0], w / output[1]];
@@ -182,7 +240,9 @@ pub fn dropout<T: Float>(x: &Var<T>, p: f64, training: bool, rng: &mut impl Rng)
         return x.mul_scalar(T::ZERO);
     }
     let keep = T::from_f64(1.0 / (1.0 - p));
-    let mask: Vec<T> = (0..x.numel()).map(|_| if rng.gen::<f64>() >= p { keep } else { T::ZERO }).collect();
+    let mask: Vec<T> = (0..x.numel())
+        .map(|_| if rng.gen::<f64>() >= p { keep } else { T::ZERO })
+        .collect();
     x * &Var::new(Tensor::from_vec(mask, x.shape()))
 }
 
@@ -211,7 +271,10 @@ pub fn try_batch_norm<T: Float>(
     eps: f64,
 ) -> Result<Var<T>> {
     if x.ndim() < 2 {
-        return Err(TensorError::new("batch_norm", format!("expects [N, C, ...], got {:?}", x.shape())));
+        return Err(TensorError::new(
+            "batch_norm",
+            format!("expects [N, C, ...], got {:?}", x.shape()),
+        ));
     }
     let cs = channel_shape(x.shape());
     let axes: Vec<isize> = (0..x.ndim() as isize).filter(|&d| d != 1).collect();
@@ -223,7 +286,10 @@ pub fn try_batch_norm<T: Float>(
             let m = T::from_f64(momentum);
             let unbiased = T::from_f64(n as f64 / (n as f64 - 1.0).max(1.0));
             no_grad(|| -> Result<()> {
-                let new_mean = rm.value().mul_scalar(T::ONE - m).try_add(&mean.value().reshape(rm.shape()).mul_scalar(m))?;
+                let new_mean = rm
+                    .value()
+                    .mul_scalar(T::ONE - m)
+                    .try_add(&mean.value().reshape(rm.shape()).mul_scalar(m))?;
                 let batch_var = var.value().reshape(rv.shape()).mul_scalar(unbiased * m);
                 let new_var = rv.value().mul_scalar(T::ONE - m).try_add(&batch_var)?;
                 rm.try_set_value(new_mean)?;
@@ -233,15 +299,28 @@ pub fn try_batch_norm<T: Float>(
         (mean, var)
     } else {
         let (rm, rv) = running_mean.zip(running_var).ok_or_else(|| {
-            TensorError::new("batch_norm", "evaluation mode needs running_mean and running_var")
+            TensorError::new(
+                "batch_norm",
+                "evaluation mode needs running_mean and running_var",
+            )
         })?;
-        (Var::new(rm.value().try_reshape(&cs)?), Var::new(rv.value().try_reshape(&cs)?))
+        (
+            Var::new(rm.value().try_reshape(&cs)?),
+            Var::new(rv.value().try_reshape(&cs)?),
+        )
     };
-    let normalized = x.try_sub(&mean)?.try_div(&var.add_scalar(T::from_f64(eps)).sqrt())?;
+    let normalized = x
+        .try_sub(&mean)?
+        .try_div(&var.add_scalar(T::from_f64(eps)).sqrt())?;
     affine(normalized, weight, bias, &cs)
 }
 
-fn affine<T: Float>(y: Var<T>, weight: Option<&Var<T>>, bias: Option<&Var<T>>, shape: &[usize]) -> Result<Var<T>> {
+fn affine<T: Float>(
+    y: Var<T>,
+    weight: Option<&Var<T>>,
+    bias: Option<&Var<T>>,
+    shape: &[usize],
+) -> Result<Var<T>> {
     let y = match weight {
         Some(w) => y.try_mul(&w.try_reshape(shape)?)?,
         None => y,
@@ -264,21 +343,33 @@ pub fn try_layer_norm<T: Float>(
     if k == 0 || k > x.ndim() || x.shape()[x.ndim() - k..] != *normalized_shape {
         return Err(TensorError::new(
             "layer_norm",
-            format!("normalized_shape {normalized_shape:?} does not end input shape {:?}", x.shape()),
+            format!(
+                "normalized_shape {normalized_shape:?} does not end input shape {:?}",
+                x.shape()
+            ),
         ));
     }
     let axes: Vec<isize> = (x.ndim() - k..x.ndim()).map(|d| d as isize).collect();
     let mean = x.try_mean_dims(&axes, true)?;
     let var = x.try_var_dims(&axes, 0, true)?;
-    let y = x.try_sub(&mean)?.try_div(&var.add_scalar(T::from_f64(eps)).sqrt())?;
+    let y = x
+        .try_sub(&mean)?
+        .try_div(&var.add_scalar(T::from_f64(eps)).sqrt())?;
     affine(y, weight, bias, normalized_shape)
 }
 
 /// Rows of `weight` `[num, dim]` picked by `indices` (any shape) -> `[..., dim]`. The row
 /// `padding_idx` is read but gets no gradient.
-pub fn try_embedding<T: Float>(indices: &Tensor<i64>, weight: &Var<T>, padding_idx: Option<i64>) -> Result<Var<T>> {
+pub fn try_embedding<T: Float>(
+    indices: &Tensor<i64>,
+    weight: &Var<T>,
+    padding_idx: Option<i64>,
+) -> Result<Var<T>> {
     if weight.ndim() != 2 {
-        return Err(TensorError::new("embedding", format!("weight must be [num, dim], got {:?}", weight.shape())));
+        return Err(TensorError::new(
+            "embedding",
+            format!("weight must be [num, dim], got {:?}", weight.shape()),
+        ));
     }
     let flat = indices.reshape(&[indices.numel()]);
     let mut shape = indices.shape().to_vec();

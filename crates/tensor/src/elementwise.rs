@@ -137,6 +137,15 @@ impl<T: Float> Tensor<T> {
         })
     }
 
+    /// Applies any two-argument function elementwise over the broadcast of two tensors.
+    pub fn try_zip_map(
+        &self,
+        other: &Tensor<T>,
+        f: impl Fn(T, T) -> T + Sync,
+    ) -> Result<Tensor<T>> {
+        zip("zip_map", self, other, f)
+    }
+
     /// Applies any function elementwise (handy in tests and user code).
     pub fn map(&self, f: impl Fn(T) -> T + Sync) -> Tensor<T> {
         map(self, f)

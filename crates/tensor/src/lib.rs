@@ -28,6 +28,7 @@ mod layout;
 mod matmul;
 mod operators;
 pub mod pool;
+mod pool2d;
 mod random;
 mod reduce;
 mod storage;

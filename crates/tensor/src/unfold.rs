@@ -71,6 +71,27 @@ impl Window2d {
     fn source(&self, d: usize, o: usize, t: usize) -> isize {
         (o * self.stride[d] + t * self.dilation[d]) as isize - self.padding[d] as isize
     }
+
+    /// The output positions `lo..hi` along axis `d` whose source for tap `t` lies inside
+    /// an input of `size`: outside them the window reads padding. Lets the inner loops run
+    /// without bounds tests.
+    fn valid_range(&self, d: usize, t: usize, size: usize, out: usize) -> (usize, usize) {
+        let offset = (t * self.dilation[d]) as isize - self.padding[d] as isize;
+        let s = self.stride[d] as isize;
+        // o * s + offset >= 0  and  o * s + offset < size
+        let lo = if offset >= 0 {
+            0
+        } else {
+            ((-offset) + s - 1) / s
+        };
+        let hi = if size as isize - offset <= 0 {
+            0
+        } else {
+            ((size as isize - offset) + s - 1) / s
+        };
+        let lo = (lo as usize).min(out);
+        (lo, (hi as usize).clamp(lo, out))
+    }
 }
 
 fn bad(op: &str, shape: &[usize], win: &Window2d) -> TensorError {
@@ -119,13 +140,15 @@ impl<T: Float> Tensor<T> {
                             continue;
                         }
                         let line = &plane[iy as usize * w..(iy as usize + 1) * w];
-                        for (ox, d) in dst_row.iter_mut().enumerate() {
-                            let ix = win.source(1, ox, j);
-                            *d = if ix < 0 || ix >= w as isize {
-                                T::ZERO
-                            } else {
-                                line[ix as usize]
-                            };
+                        let (lo, hi) = win.valid_range(1, j, w, ow);
+                        dst_row[..lo].fill(T::ZERO);
+                        dst_row[hi..].fill(T::ZERO);
+                        if lo < hi {
+                            let first = win.source(1, lo, j) as usize;
+                            let taps = line[first..].iter().step_by(win.stride[1]);
+                            for (d, &v) in dst_row[lo..hi].iter_mut().zip(taps) {
+                                *d = v;
+                            }
                         }
                     }
                 }
@@ -180,10 +203,13 @@ impl<T: Float> Tensor<T> {
                             continue;
                         }
                         let line = &mut plane[iy as usize * w..(iy as usize + 1) * w];
-                        for (ox, &v) in row[oy * ow..(oy + 1) * ow].iter().enumerate() {
-                            let ix = win.source(1, ox, j);
-                            if ix >= 0 && ix < w as isize {
-                                line[ix as usize] += v;
+                        let (lo, hi) = win.valid_range(1, j, w, ow);
+                        if lo < hi {
+                            let first = win.source(1, lo, j) as usize;
+                            let src_row = &row[oy * ow + lo..oy * ow + hi];
+                            let taps = line[first..].iter_mut().step_by(win.stride[1]);
+                            for (d, &v) in taps.zip(src_row) {
+                                *d += v;
                             }
                         }
                     }

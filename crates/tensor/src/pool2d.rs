@@ -1,0 +1,87 @@
+//! Argmax of 2-D max-pooling windows: the index computation behind max pooling, whose
+//! values and gradients are then a gather and its scatter-add adjoint.
+
+use rayon::prelude::*;
+
+use crate::element::Float;
+use crate::error::{fmt_shape, Result, TensorError};
+use crate::kernels::PAR_MIN_ELEMS;
+use crate::storage::alloc_uninit;
+use crate::tensor::Tensor;
+use crate::unfold::Window2d;
+
+impl<T: Float> Tensor<T> {
+    /// For each max-pooling window of `[N, C, H, W]`, the flat index `y * W + x` of its
+    /// largest element (the first on ties; a NaN wins), as `[N, C, oh * ow]`. Padding acts
+    /// as -inf: it is never chosen.
+    pub fn try_max_pool2d_indices(&self, win: &Window2d) -> Result<Tensor<i64>> {
+        let bad = |why: &str| {
+            TensorError::new(
+                "max_pool2d",
+                format!("input {} window {win:?}: {why}", fmt_shape(self.shape())),
+            )
+        };
+        if self.ndim() != 4 {
+            return Err(bad("expects [N, C, H, W]"));
+        }
+        if win.padding[0] * 2 > win.kernel[0] || win.padding[1] * 2 > win.kernel[1] {
+            return Err(bad("padding must be at most half the kernel"));
+        }
+        let [n, c, h, w] = [
+            self.shape()[0],
+            self.shape()[1],
+            self.shape()[2],
+            self.shape()[3],
+        ];
+        let (oh, ow) = win
+            .output_size(h, w)
+            .ok_or_else(|| bad("window does not fit"))?;
+        let x = self.contiguous();
+        let src = x.as_slice().expect("contiguous");
+        let plane_out = oh * ow;
+        let mut out = alloc_uninit::<i64>(n * c * plane_out);
+        let fill = |nc: usize, dst: &mut [i64]| {
+            let plane = &src[nc * h * w..(nc + 1) * h * w];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut best: Option<(usize, T)> = None;
+                    for i in 0..win.kernel[0] {
+                        let y = (oy * win.stride[0] + i * win.dilation[0]) as isize
+                            - win.padding[0] as isize;
+                        if y < 0 || y >= h as isize {
+                            continue;
+                        }
+                        for j in 0..win.kernel[1] {
+                            let xx = (ox * win.stride[1] + j * win.dilation[1]) as isize
+                                - win.padding[1] as isize;
+                            if xx < 0 || xx >= w as isize {
+                                continue;
+                            }
+                            let at = y as usize * w + xx as usize;
+                            let v = plane[at];
+                            let better = match best {
+                                None => true,
+                                Some((_, b)) => !b.is_nan() && (v > b || v.is_nan()),
+                            };
+                            if better {
+                                best = Some((at, v));
+                            }
+                        }
+                    }
+                    dst[oy * ow + ox] = best.map_or(0, |(at, _)| at as i64);
+                }
+            }
+        };
+        if plane_out == 0 {
+        } else if out.len() < PAR_MIN_ELEMS / 4 {
+            out.chunks_mut(plane_out)
+                .enumerate()
+                .for_each(|(nc, d)| fill(nc, d));
+        } else {
+            out.par_chunks_mut(plane_out)
+                .enumerate()
+                .for_each(|(nc, d)| fill(nc, d));
+        }
+        Ok(Tensor::from_buffer(out, &[n, c, plane_out]))
+    }
+}
