@@ -16,7 +16,7 @@ use super::progress::Progress;
 use crate::data::{DataLoader, Dataset, Targets, TensorDataset};
 
 /// A loss in the shape `fit` takes: model outputs and targets to a scalar Var.
-pub type LossFn = dyn Fn(&Var<f32>, &Targets) -> TensorResult<Var<f32>> + Sync;
+pub type LossFn<'a> = dyn Fn(&Var<f32>, &Targets) -> TensorResult<Var<f32>> + Sync + 'a;
 
 /// Trains `model` on `data` with `optimizer` and `loss`, Keras-style.
 ///
@@ -27,7 +27,7 @@ pub type LossFn = dyn Fn(&Var<f32>, &Targets) -> TensorResult<Var<f32>> + Sync;
 pub fn fit<M: Module<f32>>(
     model: &M,
     optimizer: &mut dyn Optimizer<f32>,
-    loss: &LossFn,
+    loss: &LossFn<'_>,
     data: &TensorDataset,
     mut config: FitConfig,
 ) -> Result<History, TrainError> {
@@ -139,7 +139,7 @@ pub fn fit<M: Module<f32>>(
 /// Mean loss and metrics of `model` over `data` in evaluation mode, nothing recorded.
 pub fn evaluate<M: Module<f32> + ?Sized>(
     model: &M,
-    loss: &LossFn,
+    loss: &LossFn<'_>,
     data: &TensorDataset,
     batch_size: usize,
     metrics: &mut [Box<dyn Metric>],

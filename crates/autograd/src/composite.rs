@@ -93,9 +93,15 @@ impl<T: Float> Var<T> {
         Ok(&e / &e.try_sum_dims(&[dim], true)?)
     }
 
-    /// log(softmax(x)) along `dim`, computed as x - logsumexp(x) for stability.
+    /// log(softmax(x)) along `dim`, as `(x - m) - log(sum(exp(x - m)))` with the max `m`
+    /// held constant: subtracting `m` first keeps the largest logit exact even at ±1000.
     pub fn try_log_softmax(&self, dim: isize) -> Result<Var<T>> {
-        Ok(self - &self.try_logsumexp_dims(&[dim], true)?)
+        let m =
+            self.value()
+                .try_max_dims(&[dim], true)?
+                .map(|v| if v.is_finite() { v } else { T::ZERO });
+        let shifted = self - &Var::new(m);
+        Ok(&shifted - &shifted.exp().try_sum_dims(&[dim], true)?.log())
     }
 
     /// Elementwise larger of two Vars (the gradient goes to `self` on ties).

@@ -59,20 +59,40 @@ fn kaiming_std(shape: &[usize], mode: FanMode, gain: f64) -> f64 {
 }
 
 /// Kaiming/He uniform: U(-b, b) with b = gain·√(3/fan).
-pub fn kaiming_uniform<T: Float>(shape: &[usize], mode: FanMode, gain: f64, rng: &mut impl Rng) -> Tensor<T> {
+pub fn kaiming_uniform<T: Float>(
+    shape: &[usize],
+    mode: FanMode,
+    gain: f64,
+    rng: &mut impl Rng,
+) -> Tensor<T> {
     let b = 3f64.sqrt() * kaiming_std(shape, mode, gain);
     Tensor::uniform(shape, T::from_f64(-b), T::from_f64(b), rng)
 }
 
 /// Kaiming/He normal: N(0, std²) with std = gain/√fan.
-pub fn kaiming_normal<T: Float>(shape: &[usize], mode: FanMode, gain: f64, rng: &mut impl Rng) -> Tensor<T> {
-    Tensor::normal(shape, T::ZERO, T::from_f64(kaiming_std(shape, mode, gain)), rng)
+pub fn kaiming_normal<T: Float>(
+    shape: &[usize],
+    mode: FanMode,
+    gain: f64,
+    rng: &mut impl Rng,
+) -> Tensor<T> {
+    Tensor::normal(
+        shape,
+        T::ZERO,
+        T::from_f64(kaiming_std(shape, mode, gain)),
+        rng,
+    )
 }
 
 /// PyTorch's default for Linear and Conv2d weights: Kaiming uniform with a = √5, which
 /// works out to U(-1/√fan_in, 1/√fan_in).
 pub fn default_weight<T: Float>(shape: &[usize], rng: &mut impl Rng) -> Tensor<T> {
-    kaiming_uniform(shape, FanMode::FanIn, calculate_gain("leaky_relu", Some(5f64.sqrt())), rng)
+    kaiming_uniform(
+        shape,
+        FanMode::FanIn,
+        calculate_gain("leaky_relu", Some(5f64.sqrt())),
+        rng,
+    )
 }
 
 /// PyTorch's default for Linear and Conv2d biases: U(-1/√fan_in, 1/√fan_in).

@@ -64,7 +64,10 @@ pub trait Module<T: Float = f32>: Send + Sync {
 
     /// Every parameter, in the same order as [`Module::named_parameters`].
     fn parameters(&self) -> Vec<Var<T>> {
-        self.named_parameters().into_iter().map(|(_, v)| v).collect()
+        self.named_parameters()
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect()
     }
 
     /// Every buffer, named like PyTorch's `named_buffers()`.
@@ -81,7 +84,9 @@ pub trait Module<T: Float = f32>: Send + Sync {
     /// Parameters then buffers: what a state dict holds.
     fn named_state(&self) -> Vec<(String, Var<T>)> {
         let mut out = Vec::new();
-        walk(self, "", &mut |_, name, v| out.push((name.to_string(), v.clone())));
+        walk(self, "", &mut |_, name, v| {
+            out.push((name.to_string(), v.clone()))
+        });
         out
     }
 
@@ -114,7 +119,11 @@ enum Kind {
 }
 
 /// Depth-first over a module tree, calling `f` with full dotted names.
-fn walk<T: Float, M: Module<T> + ?Sized>(m: &M, prefix: &str, f: &mut dyn FnMut(Kind, &str, &Var<T>)) {
+fn walk<T: Float, M: Module<T> + ?Sized>(
+    m: &M,
+    prefix: &str,
+    f: &mut dyn FnMut(Kind, &str, &Var<T>),
+) {
     struct Walker<'a, T: Float> {
         prefix: &'a str,
         f: &'a mut dyn FnMut(Kind, &str, &Var<T>),

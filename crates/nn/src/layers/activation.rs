@@ -75,7 +75,10 @@ pub struct Softplus {
 
 impl Default for Softplus {
     fn default() -> Self {
-        Softplus { beta: 1.0, threshold: 20.0 }
+        Softplus {
+            beta: 1.0,
+            threshold: 20.0,
+        }
     }
 }
 

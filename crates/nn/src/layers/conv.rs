@@ -21,7 +21,14 @@ pub struct Conv2d<T: Float = f32> {
 impl<T: Float> Conv2d<T> {
     /// A `kernel x kernel` convolution, stride 1, no padding, with PyTorch's default init.
     pub fn new(in_channels: usize, out_channels: usize, kernel: usize, rng: &mut impl Rng) -> Self {
-        Self::with_options(in_channels, out_channels, [kernel, kernel], Conv2dOptions::default(), true, rng)
+        Self::with_options(
+            in_channels,
+            out_channels,
+            [kernel, kernel],
+            Conv2dOptions::default(),
+            true,
+            rng,
+        )
     }
 
     /// A convolution with every option spelled out.
@@ -38,12 +45,20 @@ impl<T: Float> Conv2d<T> {
         let fan_in = shape[1] * kernel[0] * kernel[1];
         let weight = Var::parameter(default_weight(&shape, rng));
         let bias = bias.then(|| Var::parameter(default_bias(out_channels, fan_in, rng)));
-        Conv2d { weight, bias, options }
+        Conv2d {
+            weight,
+            bias,
+            options,
+        }
     }
 
     /// A layer from given parameters.
     pub fn from_parameters(weight: Var<T>, bias: Option<Var<T>>, options: Conv2dOptions) -> Self {
-        Conv2d { weight, bias, options }
+        Conv2d {
+            weight,
+            bias,
+            options,
+        }
     }
 }
 

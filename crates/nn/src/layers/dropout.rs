@@ -23,7 +23,11 @@ pub struct Dropout {
 impl Dropout {
     /// Dropout with probability `p` (clamped to [0, 1]) and an RNG seeded with `seed`.
     pub fn new(p: f64, seed: u64) -> Self {
-        Dropout { p: p.clamp(0.0, 1.0), training: AtomicBool::new(true), rng: Mutex::new(StdRng::seed_from_u64(seed)) }
+        Dropout {
+            p: p.clamp(0.0, 1.0),
+            training: AtomicBool::new(true),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+        }
     }
 
     /// The drop probability.

@@ -23,7 +23,10 @@ impl<T: Float> Embedding<T> {
         if let Some(p) = padding_idx.filter(|&p| p >= 0 && (p as usize) < num) {
             w.data_mut()[p as usize * dim..(p as usize + 1) * dim].fill(T::ZERO);
         }
-        Embedding { weight: Var::parameter(w), padding_idx }
+        Embedding {
+            weight: Var::parameter(w),
+            padding_idx,
+        }
     }
 
     /// The rows for `indices` (any shape) -> `[..., dim]`; panics on an out-of-range index.

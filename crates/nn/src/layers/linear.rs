@@ -27,7 +27,10 @@ impl<T: Float> Linear<T> {
 
     /// A layer without bias.
     pub fn no_bias(in_features: usize, out_features: usize, rng: &mut impl Rng) -> Self {
-        Linear { weight: Var::parameter(default_weight(&[out_features, in_features], rng)), bias: None }
+        Linear {
+            weight: Var::parameter(default_weight(&[out_features, in_features], rng)),
+            bias: None,
+        }
     }
 
     /// A layer from given parameters (weight `[out, in]`).

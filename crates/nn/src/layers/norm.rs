@@ -122,8 +122,14 @@ impl<T: Float> LayerNorm<T> {
 
 impl<T: Float> Module<T> for LayerNorm<T> {
     fn forward(&self, x: &Var<T>) -> Var<T> {
-        try_layer_norm(x, &self.normalized_shape, Some(&self.weight), Some(&self.bias), self.eps)
-            .unwrap_or_else(|e| panic!("{e}"))
+        try_layer_norm(
+            x,
+            &self.normalized_shape,
+            Some(&self.weight),
+            Some(&self.bias),
+            self.eps,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn visit(&self, v: &mut dyn Visitor<T>) {

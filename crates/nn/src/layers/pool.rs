@@ -20,7 +20,11 @@ pub struct MaxPool2d {
 impl MaxPool2d {
     /// A `k x k` window with stride `k`.
     pub fn new(k: usize) -> Self {
-        MaxPool2d { kernel: [k, k], stride: [k, k], padding: [0, 0] }
+        MaxPool2d {
+            kernel: [k, k],
+            stride: [k, k],
+            padding: [0, 0],
+        }
     }
 }
 
@@ -46,13 +50,24 @@ pub struct AvgPool2d {
 impl AvgPool2d {
     /// A `k x k` window with stride `k`.
     pub fn new(k: usize) -> Self {
-        AvgPool2d { kernel: [k, k], stride: [k, k], padding: [0, 0], count_include_pad: true }
+        AvgPool2d {
+            kernel: [k, k],
+            stride: [k, k],
+            padding: [0, 0],
+            count_include_pad: true,
+        }
     }
 }
 
 impl<T: Float> Module<T> for AvgPool2d {
     fn forward(&self, x: &Var<T>) -> Var<T> {
-        avg_pool2d(x, self.kernel, self.stride, self.padding, self.count_include_pad)
+        avg_pool2d(
+            x,
+            self.kernel,
+            self.stride,
+            self.padding,
+            self.count_include_pad,
+        )
     }
 }
 

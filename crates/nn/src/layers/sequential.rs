@@ -23,7 +23,8 @@ impl<T: Float> Sequential<T> {
         Self::default()
     }
 
-    /// Appends a module (builder style).
+    /// Appends a module (builder style; named like Keras' `model.add`, not `std::ops::Add`).
+    #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, layer: impl Module<T> + 'static) -> Self {
         self.layers.push(Box::new(layer));
         self
@@ -52,7 +53,9 @@ impl<T: Float> Sequential<T> {
 
 impl<T: Float> Module<T> for Sequential<T> {
     fn forward(&self, x: &Var<T>) -> Var<T> {
-        self.layers.iter().fold(x.clone(), |h, layer| layer.forward(&h))
+        self.layers
+            .iter()
+            .fold(x.clone(), |h, layer| layer.forward(&h))
     }
 
     fn visit(&self, v: &mut dyn Visitor<T>) {
