@@ -71,11 +71,14 @@ pub fn fit<M: Module<f32>>(
             }
             optimizer.zero_grad();
             l.backward()?;
+            let out = outputs.value();
+            // Free the graph first: views of the parameters in it (a transposed weight)
+            // would otherwise make the update copy each parameter (copy-on-write).
+            drop((l, outputs));
             optimizer.step()?;
             seconds += started.elapsed().as_secs_f64();
             loss_sum += value * n as f64;
             seen += n;
-            let out = outputs.value();
             metrics
                 .iter_mut()
                 .for_each(|m| m.update(&out, &batch.targets));
