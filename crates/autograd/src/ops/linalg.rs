@@ -19,11 +19,32 @@ impl<T: Float> Op<T> for Matmul {
     }
     fn backward(&self, x: &[Var<T>], _: &Var<T>, g: &Var<T>) -> Grads<T> {
         let (a, b) = (&x[0], &x[1]);
-        vec![
-            a.needs_grad().then(|| g.matmul(&b.transpose(-1, -2))),
-            b.needs_grad().then(|| a.transpose(-1, -2).matmul(g)),
-        ]
+        // Each gradient is produced in its operand's memory order: for an operand that is
+        // a transposed view (a Linear weight used as `w.t()`), computing the transposed
+        // product and viewing it transposed lands the weight's gradient contiguous, so the
+        // optimizer reads it without a copy.
+        let grad_a = || {
+            if is_transposed(a) {
+                b.matmul(&g.transpose(-1, -2)).transpose(-1, -2)
+            } else {
+                g.matmul(&b.transpose(-1, -2))
+            }
+        };
+        let grad_b = || {
+            if is_transposed(b) {
+                g.transpose(-1, -2).matmul(a).transpose(-1, -2)
+            } else {
+                a.transpose(-1, -2).matmul(g)
+            }
+        };
+        vec![a.needs_grad().then(grad_a), b.needs_grad().then(grad_b)]
     }
+}
+
+/// True for a 2-D operand stored column-major (strides `[1, rows]`): a transposed view.
+fn is_transposed<T: Float>(v: &Var<T>) -> bool {
+    let value = v.value();
+    value.ndim() == 2 && value.strides()[0] == 1 && value.strides()[1] != 1 && !value.is_contiguous()
 }
 
 /// im2col: `[N, C, H, W]` -> `[N, C*kh*kw, L]`.
