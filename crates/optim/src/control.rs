@@ -8,18 +8,19 @@ pub trait LrControl {
     /// Number of parameter groups.
     fn num_groups(&self) -> usize;
     /// The learning rate of `group`.
-    fn lr(&self, group: usize) -> f64;
+    fn group_lr(&self, group: usize) -> f64;
     /// Sets the learning rate of `group`.
-    fn set_lr(&mut self, group: usize, lr: f64);
+    fn set_group_lr(&mut self, group: usize, lr: f64);
     /// The momentum of `group` (`beta1` for Adam-like optimizers), or `None` when the
     /// optimizer has no momentum to cycle. The default is `None`.
-    fn momentum(&self, group: usize) -> Option<f64> {
+    fn group_momentum(&self, group: usize) -> Option<f64> {
         let _ = group;
         None
     }
     /// Sets the momentum of `group` (`beta1` for Adam-like optimizers). The default does
-    /// nothing, which is right for optimizers whose [`momentum`](Self::momentum) is `None`.
-    fn set_momentum(&mut self, group: usize, momentum: f64) {
+    /// nothing, which is right for optimizers whose [`group_momentum`](Self::group_momentum)
+    /// is `None`.
+    fn set_group_momentum(&mut self, group: usize, momentum: f64) {
         let _ = (group, momentum);
     }
 }
@@ -34,7 +35,7 @@ pub trait LrControl {
 /// let mut sched = StepLr::new(2, 0.5).unwrap().attach(&mut lrs);
 /// sched.step(&mut lrs);
 /// sched.step(&mut lrs);
-/// assert_eq!(lrs.lr(0), 0.05);
+/// assert_eq!(lrs.group_lr(0), 0.05);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroupLrs {
@@ -82,19 +83,19 @@ impl LrControl for GroupLrs {
         self.lrs.len()
     }
 
-    fn lr(&self, group: usize) -> f64 {
+    fn group_lr(&self, group: usize) -> f64 {
         self.lrs[group]
     }
 
-    fn set_lr(&mut self, group: usize, lr: f64) {
+    fn set_group_lr(&mut self, group: usize, lr: f64) {
         self.lrs[group] = lr;
     }
 
-    fn momentum(&self, group: usize) -> Option<f64> {
+    fn group_momentum(&self, group: usize) -> Option<f64> {
         self.momentums.as_ref().map(|m| m[group])
     }
 
-    fn set_momentum(&mut self, group: usize, momentum: f64) {
+    fn set_group_momentum(&mut self, group: usize, momentum: f64) {
         if let Some(m) = &mut self.momentums {
             m[group] = momentum;
         }

@@ -24,6 +24,22 @@ pub enum OptimError {
         /// What does not fit.
         reason: String,
     },
+    /// The parameters handed to an optimizer, or their gradients, are unusable: an empty
+    /// parameter list, a computed (non-leaf) Var, a gradient whose shape differs from its
+    /// parameter's.
+    BadParams {
+        /// The optimizer or function that rejected them.
+        owner: &'static str,
+        /// What is wrong, naming the parameter.
+        reason: String,
+    },
+    /// Reading or writing a saved optimizer state failed, or the file is not a valid one.
+    Io {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A scheduler was stepped past the number of steps it was configured for.
     Exhausted {
         /// The scheduler.
@@ -51,6 +67,14 @@ impl OptimError {
         }
     }
 
+    /// Shorthand for [`OptimError::BadParams`].
+    pub(crate) fn params(owner: &'static str, reason: impl Into<String>) -> Self {
+        Self::BadParams {
+            owner,
+            reason: reason.into(),
+        }
+    }
+
     /// Shorthand for [`OptimError::BadState`].
     pub(crate) fn state(owner: &'static str, reason: impl Into<String>) -> Self {
         Self::BadState {
@@ -70,6 +94,8 @@ impl fmt::Display for OptimError {
                 expected,
             } => write!(f, "{owner}: invalid {param} = {value}: expected {expected}"),
             Self::BadState { owner, reason } => write!(f, "{owner}: cannot load state: {reason}"),
+            Self::BadParams { owner, reason } => write!(f, "{owner}: {reason}"),
+            Self::Io { path, reason } => write!(f, "optimizer state file {path}: {reason}"),
             Self::Exhausted { owner, step, total } => write!(
                 f,
                 "{owner}: tried to step {step} times, but total_steps is {total}"

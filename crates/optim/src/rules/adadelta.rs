@@ -1,9 +1,10 @@
 //! Adadelta: steps scaled by the ratio of running update and gradient magnitudes.
 
-use super::common::{check_lr, check_non_negative, EffectiveGrad};
+use super::common::{builders, check_lr, check_non_negative, EffectiveGrad};
 use super::par::{check_len, for_each_chunk};
-use super::{ParamState, UpdateRule};
+use super::{Hyperparam, ParamState, UpdateRule};
 use crate::error::ensure;
+use crate::state::SavedParamState;
 use crate::OptimError;
 use graft_tensor::Float;
 
@@ -24,6 +25,14 @@ pub struct AdadeltaConfig {
     pub maximize: bool,
 }
 
+builders!(AdadeltaConfig {
+    lr: f64,
+    rho: f64,
+    eps: f64,
+    weight_decay: f64,
+    maximize: bool
+});
+
 impl Default for AdadeltaConfig {
     fn default() -> Self {
         Self {
@@ -40,7 +49,13 @@ impl AdadeltaConfig {
     /// Checks the hyperparameters as PyTorch does.
     pub fn validate(&self) -> Result<(), OptimError> {
         check_lr(OWNER, self.lr)?;
-        ensure((0.0..=1.0).contains(&self.rho), OWNER, "rho", self.rho, "a number in [0, 1]")?;
+        ensure(
+            (0.0..=1.0).contains(&self.rho),
+            OWNER,
+            "rho",
+            self.rho,
+            "a number in [0, 1]",
+        )?;
         check_non_negative(OWNER, "eps", self.eps)?;
         check_non_negative(OWNER, "weight_decay", self.weight_decay)
     }
@@ -77,6 +92,8 @@ pub fn adadelta_step<T: Float>(
     let eps = T::from_f64(config.eps);
     let neg_lr = T::from_f64(-config.lr);
     for_each_chunk((param, grad, square_avg, acc_delta), &|(p, g, sq, acc)| {
+        // Settings in locals: kept in registers, so the loop vectorizes.
+        let (grad_of, rho, one_minus_rho, eps, neg_lr) = (grad_of, rho, one_minus_rho, eps, neg_lr);
         let n = p.len();
         let (g, sq, acc) = (&g[..n], &mut sq[..n], &mut acc[..n]);
         for i in 0..n {
@@ -109,6 +126,14 @@ impl UpdateRule for AdadeltaConfig {
         AdadeltaConfig::validate(self)
     }
 
+    fn visit_hyperparams(&mut self, f: &mut dyn FnMut(&'static str, Hyperparam<'_>)) {
+        f("lr", Hyperparam::Float(&mut self.lr));
+        f("rho", Hyperparam::Float(&mut self.rho));
+        f("eps", Hyperparam::Float(&mut self.eps));
+        f("weight_decay", Hyperparam::Float(&mut self.weight_decay));
+        f("maximize", Hyperparam::Flag(&mut self.maximize));
+    }
+
     fn init_state<T: Float>(&self, numel: usize) -> AdadeltaState<T> {
         AdadeltaState {
             step: 0,
@@ -119,11 +144,28 @@ impl UpdateRule for AdadeltaConfig {
 
     fn update<T: Float>(&self, param: &mut [T], grad: &[T], state: &mut AdadeltaState<T>) {
         state.step += 1;
-        adadelta_step(param, grad, &mut state.square_avg, &mut state.acc_delta, self);
+        adadelta_step(
+            param,
+            grad,
+            &mut state.square_avg,
+            &mut state.acc_delta,
+            self,
+        );
     }
 }
 
 impl<T: Float> ParamState<T> for AdadeltaState<T> {
+    fn restore(saved: &SavedParamState<T>) -> Result<Self, OptimError> {
+        let mut r = saved.reader(OWNER);
+        let state = AdadeltaState {
+            step: saved.step,
+            square_avg: r.required("square_avg")?,
+            acc_delta: r.required("acc_delta")?,
+        };
+        r.finish()?;
+        Ok(state)
+    }
+
     fn step(&self) -> u64 {
         self.step
     }
@@ -133,7 +175,10 @@ impl<T: Float> ParamState<T> for AdadeltaState<T> {
     }
 
     fn buffers(&self) -> Vec<(&'static str, &[T])> {
-        vec![("square_avg", self.square_avg.as_slice()), ("acc_delta", self.acc_delta.as_slice())]
+        vec![
+            ("square_avg", self.square_avg.as_slice()),
+            ("acc_delta", self.acc_delta.as_slice()),
+        ]
     }
 
     fn buffers_mut(&mut self) -> Vec<(&'static str, &mut [T])> {
@@ -150,7 +195,11 @@ mod tests {
 
     #[test]
     fn first_step_is_about_sqrt_eps_over_rms() {
-        let config = AdadeltaConfig { rho: 0.0, eps: 1e-4, ..AdadeltaConfig::default() };
+        let config = AdadeltaConfig {
+            rho: 0.0,
+            eps: 1e-4,
+            ..AdadeltaConfig::default()
+        };
         let mut p = vec![0.0f64];
         let mut state = config.init_state::<f64>(1);
         config.update(&mut p, &[1.0], &mut state);
@@ -162,12 +211,34 @@ mod tests {
     #[test]
     fn validation_names_the_parameter() {
         for (config, name) in [
-            (AdadeltaConfig { rho: 1.5, ..AdadeltaConfig::default() }, "rho"),
-            (AdadeltaConfig { lr: -1.0, ..AdadeltaConfig::default() }, "lr"),
-            (AdadeltaConfig { eps: -1.0, ..AdadeltaConfig::default() }, "eps"),
+            (
+                AdadeltaConfig {
+                    rho: 1.5,
+                    ..AdadeltaConfig::default()
+                },
+                "rho",
+            ),
+            (
+                AdadeltaConfig {
+                    lr: -1.0,
+                    ..AdadeltaConfig::default()
+                },
+                "lr",
+            ),
+            (
+                AdadeltaConfig {
+                    eps: -1.0,
+                    ..AdadeltaConfig::default()
+                },
+                "eps",
+            ),
         ] {
             let e = config.validate().unwrap_err();
-            assert!(e.to_string().starts_with(&format!("Adadelta: invalid {name}")), "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("Adadelta: invalid {name}")),
+                "{e}"
+            );
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Adagrad: per-coordinate rates shrinking with the sum of squared gradients.
 
-use super::common::{check_lr, check_non_negative, EffectiveGrad};
+use super::common::{builders, check_lr, check_non_negative, EffectiveGrad};
 use super::par::{check_len, for_each_chunk};
-use super::{ParamState, UpdateRule};
+use super::{Hyperparam, ParamState, UpdateRule};
+use crate::state::SavedParamState;
 use crate::OptimError;
 use graft_tensor::Float;
 
@@ -25,6 +26,15 @@ pub struct AdagradConfig {
     pub maximize: bool,
 }
 
+builders!(AdagradConfig {
+    lr: f64,
+    lr_decay: f64,
+    weight_decay: f64,
+    initial_accumulator_value: f64,
+    eps: f64,
+    maximize: bool
+});
+
 impl Default for AdagradConfig {
     fn default() -> Self {
         Self {
@@ -44,7 +54,11 @@ impl AdagradConfig {
         check_lr(OWNER, self.lr)?;
         check_non_negative(OWNER, "lr_decay", self.lr_decay)?;
         check_non_negative(OWNER, "weight_decay", self.weight_decay)?;
-        check_non_negative(OWNER, "initial_accumulator_value", self.initial_accumulator_value)?;
+        check_non_negative(
+            OWNER,
+            "initial_accumulator_value",
+            self.initial_accumulator_value,
+        )?;
         check_non_negative(OWNER, "eps", self.eps)
     }
 }
@@ -62,7 +76,13 @@ pub struct AdagradState<T> {
 /// `sum += g^2`; `p -= clr * g / (sqrt(sum) + eps)`.
 ///
 /// `step` is the 1-based step count `t` including this step.
-pub fn adagrad_step<T: Float>(param: &mut [T], grad: &[T], sum: &mut [T], config: &AdagradConfig, step: u64) {
+pub fn adagrad_step<T: Float>(
+    param: &mut [T],
+    grad: &[T],
+    sum: &mut [T],
+    config: &AdagradConfig,
+    step: u64,
+) {
     let n = param.len();
     check_len(OWNER, "the gradient", n, grad.len());
     check_len(OWNER, "sum", n, sum.len());
@@ -71,6 +91,8 @@ pub fn adagrad_step<T: Float>(param: &mut [T], grad: &[T], sum: &mut [T], config
     let neg_clr = T::from_f64(-clr);
     let eps = T::from_f64(config.eps);
     for_each_chunk((param, grad, sum), &|(p, g, sum)| {
+        // Settings in locals: kept in registers, so the loop vectorizes.
+        let (grad_of, neg_clr, eps) = (grad_of, neg_clr, eps);
         let n = p.len();
         let (g, sum) = (&g[..n], &mut sum[..n]);
         for i in 0..n {
@@ -100,6 +122,18 @@ impl UpdateRule for AdagradConfig {
         AdagradConfig::validate(self)
     }
 
+    fn visit_hyperparams(&mut self, f: &mut dyn FnMut(&'static str, Hyperparam<'_>)) {
+        f("lr", Hyperparam::Float(&mut self.lr));
+        f("lr_decay", Hyperparam::Float(&mut self.lr_decay));
+        f("weight_decay", Hyperparam::Float(&mut self.weight_decay));
+        f(
+            "initial_accumulator_value",
+            Hyperparam::Float(&mut self.initial_accumulator_value),
+        );
+        f("eps", Hyperparam::Float(&mut self.eps));
+        f("maximize", Hyperparam::Flag(&mut self.maximize));
+    }
+
     fn init_state<T: Float>(&self, numel: usize) -> AdagradState<T> {
         AdagradState {
             step: 0,
@@ -114,6 +148,16 @@ impl UpdateRule for AdagradConfig {
 }
 
 impl<T: Float> ParamState<T> for AdagradState<T> {
+    fn restore(saved: &SavedParamState<T>) -> Result<Self, OptimError> {
+        let mut r = saved.reader(OWNER);
+        let state = AdagradState {
+            step: saved.step,
+            sum: r.required("sum")?,
+        };
+        r.finish()?;
+        Ok(state)
+    }
+
     fn step(&self) -> u64 {
         self.step
     }
@@ -137,7 +181,12 @@ mod tests {
 
     #[test]
     fn lr_decays_with_the_step_count() {
-        let config = AdagradConfig { lr: 1.0, lr_decay: 1.0, eps: 0.0, ..AdagradConfig::default() };
+        let config = AdagradConfig {
+            lr: 1.0,
+            lr_decay: 1.0,
+            eps: 0.0,
+            ..AdagradConfig::default()
+        };
         let mut p = vec![0.0f64];
         let mut state = config.init_state::<f64>(1);
         config.update(&mut p, &[3.0], &mut state);
@@ -148,11 +197,24 @@ mod tests {
 
     #[test]
     fn accumulator_starts_at_its_initial_value() {
-        let config = AdagradConfig { initial_accumulator_value: 0.5, ..AdagradConfig::default() };
+        let config = AdagradConfig {
+            initial_accumulator_value: 0.5,
+            ..AdagradConfig::default()
+        };
         assert_eq!(config.init_state::<f32>(2).sum, vec![0.5, 0.5]);
-        let e = AdagradConfig { initial_accumulator_value: -1.0, ..config }.validate().unwrap_err();
+        let e = AdagradConfig {
+            initial_accumulator_value: -1.0,
+            ..config
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.to_string().contains("initial_accumulator_value"), "{e}");
-        let e = AdagradConfig { lr_decay: -1.0, ..AdagradConfig::default() }.validate().unwrap_err();
+        let e = AdagradConfig {
+            lr_decay: -1.0,
+            ..AdagradConfig::default()
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.to_string().contains("lr_decay"), "{e}");
     }
 }

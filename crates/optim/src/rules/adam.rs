@@ -1,8 +1,9 @@
 //! Adam and AdamW (Adam with decoupled weight decay), with optional AMSGrad.
 
-use super::common::{check_beta, check_lr, check_non_negative, EffectiveGrad, Lerp};
+use super::common::{builders, check_beta, check_lr, check_non_negative, EffectiveGrad, Lerp};
 use super::par::{check_len, for_each_chunk};
-use super::{ParamState, UpdateRule};
+use super::{Hyperparam, ParamState, UpdateRule};
+use crate::state::SavedParamState;
 use crate::OptimError;
 use graft_tensor::Float;
 
@@ -26,6 +27,16 @@ pub struct AdamConfig {
     /// adding an L2 term to the gradient (default false; true for AdamW).
     pub decoupled_weight_decay: bool,
 }
+
+builders!(AdamConfig {
+    lr: f64,
+    betas: (f64, f64),
+    eps: f64,
+    weight_decay: f64,
+    amsgrad: bool,
+    maximize: bool,
+    decoupled_weight_decay: bool
+});
 
 impl Default for AdamConfig {
     fn default() -> Self {
@@ -108,7 +119,11 @@ pub fn adam_step<T: Float>(
     let decoupled = config.decoupled_weight_decay && config.weight_decay != 0.0;
     let grad_of = EffectiveGrad::<T>::new(
         config.maximize,
-        if config.decoupled_weight_decay { 0.0 } else { config.weight_decay },
+        if config.decoupled_weight_decay {
+            0.0
+        } else {
+            config.weight_decay
+        },
     );
     let decay = T::from_f64(1.0 - config.lr * config.weight_decay);
     let first_moment = Lerp::<T>::new(1.0 - beta1);
@@ -120,27 +135,58 @@ pub fn adam_step<T: Float>(
     let neg_step_size = T::from_f64(-(config.lr / bias_correction1));
     let eps = T::from_f64(config.eps);
 
-    for_each_chunk((param, grad, exp_avg, exp_avg_sq, vmax), &|(p, g, m, v, vmax)| {
+    for_each_chunk((param, grad, exp_avg, exp_avg_sq, vmax), &|(
+        p,
+        g,
+        m,
+        v,
+        vmax,
+    )| {
+        // Copies of the coefficients in locals, and loop bodies whose only conditions are
+        // loop-invariant selects: this is what lets the compiler keep everything in
+        // registers and vectorize (sqrt and division included) instead of re-reading
+        // the captured settings at every element.
+        let (grad_of, first_moment) = (grad_of, first_moment);
+        let (decoupled, decay, beta2_t, one_minus_beta2) =
+            (decoupled, decay, beta2_t, one_minus_beta2);
+        let (bias_correction2_sqrt, neg_step_size, eps) =
+            (bias_correction2_sqrt, neg_step_size, eps);
+        // Weight decay and the moment updates: the decayed parameter and new moments.
+        let moments = |p: T, g: T, m: T, v: T| {
+            let p = if decoupled { p * decay } else { p };
+            let g = grad_of.at(g, p);
+            (
+                p,
+                first_moment.apply(m, g),
+                v * beta2_t + one_minus_beta2 * g * g,
+            )
+        };
+        let update = |p: T, m: T, second: T| {
+            let denom = second.sqrt() / bias_correction2_sqrt + eps;
+            p + neg_step_size * m / denom
+        };
         // Re-slicing to one length lets the compiler drop the bounds checks.
         let n = p.len();
         let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
-        let mut vmax = vmax.map(|vmax| &mut vmax[..n]);
-        for i in 0..n {
-            if decoupled {
-                p[i] *= decay;
-            }
-            let g = grad_of.at(g[i], p[i]);
-            m[i] = first_moment.apply(m[i], g);
-            v[i] = v[i] * beta2_t + one_minus_beta2 * g * g;
-            let second = match vmax.as_deref_mut() {
-                Some(vmax) => {
-                    vmax[i] = vmax[i].max_nan(v[i]);
-                    vmax[i]
+        match vmax {
+            None => {
+                for i in 0..n {
+                    let (pi, mi, vi) = moments(p[i], g[i], m[i], v[i]);
+                    m[i] = mi;
+                    v[i] = vi;
+                    p[i] = update(pi, mi, vi);
                 }
-                None => v[i],
-            };
-            let denom = second.sqrt() / bias_correction2_sqrt + eps;
-            p[i] += neg_step_size * m[i] / denom;
+            }
+            Some(vmax) => {
+                let vmax = &mut vmax[..n];
+                for i in 0..n {
+                    let (pi, mi, vi) = moments(p[i], g[i], m[i], v[i]);
+                    m[i] = mi;
+                    v[i] = vi;
+                    vmax[i] = vmax[i].max_nan(vi);
+                    p[i] = update(pi, mi, vmax[i]);
+                }
+            }
         }
     });
 }
@@ -176,6 +222,20 @@ impl UpdateRule for AdamConfig {
         AdamConfig::validate(self)
     }
 
+    fn visit_hyperparams(&mut self, f: &mut dyn FnMut(&'static str, Hyperparam<'_>)) {
+        f("lr", Hyperparam::Float(&mut self.lr));
+        f("betas[0]", Hyperparam::Float(&mut self.betas.0));
+        f("betas[1]", Hyperparam::Float(&mut self.betas.1));
+        f("eps", Hyperparam::Float(&mut self.eps));
+        f("weight_decay", Hyperparam::Float(&mut self.weight_decay));
+        f("amsgrad", Hyperparam::Flag(&mut self.amsgrad));
+        f("maximize", Hyperparam::Flag(&mut self.maximize));
+        f(
+            "decoupled_weight_decay",
+            Hyperparam::Flag(&mut self.decoupled_weight_decay),
+        );
+    }
+
     fn init_state<T: Float>(&self, numel: usize) -> AdamState<T> {
         AdamState {
             step: 0,
@@ -203,6 +263,18 @@ impl UpdateRule for AdamConfig {
 }
 
 impl<T: Float> ParamState<T> for AdamState<T> {
+    fn restore(saved: &SavedParamState<T>) -> Result<Self, OptimError> {
+        let mut r = saved.reader("Adam");
+        let state = AdamState {
+            step: saved.step,
+            exp_avg: r.required("exp_avg")?,
+            exp_avg_sq: r.required("exp_avg_sq")?,
+            max_exp_avg_sq: r.optional("max_exp_avg_sq"),
+        };
+        r.finish()?;
+        Ok(state)
+    }
+
     fn step(&self) -> u64 {
         self.step
     }
@@ -212,7 +284,10 @@ impl<T: Float> ParamState<T> for AdamState<T> {
     }
 
     fn buffers(&self) -> Vec<(&'static str, &[T])> {
-        let mut out = vec![("exp_avg", self.exp_avg.as_slice()), ("exp_avg_sq", self.exp_avg_sq.as_slice())];
+        let mut out = vec![
+            ("exp_avg", self.exp_avg.as_slice()),
+            ("exp_avg_sq", self.exp_avg_sq.as_slice()),
+        ];
         if let Some(vmax) = &self.max_exp_avg_sq {
             out.push(("max_exp_avg_sq", vmax.as_slice()));
         }
@@ -237,7 +312,10 @@ mod tests {
 
     #[test]
     fn adamw_decays_the_weights_directly() {
-        let config = AdamConfig { lr: 0.1, ..AdamConfig::adamw() };
+        let config = AdamConfig {
+            lr: 0.1,
+            ..AdamConfig::adamw()
+        };
         assert_eq!(UpdateRule::name(&config), "AdamW");
         let mut p = vec![2.0f64];
         let mut state = config.init_state::<f64>(1);
@@ -248,7 +326,10 @@ mod tests {
 
     #[test]
     fn amsgrad_keeps_the_maximum() {
-        let config = AdamConfig { amsgrad: true, ..AdamConfig::default() };
+        let config = AdamConfig {
+            amsgrad: true,
+            ..AdamConfig::default()
+        };
         let mut p = vec![0.0f64];
         let mut state = config.init_state::<f64>(1);
         config.update(&mut p, &[1.0], &mut state);
@@ -261,16 +342,51 @@ mod tests {
     #[test]
     fn validation_names_the_parameter() {
         let bad = [
-            (AdamConfig { lr: -1e-3, ..AdamConfig::default() }, "Adam: invalid lr"),
-            (AdamConfig { eps: -1.0, ..AdamConfig::default() }, "Adam: invalid eps"),
-            (AdamConfig { betas: (1.0, 0.999), ..AdamConfig::default() }, "Adam: invalid betas[0]"),
-            (AdamConfig { betas: (0.9, -0.1), ..AdamConfig::default() }, "Adam: invalid betas[1]"),
-            (AdamConfig { weight_decay: -1.0, ..AdamConfig::adamw() }, "AdamW: invalid weight_decay"),
+            (
+                AdamConfig {
+                    lr: -1e-3,
+                    ..AdamConfig::default()
+                },
+                "Adam: invalid lr",
+            ),
+            (
+                AdamConfig {
+                    eps: -1.0,
+                    ..AdamConfig::default()
+                },
+                "Adam: invalid eps",
+            ),
+            (
+                AdamConfig {
+                    betas: (1.0, 0.999),
+                    ..AdamConfig::default()
+                },
+                "Adam: invalid betas[0]",
+            ),
+            (
+                AdamConfig {
+                    betas: (0.9, -0.1),
+                    ..AdamConfig::default()
+                },
+                "Adam: invalid betas[1]",
+            ),
+            (
+                AdamConfig {
+                    weight_decay: -1.0,
+                    ..AdamConfig::adamw()
+                },
+                "AdamW: invalid weight_decay",
+            ),
         ];
         for (config, prefix) in bad {
             let e = config.validate().unwrap_err();
             assert!(e.to_string().starts_with(prefix), "{e}");
         }
-        assert!(AdamConfig { eps: 0.0, ..AdamConfig::default() }.validate().is_ok());
+        assert!(AdamConfig {
+            eps: 0.0,
+            ..AdamConfig::default()
+        }
+        .validate()
+        .is_ok());
     }
 }

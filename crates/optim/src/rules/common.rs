@@ -7,10 +7,14 @@ use graft_tensor::Float;
 
 /// The gradient a rule works with: negated when maximizing, plus `weight_decay * p` for
 /// L2-style (coupled) weight decay, in PyTorch's order.
+///
+/// Both switches are plain values tested with `if` expressions that have no side
+/// effects, so inside a loop they become branch-free selects and the loop vectorizes.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct EffectiveGrad<T> {
     maximize: bool,
-    weight_decay: Option<T>,
+    decay: bool,
+    weight_decay: T,
 }
 
 impl<T: Float> EffectiveGrad<T> {
@@ -18,7 +22,8 @@ impl<T: Float> EffectiveGrad<T> {
     pub(crate) fn new(maximize: bool, coupled_decay: f64) -> Self {
         Self {
             maximize,
-            weight_decay: (coupled_decay != 0.0).then(|| T::from_f64(coupled_decay)),
+            decay: coupled_decay != 0.0,
+            weight_decay: T::from_f64(coupled_decay),
         }
     }
 
@@ -26,12 +31,33 @@ impl<T: Float> EffectiveGrad<T> {
     #[inline(always)]
     pub(crate) fn at(self, g: T, p: T) -> T {
         let g = if self.maximize { -g } else { g };
-        match self.weight_decay {
-            Some(wd) => g + wd * p,
-            None => g,
+        // Not `g + 0 * p` when there is no decay: that would turn g = -0 into +0 and an
+        // infinite p into NaN, where PyTorch leaves g alone.
+        if self.decay {
+            g + self.weight_decay * p
+        } else {
+            g
         }
     }
 }
+
+/// Builder-style setters named after a config's fields: `AdamConfig::default().lr(1e-3)`.
+/// (Read a field directly, `config.lr`, or through [`UpdateRule`](super::UpdateRule).)
+macro_rules! builders {
+    ($ty:ident { $($field:ident: $t:ty),* $(,)? }) => {
+        impl $ty {
+            $(
+                #[doc = concat!("Sets `", stringify!($field), "`, builder style.")]
+                #[must_use]
+                pub fn $field(mut self, $field: $t) -> Self {
+                    self.$field = $field;
+                    self
+                }
+            )*
+        }
+    };
+}
+pub(crate) use builders;
 
 /// PyTorch's `lerp_(end, weight)` with a scalar weight, which switches formulas at 0.5
 /// for accuracy; Adam-style rules use it for the first moment.
@@ -67,13 +93,33 @@ pub(crate) fn check_lr(owner: &'static str, lr: f64) -> Result<(), OptimError> {
 }
 
 /// Checks a hyperparameter that must be finite and `>= 0` (rejects NaN).
-pub(crate) fn check_non_negative(owner: &'static str, name: &'static str, v: f64) -> Result<(), OptimError> {
-    ensure(v >= 0.0 && v.is_finite(), owner, name, v, "a finite number >= 0")
+pub(crate) fn check_non_negative(
+    owner: &'static str,
+    name: &'static str,
+    v: f64,
+) -> Result<(), OptimError> {
+    ensure(
+        v >= 0.0 && v.is_finite(),
+        owner,
+        name,
+        v,
+        "a finite number >= 0",
+    )
 }
 
 /// Checks an Adam-style beta: `0 <= beta < 1`.
-pub(crate) fn check_beta(owner: &'static str, name: &'static str, v: f64) -> Result<(), OptimError> {
-    ensure((0.0..1.0).contains(&v), owner, name, v, "a number in [0, 1)")
+pub(crate) fn check_beta(
+    owner: &'static str,
+    name: &'static str,
+    v: f64,
+) -> Result<(), OptimError> {
+    ensure(
+        (0.0..1.0).contains(&v),
+        owner,
+        name,
+        v,
+        "a number in [0, 1)",
+    )
 }
 
 #[cfg(test)]
@@ -104,6 +150,9 @@ mod tests {
         assert!(check_beta("Adam", "betas[0]", 1.0).is_err());
         assert!(check_beta("Adam", "betas[0]", 0.0).is_ok());
         let e = check_non_negative("Adam", "eps", -1.0).unwrap_err();
-        assert_eq!(e.to_string(), "Adam: invalid eps = -1: expected a finite number >= 0");
+        assert_eq!(
+            e.to_string(),
+            "Adam: invalid eps = -1: expected a finite number >= 0"
+        );
     }
 }

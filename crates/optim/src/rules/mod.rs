@@ -41,9 +41,20 @@ pub use sgd::{sgd_step, SgdConfig, SgdState};
 
 pub(crate) use par::{CHUNK, PARALLEL_MIN};
 
+use crate::state::SavedParamState;
 use crate::OptimError;
 use graft_tensor::Float;
 use std::fmt;
+
+/// Writable access to one hyperparameter of an update rule, as
+/// [`UpdateRule::visit_hyperparams`] hands it out.
+#[derive(Debug)]
+pub enum Hyperparam<'a> {
+    /// A number (`lr`, `betas[0]`, `eps`, ...).
+    Float(&'a mut f64),
+    /// A switch (`amsgrad`, `nesterov`, `maximize`, ...), saved as 0 or 1.
+    Flag(&'a mut bool),
+}
 
 /// An optimizer's update rule: its hyperparameters (the implementing struct, one per
 /// parameter group), the state it keeps per parameter, and the update itself.
@@ -74,6 +85,58 @@ pub trait UpdateRule: Clone + fmt::Debug + Send + Sync {
     /// Checks every hyperparameter as PyTorch's constructor does, naming the first bad one.
     fn validate(&self) -> Result<(), OptimError>;
 
+    /// Calls `f` once for every hyperparameter, with its PyTorch name (tuples are split:
+    /// `betas[0]`, `betas[1]`) and writable access to it. [`hyperparams`](Self::hyperparams)
+    /// and [`set_hyperparam`](Self::set_hyperparam) are built on it.
+    fn visit_hyperparams(&mut self, f: &mut dyn FnMut(&'static str, Hyperparam<'_>));
+
+    /// Every hyperparameter by name, flags as 0 or 1 (what an optimizer's state dict saves
+    /// per parameter group, like PyTorch's `param_groups`).
+    fn hyperparams(&self) -> Vec<(&'static str, f64)> {
+        let mut out = Vec::new();
+        self.clone().visit_hyperparams(&mut |name, h| {
+            out.push((
+                name,
+                match h {
+                    Hyperparam::Float(v) => *v,
+                    Hyperparam::Flag(b) => f64::from(u8::from(*b)),
+                },
+            ))
+        });
+        out
+    }
+
+    /// Sets the hyperparameter `name` (a flag takes 0 or 1). Errors on an unknown name or
+    /// a flag value other than 0 and 1; call [`validate`](Self::validate) afterwards to
+    /// check the value's range.
+    fn set_hyperparam(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
+        let owner = self.name();
+        let mut result = Err(OptimError::state(
+            owner,
+            format!("unknown hyperparameter `{name}`"),
+        ));
+        self.visit_hyperparams(&mut |key, h| {
+            if key != name {
+                return;
+            }
+            result = match h {
+                Hyperparam::Float(v) => {
+                    *v = value;
+                    Ok(())
+                }
+                Hyperparam::Flag(b) if value == 0.0 || value == 1.0 => {
+                    *b = value == 1.0;
+                    Ok(())
+                }
+                Hyperparam::Flag(_) => Err(OptimError::state(
+                    owner,
+                    format!("hyperparameter `{key}` is a flag, but the saved value is {value}"),
+                )),
+            };
+        });
+        result
+    }
+
     /// Fresh state for a parameter of `numel` elements.
     fn init_state<T: Float>(&self, numel: usize) -> Self::State<T>;
 
@@ -84,7 +147,7 @@ pub trait UpdateRule: Clone + fmt::Debug + Send + Sync {
 
 /// Named access to a parameter's optimizer state, for saving and loading it. Buffer and
 /// scalar names are PyTorch's state keys (`exp_avg`, `square_avg`, `mu_product`, ...).
-pub trait ParamState<T>: Clone + fmt::Debug + Send + Sync {
+pub trait ParamState<T: Float>: Clone + fmt::Debug + Send + Sync {
     /// Steps taken so far for this parameter.
     fn step(&self) -> u64;
 
@@ -105,6 +168,36 @@ pub trait ParamState<T>: Clone + fmt::Debug + Send + Sync {
     /// Sets a scalar listed by [`scalars`](Self::scalars).
     fn set_scalar(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
         let _ = value;
-        Err(OptimError::state("optimizer state", format!("unknown scalar `{name}`")))
+        Err(OptimError::state(
+            "optimizer state",
+            format!("unknown scalar `{name}`"),
+        ))
     }
+
+    /// A copy of the state, by name, for an optimizer's state dict; `shape` is the
+    /// parameter's shape, recorded so that loading can check it.
+    fn save(&self, shape: &[usize]) -> SavedParamState<T> {
+        SavedParamState {
+            shape: shape.to_vec(),
+            step: self.step(),
+            buffers: self
+                .buffers()
+                .into_iter()
+                .map(|(name, data)| (name.to_string(), data.to_vec()))
+                .collect(),
+            scalars: self
+                .scalars()
+                .into_iter()
+                .map(|(name, v)| (name.to_string(), v))
+                .collect(),
+        }
+    }
+
+    /// Rebuilds a state from what [`save`](Self::save) wrote. Exactly the buffers saved
+    /// are present afterwards (an optional buffer absent when saving stays absent), so
+    /// training continues bit for bit. Errors name a missing or unknown entry; the
+    /// caller checks buffer lengths against the parameter.
+    fn restore(saved: &SavedParamState<T>) -> Result<Self, OptimError>
+    where
+        Self: Sized;
 }

@@ -1,8 +1,9 @@
 //! NAdam: Adam with Nesterov momentum and a momentum warm-up schedule.
 
-use super::common::{check_beta, check_lr, check_non_negative, EffectiveGrad, Lerp};
+use super::common::{builders, check_beta, check_lr, check_non_negative, EffectiveGrad, Lerp};
 use super::par::{check_len, for_each_chunk};
-use super::{ParamState, UpdateRule};
+use super::{Hyperparam, ParamState, UpdateRule};
+use crate::state::SavedParamState;
 use crate::OptimError;
 use graft_tensor::Float;
 
@@ -26,6 +27,16 @@ pub struct NadamConfig {
     /// Ascend the objective instead of descending it (default false).
     pub maximize: bool,
 }
+
+builders!(NadamConfig {
+    lr: f64,
+    betas: (f64, f64),
+    eps: f64,
+    weight_decay: f64,
+    momentum_decay: f64,
+    decoupled_weight_decay: bool,
+    maximize: bool
+});
 
 impl Default for NadamConfig {
     fn default() -> Self {
@@ -105,7 +116,11 @@ pub fn nadam_step<T: Float>(
     let decoupled = config.decoupled_weight_decay && config.weight_decay != 0.0;
     let grad_of = EffectiveGrad::<T>::new(
         config.maximize,
-        if config.decoupled_weight_decay { 0.0 } else { config.weight_decay },
+        if config.decoupled_weight_decay {
+            0.0
+        } else {
+            config.weight_decay
+        },
     );
     let decay = T::from_f64(1.0 - config.lr * config.weight_decay);
     let first_moment = Lerp::<T>::new(1.0 - beta1);
@@ -114,19 +129,25 @@ pub fn nadam_step<T: Float>(
     let eps = T::from_f64(config.eps);
 
     for_each_chunk((param, grad, exp_avg, exp_avg_sq), &|(p, g, m, v)| {
+        // Settings in locals and only loop-invariant selects in the body: kept in
+        // registers, so the loop vectorizes.
+        let (grad_of, first_moment, decoupled, decay) = (grad_of, first_moment, decoupled, decay);
+        let (beta2_t, one_minus_beta2, bias_correction2, eps) =
+            (beta2_t, one_minus_beta2, bias_correction2, eps);
+        let (grad_coef, momentum_coef) = (grad_coef, momentum_coef);
         let n = p.len();
         let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
         for i in 0..n {
-            if decoupled {
-                p[i] *= decay;
-            }
-            let g = grad_of.at(g[i], p[i]);
-            m[i] = first_moment.apply(m[i], g);
-            v[i] = v[i] * beta2_t + one_minus_beta2 * g * g;
-            let denom = (v[i] / bias_correction2).sqrt() + eps;
+            let pi = if decoupled { p[i] * decay } else { p[i] };
+            let g = grad_of.at(g[i], pi);
+            let mi = first_moment.apply(m[i], g);
+            let vi = v[i] * beta2_t + one_minus_beta2 * g * g;
+            m[i] = mi;
+            v[i] = vi;
+            let denom = (vi / bias_correction2).sqrt() + eps;
             // Two separate updates, in PyTorch's order, so rounding matches.
-            p[i] += grad_coef * g / denom;
-            p[i] += momentum_coef * m[i] / denom;
+            let pi = pi + grad_coef * g / denom;
+            p[i] = pi + momentum_coef * mi / denom;
         }
     });
 }
@@ -158,6 +179,23 @@ impl UpdateRule for NadamConfig {
         NadamConfig::validate(self)
     }
 
+    fn visit_hyperparams(&mut self, f: &mut dyn FnMut(&'static str, Hyperparam<'_>)) {
+        f("lr", Hyperparam::Float(&mut self.lr));
+        f("betas[0]", Hyperparam::Float(&mut self.betas.0));
+        f("betas[1]", Hyperparam::Float(&mut self.betas.1));
+        f("eps", Hyperparam::Float(&mut self.eps));
+        f("weight_decay", Hyperparam::Float(&mut self.weight_decay));
+        f(
+            "momentum_decay",
+            Hyperparam::Float(&mut self.momentum_decay),
+        );
+        f(
+            "decoupled_weight_decay",
+            Hyperparam::Flag(&mut self.decoupled_weight_decay),
+        );
+        f("maximize", Hyperparam::Flag(&mut self.maximize));
+    }
+
     fn init_state<T: Float>(&self, numel: usize) -> NadamState<T> {
         NadamState {
             step: 0,
@@ -182,6 +220,18 @@ impl UpdateRule for NadamConfig {
 }
 
 impl<T: Float> ParamState<T> for NadamState<T> {
+    fn restore(saved: &SavedParamState<T>) -> Result<Self, OptimError> {
+        let mut r = saved.reader(OWNER);
+        let state = NadamState {
+            step: saved.step,
+            mu_product: r.scalar("mu_product")?,
+            exp_avg: r.required("exp_avg")?,
+            exp_avg_sq: r.required("exp_avg_sq")?,
+        };
+        r.finish()?;
+        Ok(state)
+    }
+
     fn step(&self) -> u64 {
         self.step
     }
@@ -191,7 +241,10 @@ impl<T: Float> ParamState<T> for NadamState<T> {
     }
 
     fn buffers(&self) -> Vec<(&'static str, &[T])> {
-        vec![("exp_avg", self.exp_avg.as_slice()), ("exp_avg_sq", self.exp_avg_sq.as_slice())]
+        vec![
+            ("exp_avg", self.exp_avg.as_slice()),
+            ("exp_avg_sq", self.exp_avg_sq.as_slice()),
+        ]
     }
 
     fn buffers_mut(&mut self) -> Vec<(&'static str, &mut [T])> {
@@ -237,9 +290,22 @@ mod tests {
 
     #[test]
     fn validation_names_the_parameter() {
-        let e = NadamConfig { momentum_decay: -1.0, ..NadamConfig::default() }.validate().unwrap_err();
-        assert!(e.to_string().starts_with("NAdam: invalid momentum_decay"), "{e}");
-        let e = NadamConfig { betas: (0.9, 1.0), ..NadamConfig::default() }.validate().unwrap_err();
+        let e = NadamConfig {
+            momentum_decay: -1.0,
+            ..NadamConfig::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("NAdam: invalid momentum_decay"),
+            "{e}"
+        );
+        let e = NadamConfig {
+            betas: (0.9, 1.0),
+            ..NadamConfig::default()
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.to_string().starts_with("NAdam: invalid betas[1]"), "{e}");
     }
 }

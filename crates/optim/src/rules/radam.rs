@@ -1,8 +1,9 @@
 //! RAdam: Adam with a rectified adaptive rate that waits for the variance estimate.
 
-use super::common::{check_beta, check_lr, check_non_negative, EffectiveGrad, Lerp};
+use super::common::{builders, check_beta, check_lr, check_non_negative, EffectiveGrad, Lerp};
 use super::par::{check_len, for_each_chunk};
-use super::{ParamState, UpdateRule};
+use super::{Hyperparam, ParamState, UpdateRule};
+use crate::state::SavedParamState;
 use crate::OptimError;
 use graft_tensor::Float;
 
@@ -24,6 +25,15 @@ pub struct RadamConfig {
     /// Ascend the objective instead of descending it (default false).
     pub maximize: bool,
 }
+
+builders!(RadamConfig {
+    lr: f64,
+    betas: (f64, f64),
+    eps: f64,
+    weight_decay: f64,
+    decoupled_weight_decay: bool,
+    maximize: bool
+});
 
 impl Default for RadamConfig {
     fn default() -> Self {
@@ -67,7 +77,8 @@ fn rectification(beta2: f64, t: f64) -> Option<f64> {
     let rho_inf = 2.0 / (1.0 - beta2) - 1.0;
     let rho_t = rho_inf - 2.0 * t * beta2.powf(t) / bias_correction2;
     (rho_t > 5.0).then(|| {
-        ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)).sqrt()
+        ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+            .sqrt()
     })
 }
 
@@ -99,7 +110,11 @@ pub fn radam_step<T: Float>(
     let decoupled = config.decoupled_weight_decay && config.weight_decay != 0.0;
     let grad_of = EffectiveGrad::<T>::new(
         config.maximize,
-        if config.decoupled_weight_decay { 0.0 } else { config.weight_decay },
+        if config.decoupled_weight_decay {
+            0.0
+        } else {
+            config.weight_decay
+        },
     );
     let decay = T::from_f64(1.0 - config.lr * config.weight_decay);
     let first_moment = Lerp::<T>::new(1.0 - beta1);
@@ -108,20 +123,33 @@ pub fn radam_step<T: Float>(
     let eps = T::from_f64(config.eps);
 
     for_each_chunk((param, grad, exp_avg, exp_avg_sq), &|(p, g, m, v)| {
+        // Settings in locals and only loop-invariant selects in the body: kept in
+        // registers, so the loop vectorizes.
+        let (grad_of, first_moment, decoupled, decay) = (grad_of, first_moment, decoupled, decay);
+        let (beta2_t, one_minus_beta2, bias_correction1, bias_correction2_sqrt) = (
+            beta2_t,
+            one_minus_beta2,
+            bias_correction1,
+            bias_correction2_sqrt,
+        );
+        let (lr, eps) = (lr, eps);
+        let (rectified, rect) = (rect.is_some(), rect.unwrap_or(T::ONE));
         let n = p.len();
         let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
         for i in 0..n {
-            if decoupled {
-                p[i] *= decay;
-            }
-            let g = grad_of.at(g[i], p[i]);
-            m[i] = first_moment.apply(m[i], g);
-            v[i] = v[i] * beta2_t + one_minus_beta2 * g * g;
-            let step = m[i] / bias_correction1 * lr;
-            p[i] -= match rect {
-                Some(rect) => step * (bias_correction2_sqrt / (v[i].sqrt() + eps)) * rect,
-                None => step,
-            };
+            let pi = if decoupled { p[i] * decay } else { p[i] };
+            let g = grad_of.at(g[i], pi);
+            let mi = first_moment.apply(m[i], g);
+            let vi = v[i] * beta2_t + one_minus_beta2 * g * g;
+            m[i] = mi;
+            v[i] = vi;
+            let step = mi / bias_correction1 * lr;
+            p[i] = pi
+                - if rectified {
+                    step * (bias_correction2_sqrt / (vi.sqrt() + eps)) * rect
+                } else {
+                    step
+                };
         }
     });
 }
@@ -153,6 +181,19 @@ impl UpdateRule for RadamConfig {
         RadamConfig::validate(self)
     }
 
+    fn visit_hyperparams(&mut self, f: &mut dyn FnMut(&'static str, Hyperparam<'_>)) {
+        f("lr", Hyperparam::Float(&mut self.lr));
+        f("betas[0]", Hyperparam::Float(&mut self.betas.0));
+        f("betas[1]", Hyperparam::Float(&mut self.betas.1));
+        f("eps", Hyperparam::Float(&mut self.eps));
+        f("weight_decay", Hyperparam::Float(&mut self.weight_decay));
+        f(
+            "decoupled_weight_decay",
+            Hyperparam::Flag(&mut self.decoupled_weight_decay),
+        );
+        f("maximize", Hyperparam::Flag(&mut self.maximize));
+    }
+
     fn init_state<T: Float>(&self, numel: usize) -> RadamState<T> {
         RadamState {
             step: 0,
@@ -163,11 +204,29 @@ impl UpdateRule for RadamConfig {
 
     fn update<T: Float>(&self, param: &mut [T], grad: &[T], state: &mut RadamState<T>) {
         state.step += 1;
-        radam_step(param, grad, &mut state.exp_avg, &mut state.exp_avg_sq, self, state.step);
+        radam_step(
+            param,
+            grad,
+            &mut state.exp_avg,
+            &mut state.exp_avg_sq,
+            self,
+            state.step,
+        );
     }
 }
 
 impl<T: Float> ParamState<T> for RadamState<T> {
+    fn restore(saved: &SavedParamState<T>) -> Result<Self, OptimError> {
+        let mut r = saved.reader(OWNER);
+        let state = RadamState {
+            step: saved.step,
+            exp_avg: r.required("exp_avg")?,
+            exp_avg_sq: r.required("exp_avg_sq")?,
+        };
+        r.finish()?;
+        Ok(state)
+    }
+
     fn step(&self) -> u64 {
         self.step
     }
@@ -177,7 +236,10 @@ impl<T: Float> ParamState<T> for RadamState<T> {
     }
 
     fn buffers(&self) -> Vec<(&'static str, &[T])> {
-        vec![("exp_avg", self.exp_avg.as_slice()), ("exp_avg_sq", self.exp_avg_sq.as_slice())]
+        vec![
+            ("exp_avg", self.exp_avg.as_slice()),
+            ("exp_avg_sq", self.exp_avg_sq.as_slice()),
+        ]
     }
 
     fn buffers_mut(&mut self) -> Vec<(&'static str, &mut [T])> {
@@ -201,13 +263,21 @@ mod tests {
 
     #[test]
     fn early_steps_are_plain_momentum() {
-        let config = RadamConfig { lr: 0.5, ..RadamConfig::default() };
+        let config = RadamConfig {
+            lr: 0.5,
+            ..RadamConfig::default()
+        };
         let mut p = vec![1.0f64];
         let mut state = config.init_state::<f64>(1);
         config.update(&mut p, &[2.0], &mut state);
         // m_hat = g on the first step, so p = 1 - 0.5 * 2.
         assert!(p[0].abs() < 1e-15);
-        let e = RadamConfig { lr: f64::NAN, ..RadamConfig::default() }.validate().unwrap_err();
+        let e = RadamConfig {
+            lr: f64::NAN,
+            ..RadamConfig::default()
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.to_string().starts_with("RAdam: invalid lr"), "{e}");
     }
 }

@@ -1,8 +1,9 @@
 //! RMSprop, plain or centered, with optional momentum.
 
-use super::common::{check_lr, check_non_negative, EffectiveGrad, Lerp};
+use super::common::{builders, check_lr, check_non_negative, EffectiveGrad, Lerp};
 use super::par::{check_len, for_each_chunk};
-use super::{ParamState, UpdateRule};
+use super::{Hyperparam, ParamState, UpdateRule};
+use crate::state::SavedParamState;
 use crate::OptimError;
 use graft_tensor::Float;
 
@@ -26,6 +27,16 @@ pub struct RmspropConfig {
     /// Ascend the objective instead of descending it (default false).
     pub maximize: bool,
 }
+
+builders!(RmspropConfig {
+    lr: f64,
+    alpha: f64,
+    eps: f64,
+    weight_decay: f64,
+    momentum: f64,
+    centered: bool,
+    maximize: bool
+});
 
 impl Default for RmspropConfig {
     fn default() -> Self {
@@ -93,38 +104,75 @@ pub fn rmsprop_step<T: Float>(
         buf
     });
 
-    let grad_of = EffectiveGrad::<T>::new(config.maximize, config.weight_decay);
-    let alpha = T::from_f64(config.alpha);
-    let one_minus_alpha = T::from_f64(1.0 - config.alpha);
-    let mean = Lerp::<T>::new(1.0 - config.alpha);
-    let eps = T::from_f64(config.eps);
-    let momentum = T::from_f64(config.momentum);
-    let neg_lr = T::from_f64(-config.lr);
+    let coefs = RmspropCoefs {
+        grad_of: EffectiveGrad::<T>::new(config.maximize, config.weight_decay),
+        alpha: T::from_f64(config.alpha),
+        one_minus_alpha: T::from_f64(1.0 - config.alpha),
+        mean: Lerp::<T>::new(1.0 - config.alpha),
+        eps: T::from_f64(config.eps),
+        momentum: T::from_f64(config.momentum),
+        neg_lr: T::from_f64(-config.lr),
+    };
 
-    for_each_chunk((param, grad, square_avg, grad_avg, momentum_buffer), &|(p, g, sq, ga, buf)| {
-        let n = p.len();
-        let (g, sq) = (&g[..n], &mut sq[..n]);
-        let mut ga = ga.map(|ga| &mut ga[..n]);
-        let mut buf = buf.map(|buf| &mut buf[..n]);
-        for i in 0..n {
-            let g = grad_of.at(g[i], p[i]);
-            sq[i] = sq[i] * alpha + one_minus_alpha * g * g;
-            let avg = match ga.as_deref_mut() {
-                Some(ga) => {
-                    ga[i] = mean.apply(ga[i], g);
-                    (sq[i] - ga[i] * ga[i]).sqrt()
-                }
-                None => sq[i].sqrt(),
-            } + eps;
-            match buf.as_deref_mut() {
-                Some(buf) => {
-                    buf[i] = buf[i] * momentum + g / avg;
-                    p[i] += neg_lr * buf[i];
-                }
-                None => p[i] += neg_lr * g / avg,
+    for_each_chunk(
+        (param, grad, square_avg, grad_avg, momentum_buffer),
+        &|(p, g, sq, ga, buf)| {
+            // A copy in locals (kept in registers) and one loop per combination of the
+            // optional buffers, so that no loop tests an option per element.
+            let c = coefs;
+            match (ga, buf) {
+                (None, None) => rmsprop_loop::<T, false, false>(p, g, sq, &mut [], &mut [], c),
+                (Some(ga), None) => rmsprop_loop::<T, true, false>(p, g, sq, ga, &mut [], c),
+                (None, Some(buf)) => rmsprop_loop::<T, false, true>(p, g, sq, &mut [], buf, c),
+                (Some(ga), Some(buf)) => rmsprop_loop::<T, true, true>(p, g, sq, ga, buf, c),
             }
+        },
+    );
+}
+
+/// RMSprop's per-step coefficients.
+#[derive(Clone, Copy)]
+struct RmspropCoefs<T> {
+    grad_of: EffectiveGrad<T>,
+    alpha: T,
+    one_minus_alpha: T,
+    mean: Lerp<T>,
+    eps: T,
+    momentum: T,
+    neg_lr: T,
+}
+
+/// RMSprop over one chunk; `ga` (read only when `CENTERED`) and `buf` (only with
+/// `MOMENTUM`) may be empty otherwise.
+#[inline(always)]
+fn rmsprop_loop<T: Float, const CENTERED: bool, const MOMENTUM: bool>(
+    p: &mut [T],
+    g: &[T],
+    sq: &mut [T],
+    ga: &mut [T],
+    buf: &mut [T],
+    c: RmspropCoefs<T>,
+) {
+    let n = p.len();
+    let (g, sq) = (&g[..n], &mut sq[..n]);
+    let ga = if CENTERED { &mut ga[..n] } else { ga };
+    let buf = if MOMENTUM { &mut buf[..n] } else { buf };
+    for i in 0..n {
+        let g = c.grad_of.at(g[i], p[i]);
+        sq[i] = sq[i] * c.alpha + c.one_minus_alpha * g * g;
+        let avg = if CENTERED {
+            ga[i] = c.mean.apply(ga[i], g);
+            (sq[i] - ga[i] * ga[i]).sqrt()
+        } else {
+            sq[i].sqrt()
+        } + c.eps;
+        if MOMENTUM {
+            buf[i] = buf[i] * c.momentum + g / avg;
+            p[i] += c.neg_lr * buf[i];
+        } else {
+            p[i] += c.neg_lr * g / avg;
         }
-    });
+    }
 }
 
 impl UpdateRule for RmspropConfig {
@@ -152,6 +200,16 @@ impl UpdateRule for RmspropConfig {
 
     fn validate(&self) -> Result<(), OptimError> {
         RmspropConfig::validate(self)
+    }
+
+    fn visit_hyperparams(&mut self, f: &mut dyn FnMut(&'static str, Hyperparam<'_>)) {
+        f("lr", Hyperparam::Float(&mut self.lr));
+        f("alpha", Hyperparam::Float(&mut self.alpha));
+        f("eps", Hyperparam::Float(&mut self.eps));
+        f("weight_decay", Hyperparam::Float(&mut self.weight_decay));
+        f("momentum", Hyperparam::Float(&mut self.momentum));
+        f("centered", Hyperparam::Flag(&mut self.centered));
+        f("maximize", Hyperparam::Flag(&mut self.maximize));
     }
 
     fn init_state<T: Float>(&self, numel: usize) -> RmspropState<T> {
@@ -184,6 +242,18 @@ impl UpdateRule for RmspropConfig {
 }
 
 impl<T: Float> ParamState<T> for RmspropState<T> {
+    fn restore(saved: &SavedParamState<T>) -> Result<Self, OptimError> {
+        let mut r = saved.reader(OWNER);
+        let state = RmspropState {
+            step: saved.step,
+            square_avg: r.required("square_avg")?,
+            grad_avg: r.optional("grad_avg"),
+            momentum_buffer: r.optional("momentum_buffer"),
+        };
+        r.finish()?;
+        Ok(state)
+    }
+
     fn step(&self) -> u64 {
         self.step
     }
@@ -221,7 +291,12 @@ mod tests {
 
     #[test]
     fn first_step_divides_by_the_root_mean_square() {
-        let config = RmspropConfig { lr: 0.1, alpha: 0.75, eps: 0.0, ..RmspropConfig::default() };
+        let config = RmspropConfig {
+            lr: 0.1,
+            alpha: 0.75,
+            eps: 0.0,
+            ..RmspropConfig::default()
+        };
         let mut p = vec![1.0f64];
         let mut state = config.init_state::<f64>(1);
         config.update(&mut p, &[2.0], &mut state);
@@ -233,7 +308,12 @@ mod tests {
     fn centered_and_momentum_buffers_exist_only_when_asked() {
         let plain = RmspropConfig::default().init_state::<f32>(3);
         assert_eq!(plain.buffers().len(), 1);
-        let full = RmspropConfig { centered: true, momentum: 0.9, ..RmspropConfig::default() }.init_state::<f32>(3);
+        let full = RmspropConfig {
+            centered: true,
+            momentum: 0.9,
+            ..RmspropConfig::default()
+        }
+        .init_state::<f32>(3);
         let names: Vec<_> = full.buffers().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["square_avg", "momentum_buffer", "grad_avg"]);
     }
@@ -241,14 +321,48 @@ mod tests {
     #[test]
     fn validation_names_the_parameter() {
         for (config, name) in [
-            (RmspropConfig { lr: -1.0, ..RmspropConfig::default() }, "lr"),
-            (RmspropConfig { alpha: -1.0, ..RmspropConfig::default() }, "alpha"),
-            (RmspropConfig { eps: -1.0, ..RmspropConfig::default() }, "eps"),
-            (RmspropConfig { momentum: -1.0, ..RmspropConfig::default() }, "momentum"),
-            (RmspropConfig { weight_decay: -1.0, ..RmspropConfig::default() }, "weight_decay"),
+            (
+                RmspropConfig {
+                    lr: -1.0,
+                    ..RmspropConfig::default()
+                },
+                "lr",
+            ),
+            (
+                RmspropConfig {
+                    alpha: -1.0,
+                    ..RmspropConfig::default()
+                },
+                "alpha",
+            ),
+            (
+                RmspropConfig {
+                    eps: -1.0,
+                    ..RmspropConfig::default()
+                },
+                "eps",
+            ),
+            (
+                RmspropConfig {
+                    momentum: -1.0,
+                    ..RmspropConfig::default()
+                },
+                "momentum",
+            ),
+            (
+                RmspropConfig {
+                    weight_decay: -1.0,
+                    ..RmspropConfig::default()
+                },
+                "weight_decay",
+            ),
         ] {
             let e = config.validate().unwrap_err();
-            assert!(e.to_string().starts_with(&format!("RMSprop: invalid {name} =")), "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("RMSprop: invalid {name} =")),
+                "{e}"
+            );
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Stochastic gradient descent with momentum, dampening, Nesterov and weight decay.
 
-use super::common::{check_lr, check_non_negative, EffectiveGrad};
+use super::common::{builders, check_lr, check_non_negative, EffectiveGrad};
 use super::par::{check_len, for_each_chunk};
-use super::{ParamState, UpdateRule};
+use super::{Hyperparam, ParamState, UpdateRule};
 use crate::error::ensure;
+use crate::state::SavedParamState;
 use crate::OptimError;
 use graft_tensor::Float;
 
@@ -25,6 +26,15 @@ pub struct SgdConfig {
     /// Ascend the objective instead of descending it (default false).
     pub maximize: bool,
 }
+
+builders!(SgdConfig {
+    lr: f64,
+    momentum: f64,
+    dampening: f64,
+    weight_decay: f64,
+    nesterov: bool,
+    maximize: bool
+});
 
 impl Default for SgdConfig {
     fn default() -> Self {
@@ -75,7 +85,30 @@ pub fn sgd_step<T: Float>(
     let keep = T::from_f64(1.0 - config.dampening);
     let neg_lr = T::from_f64(-config.lr);
     let (first, nesterov) = (step <= 1, config.nesterov);
-    for_each_chunk((param, grad, buf), &|(p, g, buf): (&mut [T], &[T], Option<&mut [T]>)| match buf {
+    for_each_chunk((param, grad, buf), &|(p, g, buf)| {
+        // Settings copied into locals so the loops keep them in registers and vectorize
+        // (the conditions are loop-invariant selects).
+        let (grad_of, momentum, keep, neg_lr, first, nesterov) =
+            (grad_of, momentum, keep, neg_lr, first, nesterov);
+        sgd_loop(p, g, buf, grad_of, momentum, keep, neg_lr, first, nesterov);
+    });
+}
+
+/// The loops of [`sgd_step`] over one chunk.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn sgd_loop<T: Float>(
+    p: &mut [T],
+    g: &[T],
+    buf: Option<&mut [T]>,
+    grad_of: EffectiveGrad<T>,
+    momentum: T,
+    keep: T,
+    neg_lr: T,
+    first: bool,
+    nesterov: bool,
+) {
+    match buf {
         None => {
             for (p, &g) in p.iter_mut().zip(g) {
                 *p += neg_lr * grad_of.at(g, *p);
@@ -89,7 +122,7 @@ pub fn sgd_step<T: Float>(
                 *p += neg_lr * g;
             }
         }
-    });
+    }
 }
 
 impl SgdConfig {
@@ -136,6 +169,15 @@ impl UpdateRule for SgdConfig {
         SgdConfig::validate(self)
     }
 
+    fn visit_hyperparams(&mut self, f: &mut dyn FnMut(&'static str, Hyperparam<'_>)) {
+        f("lr", Hyperparam::Float(&mut self.lr));
+        f("momentum", Hyperparam::Float(&mut self.momentum));
+        f("dampening", Hyperparam::Float(&mut self.dampening));
+        f("weight_decay", Hyperparam::Float(&mut self.weight_decay));
+        f("nesterov", Hyperparam::Flag(&mut self.nesterov));
+        f("maximize", Hyperparam::Flag(&mut self.maximize));
+    }
+
     fn init_state<T: Float>(&self, numel: usize) -> SgdState<T> {
         SgdState {
             step: 0,
@@ -151,11 +193,27 @@ impl UpdateRule for SgdConfig {
             state.momentum_buffer = Some(vec![T::ZERO; param.len()]);
         }
         let step = if fresh { 1 } else { state.step };
-        sgd_step(param, grad, state.momentum_buffer.as_deref_mut(), self, step);
+        sgd_step(
+            param,
+            grad,
+            state.momentum_buffer.as_deref_mut(),
+            self,
+            step,
+        );
     }
 }
 
 impl<T: Float> ParamState<T> for SgdState<T> {
+    fn restore(saved: &SavedParamState<T>) -> Result<Self, OptimError> {
+        let mut r = saved.reader(OWNER);
+        let state = SgdState {
+            step: saved.step,
+            momentum_buffer: r.optional("momentum_buffer"),
+        };
+        r.finish()?;
+        Ok(state)
+    }
+
     fn step(&self) -> u64 {
         self.step
     }
@@ -165,11 +223,17 @@ impl<T: Float> ParamState<T> for SgdState<T> {
     }
 
     fn buffers(&self) -> Vec<(&'static str, &[T])> {
-        self.momentum_buffer.iter().map(|b| ("momentum_buffer", b.as_slice())).collect()
+        self.momentum_buffer
+            .iter()
+            .map(|b| ("momentum_buffer", b.as_slice()))
+            .collect()
     }
 
     fn buffers_mut(&mut self) -> Vec<(&'static str, &mut [T])> {
-        self.momentum_buffer.iter_mut().map(|b| ("momentum_buffer", b.as_mut_slice())).collect()
+        self.momentum_buffer
+            .iter_mut()
+            .map(|b| ("momentum_buffer", b.as_mut_slice()))
+            .collect()
     }
 }
 
@@ -179,7 +243,12 @@ mod tests {
 
     #[test]
     fn momentum_buffer_starts_at_the_gradient() {
-        let config = SgdConfig { lr: 0.1, momentum: 0.9, dampening: 0.5, ..SgdConfig::default() };
+        let config = SgdConfig {
+            lr: 0.1,
+            momentum: 0.9,
+            dampening: 0.5,
+            ..SgdConfig::default()
+        };
         let mut p = vec![1.0f64];
         let mut state = config.init_state::<f64>(1);
         config.update(&mut p, &[1.0], &mut state);
@@ -192,7 +261,13 @@ mod tests {
 
     #[test]
     fn nesterov_and_maximize() {
-        let config = SgdConfig { lr: 1.0, momentum: 0.5, nesterov: true, maximize: true, ..SgdConfig::default() };
+        let config = SgdConfig {
+            lr: 1.0,
+            momentum: 0.5,
+            nesterov: true,
+            maximize: true,
+            ..SgdConfig::default()
+        };
         let mut p = vec![0.0f32];
         let mut state = config.init_state::<f32>(1);
         config.update(&mut p, &[2.0], &mut state);
@@ -203,15 +278,50 @@ mod tests {
     #[test]
     fn validation_names_the_parameter() {
         let bad = [
-            (SgdConfig { lr: -1.0, ..SgdConfig::default() }, "lr"),
-            (SgdConfig { momentum: -0.1, ..SgdConfig::default() }, "momentum"),
-            (SgdConfig { weight_decay: -0.1, ..SgdConfig::default() }, "weight_decay"),
-            (SgdConfig { nesterov: true, ..SgdConfig::default() }, "nesterov"),
-            (SgdConfig { nesterov: true, momentum: 0.9, dampening: 0.1, ..SgdConfig::default() }, "nesterov"),
+            (
+                SgdConfig {
+                    lr: -1.0,
+                    ..SgdConfig::default()
+                },
+                "lr",
+            ),
+            (
+                SgdConfig {
+                    momentum: -0.1,
+                    ..SgdConfig::default()
+                },
+                "momentum",
+            ),
+            (
+                SgdConfig {
+                    weight_decay: -0.1,
+                    ..SgdConfig::default()
+                },
+                "weight_decay",
+            ),
+            (
+                SgdConfig {
+                    nesterov: true,
+                    ..SgdConfig::default()
+                },
+                "nesterov",
+            ),
+            (
+                SgdConfig {
+                    nesterov: true,
+                    momentum: 0.9,
+                    dampening: 0.1,
+                    ..SgdConfig::default()
+                },
+                "nesterov",
+            ),
         ];
         for (config, name) in bad {
             let e = config.validate().unwrap_err();
-            assert!(e.to_string().starts_with(&format!("SGD: invalid {name} =")), "{e}");
+            assert!(
+                e.to_string().starts_with(&format!("SGD: invalid {name} =")),
+                "{e}"
+            );
         }
         assert!(SgdConfig::default().validate().is_ok());
     }

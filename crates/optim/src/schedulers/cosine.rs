@@ -35,7 +35,13 @@ pub struct CosineAnnealingLr {
 impl CosineAnnealingLr {
     /// Anneals to `eta_min` over `t_max` epochs (`t_max >= 1`).
     pub fn new(t_max: u64, eta_min: f64) -> Result<Self, OptimError> {
-        ensure(t_max >= 1, "CosineAnnealingLR", "T_max", t_max, "an integer >= 1")?;
+        ensure(
+            t_max >= 1,
+            "CosineAnnealingLR",
+            "T_max",
+            t_max,
+            "an integer >= 1",
+        )?;
         check_eta_min("CosineAnnealingLR", eta_min)?;
         Ok(Self { t_max, eta_min })
     }
@@ -68,7 +74,11 @@ impl CosineAnnealingWarmRestarts {
         ensure(t_0 >= 1, owner, "T_0", t_0, "an integer >= 1")?;
         ensure(t_mult >= 1, owner, "T_mult", t_mult, "an integer >= 1")?;
         check_eta_min(owner, eta_min)?;
-        Ok(Self { t_0, t_mult, eta_min })
+        Ok(Self {
+            t_0,
+            t_mult,
+            eta_min,
+        })
     }
 
     /// The position in the current period and the period's length at `epoch`
@@ -117,7 +127,18 @@ mod tests {
         let periods: Vec<_> = (0..10).map(|e| s.period_at(e)).collect();
         assert_eq!(
             periods,
-            [(0, 2), (1, 2), (0, 6), (1, 6), (2, 6), (3, 6), (4, 6), (5, 6), (0, 18), (1, 18)]
+            [
+                (0, 2),
+                (1, 2),
+                (0, 6),
+                (1, 6),
+                (2, 6),
+                (3, 6),
+                (4, 6),
+                (5, 6),
+                (0, 18),
+                (1, 18)
+            ]
         );
         let s1 = CosineAnnealingWarmRestarts::new(3, 1, 0.0).unwrap();
         assert_eq!(s1.period_at(7), (1, 3));
@@ -126,8 +147,14 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_named() {
-        assert!(CosineAnnealingLr::new(0, 0.0).unwrap_err().to_string().contains("T_max"));
-        assert!(CosineAnnealingLr::new(5, -1.0).unwrap_err().to_string().contains("eta_min"));
+        assert!(CosineAnnealingLr::new(0, 0.0)
+            .unwrap_err()
+            .to_string()
+            .contains("T_max"));
+        assert!(CosineAnnealingLr::new(5, -1.0)
+            .unwrap_err()
+            .to_string()
+            .contains("eta_min"));
         let e = CosineAnnealingWarmRestarts::new(0, 1, 0.0).unwrap_err();
         assert!(e.to_string().contains("T_0"));
         let e = CosineAnnealingWarmRestarts::new(1, 0, 0.0).unwrap_err();

@@ -15,7 +15,9 @@ pub struct EpochScheduler<S> {
 impl<S: Schedule> EpochScheduler<S> {
     /// Records every group's current learning rate as its base and sets the epoch-0 rates.
     pub fn new(target: &mut dyn LrControl, schedule: S) -> Self {
-        let base_lrs = (0..target.num_groups()).map(|g| target.lr(g)).collect();
+        let base_lrs = (0..target.num_groups())
+            .map(|g| target.group_lr(g))
+            .collect();
         let scheduler = Self {
             schedule,
             base_lrs,
@@ -46,7 +48,7 @@ impl<S: Schedule> EpochScheduler<S> {
             self.base_lrs.len()
         );
         for (group, lr) in self.last_lrs().into_iter().enumerate() {
-            target.set_lr(group, lr);
+            target.set_group_lr(group, lr);
         }
     }
 }

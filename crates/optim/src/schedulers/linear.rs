@@ -32,7 +32,13 @@ impl LinearLr {
             end_factor,
             "a number in [0, 1]",
         )?;
-        ensure(total_iters >= 1, owner, "total_iters", total_iters, "an integer >= 1")?;
+        ensure(
+            total_iters >= 1,
+            owner,
+            "total_iters",
+            total_iters,
+            "an integer >= 1",
+        )?;
         Ok(Self {
             start_factor,
             end_factor,

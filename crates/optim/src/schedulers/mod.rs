@@ -20,11 +20,11 @@
 //! let schedule = SequentialLr::new(vec![Box::new(warmup), Box::new(cosine)], vec![5]).unwrap();
 //! let mut opt = GroupLrs::new(vec![0.1]);
 //! let mut sched = schedule.attach(&mut opt);
-//! assert!((opt.lr(0) - 0.01).abs() < 1e-15);
+//! assert!((opt.group_lr(0) - 0.01).abs() < 1e-15);
 //! for _ in 0..5 {
 //!     sched.step(&mut opt);
 //! }
-//! assert_eq!(opt.lr(0), 0.1);
+//! assert_eq!(opt.group_lr(0), 0.1);
 //! ```
 
 mod cosine;

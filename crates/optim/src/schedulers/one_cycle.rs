@@ -37,7 +37,12 @@ impl FromStr for AnnealStrategy {
         match s {
             "cos" => Ok(Self::Cos),
             "linear" => Ok(Self::Linear),
-            _ => Err(OptimError::param(OWNER, "anneal_strategy", s, "\"cos\" or \"linear\"")),
+            _ => Err(OptimError::param(
+                OWNER,
+                "anneal_strategy",
+                s,
+                "\"cos\" or \"linear\"",
+            )),
         }
     }
 }
@@ -87,11 +92,25 @@ impl OneCycleConfig {
 
     /// Checks every setting, naming the first bad one.
     pub fn validate(&self) -> Result<(), OptimError> {
-        let positive = |name, v: f64| ensure(v > 0.0 && v.is_finite(), OWNER, name, v, "a finite number > 0");
+        let positive = |name, v: f64| {
+            ensure(
+                v > 0.0 && v.is_finite(),
+                OWNER,
+                name,
+                v,
+                "a finite number > 0",
+            )
+        };
         positive("max_lr", self.max_lr)?;
         positive("div_factor", self.div_factor)?;
         positive("final_div_factor", self.final_div_factor)?;
-        ensure(self.total_steps >= 1, OWNER, "total_steps", self.total_steps, "an integer >= 1")?;
+        ensure(
+            self.total_steps >= 1,
+            OWNER,
+            "total_steps",
+            self.total_steps,
+            "an integer >= 1",
+        )?;
         ensure(
             (0.0..=1.0).contains(&self.pct_start),
             OWNER,
@@ -99,8 +118,17 @@ impl OneCycleConfig {
             self.pct_start,
             "a number in [0, 1]",
         )?;
-        for (name, m) in [("base_momentum", self.base_momentum), ("max_momentum", self.max_momentum)] {
-            ensure((0.0..=1.0).contains(&m), OWNER, name, m, "a number in [0, 1]")?;
+        for (name, m) in [
+            ("base_momentum", self.base_momentum),
+            ("max_momentum", self.max_momentum),
+        ] {
+            ensure(
+                (0.0..=1.0).contains(&m),
+                OWNER,
+                name,
+                m,
+                "a number in [0, 1]",
+            )?;
         }
         // PyTorch divides by each phase's length, so an empty phase would make NaN rates.
         let ends = self.phase_ends();
@@ -156,7 +184,7 @@ impl OneCycleLr {
         config.validate()?;
         if config.cycle_momentum {
             ensure(
-                (0..target.num_groups()).all(|g| target.momentum(g).is_some()),
+                (0..target.num_groups()).all(|g| target.group_momentum(g).is_some()),
                 OWNER,
                 "cycle_momentum",
                 true,
@@ -169,14 +197,34 @@ impl OneCycleLr {
         let ends = config.phase_ends();
         let phases = if config.three_phase {
             vec![
-                Phase { end_step: ends[0], lrs: (initial, config.max_lr), momentums: (max_m, base_m) },
-                Phase { end_step: ends[1], lrs: (config.max_lr, initial), momentums: (base_m, max_m) },
-                Phase { end_step: ends[2], lrs: (initial, min), momentums: (max_m, max_m) },
+                Phase {
+                    end_step: ends[0],
+                    lrs: (initial, config.max_lr),
+                    momentums: (max_m, base_m),
+                },
+                Phase {
+                    end_step: ends[1],
+                    lrs: (config.max_lr, initial),
+                    momentums: (base_m, max_m),
+                },
+                Phase {
+                    end_step: ends[2],
+                    lrs: (initial, min),
+                    momentums: (max_m, max_m),
+                },
             ]
         } else {
             vec![
-                Phase { end_step: ends[0], lrs: (initial, config.max_lr), momentums: (max_m, base_m) },
-                Phase { end_step: ends[1], lrs: (config.max_lr, min), momentums: (base_m, max_m) },
+                Phase {
+                    end_step: ends[0],
+                    lrs: (initial, config.max_lr),
+                    momentums: (max_m, base_m),
+                },
+                Phase {
+                    end_step: ends[1],
+                    lrs: (config.max_lr, min),
+                    momentums: (base_m, max_m),
+                },
             ]
         };
         let scheduler = Self {
@@ -240,9 +288,9 @@ impl OneCycleLr {
         );
         let (lr, momentum) = self.values_at(self.last_epoch);
         for group in 0..self.num_groups {
-            target.set_lr(group, lr);
+            target.set_group_lr(group, lr);
             if self.config.cycle_momentum {
-                target.set_momentum(group, momentum);
+                target.set_group_momentum(group, momentum);
             }
         }
     }
@@ -274,7 +322,10 @@ impl LrScheduler for OneCycleLr {
         if last_epoch > self.config.total_steps {
             return Err(OptimError::state(
                 OWNER,
-                format!("last_epoch {last_epoch} is past total_steps {}", self.config.total_steps),
+                format!(
+                    "last_epoch {last_epoch} is past total_steps {}",
+                    self.config.total_steps
+                ),
             ));
         }
         self.last_epoch = last_epoch;
@@ -295,19 +346,26 @@ mod tests {
     fn starts_low_peaks_and_ends_lower() {
         let mut opt = sgd();
         let mut s = OneCycleLr::new(&mut opt, OneCycleConfig::new(1.0, 10)).unwrap();
-        assert!((opt.lr(0) - 0.04).abs() < 1e-15);
-        assert!((opt.momentum(0).unwrap() - 0.95).abs() < 1e-15);
+        assert!((opt.group_lr(0) - 0.04).abs() < 1e-15);
+        assert!((opt.group_momentum(0).unwrap() - 0.95).abs() < 1e-15);
         for _ in 0..2 {
             s.step(&mut opt);
         }
-        assert_eq!(opt.lr(0), 1.0);
-        assert_eq!(opt.momentum(0), Some(0.85));
+        assert_eq!(opt.group_lr(0), 1.0);
+        assert_eq!(opt.group_momentum(0), Some(0.85));
         for _ in 2..9 {
             s.step(&mut opt);
         }
-        assert!((opt.lr(0) - 0.04 / 1e4).abs() < 1e-18);
+        assert!((opt.group_lr(0) - 0.04 / 1e4).abs() < 1e-18);
         s.step(&mut opt); // step 10 == total_steps is still allowed
-        assert!(matches!(s.try_step(&mut opt), Err(OptimError::Exhausted { step: 11, total: 10, .. })));
+        assert!(matches!(
+            s.try_step(&mut opt),
+            Err(OptimError::Exhausted {
+                step: 11,
+                total: 10,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -340,14 +398,15 @@ mod tests {
     #[test]
     fn bad_parameters_are_named() {
         let mut opt = sgd();
-        let cases: Vec<(&str, Box<dyn Fn(&mut OneCycleConfig)>)> = vec![
-            ("max_lr", Box::new(|c| c.max_lr = 0.0)),
-            ("total_steps", Box::new(|c| c.total_steps = 0)),
-            ("pct_start", Box::new(|c| c.pct_start = 1.5)),
-            ("pct_start", Box::new(|c| c.pct_start = 0.05)), // empty first phase
-            ("div_factor", Box::new(|c| c.div_factor = -1.0)),
-            ("final_div_factor", Box::new(|c| c.final_div_factor = 0.0)),
-            ("max_momentum", Box::new(|c| c.max_momentum = 2.0)),
+        type Edit = fn(&mut OneCycleConfig);
+        let cases: [(&str, Edit); 7] = [
+            ("max_lr", |c| c.max_lr = 0.0),
+            ("total_steps", |c| c.total_steps = 0),
+            ("pct_start", |c| c.pct_start = 1.5),
+            ("pct_start", |c| c.pct_start = 0.05), // empty first phase
+            ("div_factor", |c| c.div_factor = -1.0),
+            ("final_div_factor", |c| c.final_div_factor = 0.0),
+            ("max_momentum", |c| c.max_momentum = 2.0),
         ];
         for (name, edit) in cases {
             let mut config = OneCycleConfig::new(1.0, 10);

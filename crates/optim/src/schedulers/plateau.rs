@@ -49,7 +49,12 @@ impl FromStr for ThresholdMode {
         match s {
             "rel" => Ok(Self::Rel),
             "abs" => Ok(Self::Abs),
-            _ => Err(OptimError::param(OWNER, "threshold_mode", s, "\"rel\" or \"abs\"")),
+            _ => Err(OptimError::param(
+                OWNER,
+                "threshold_mode",
+                s,
+                "\"rel\" or \"abs\"",
+            )),
         }
     }
 }
@@ -93,8 +98,22 @@ impl Default for PlateauConfig {
 impl PlateauConfig {
     /// Checks every setting, naming the first bad one.
     pub fn validate(&self) -> Result<(), OptimError> {
-        ensure(self.factor > 0.0 && self.factor < 1.0, OWNER, "factor", self.factor, "a number in (0, 1)")?;
-        let non_negative = |name, v: f64| ensure(v >= 0.0 && v.is_finite(), OWNER, name, v, "a finite number >= 0");
+        ensure(
+            self.factor > 0.0 && self.factor < 1.0,
+            OWNER,
+            "factor",
+            self.factor,
+            "a number in (0, 1)",
+        )?;
+        let non_negative = |name, v: f64| {
+            ensure(
+                v >= 0.0 && v.is_finite(),
+                OWNER,
+                name,
+                v,
+                "a finite number >= 0",
+            )
+        };
         non_negative("threshold", self.threshold)?;
         non_negative("min_lr", self.min_lr)?;
         non_negative("eps", self.eps)
@@ -113,7 +132,7 @@ impl PlateauConfig {
 /// for loss in [1.0, 1.0, 1.0] {
 ///     sched.step(loss, &mut opt);
 /// }
-/// assert_eq!(opt.lr(0), 0.05);
+/// assert_eq!(opt.group_lr(0), 0.05);
 /// ```
 #[derive(Clone, Debug)]
 pub struct ReduceLrOnPlateau {
@@ -191,10 +210,10 @@ impl ReduceLrOnPlateau {
 
     fn reduce(&self, target: &mut dyn LrControl) {
         for group in 0..target.num_groups() {
-            let old = target.lr(group);
+            let old = target.group_lr(group);
             let new = (old * self.config.factor).max(self.config.min_lr);
             if old - new > self.config.eps {
-                target.set_lr(group, new);
+                target.set_group_lr(group, new);
             }
         }
     }
@@ -273,9 +292,9 @@ mod tests {
         };
         let mut s = ReduceLrOnPlateau::new(config).unwrap();
         s.step(1.0, &mut opt);
-        assert_eq!(opt.lr(0), 1.0);
+        assert_eq!(opt.group_lr(0), 1.0);
         s.step(1.05, &mut opt); // not 0.1 better: cut at once with patience 0
-        assert_eq!(opt.lr(0), 0.5);
+        assert_eq!(opt.group_lr(0), 0.5);
         assert_eq!(s.best(), 1.0);
     }
 
@@ -297,14 +316,33 @@ mod tests {
     #[test]
     fn bad_parameters_are_named() {
         for (factor, ok) in [(1.0, false), (0.0, false), (0.5, true)] {
-            let r = ReduceLrOnPlateau::new(PlateauConfig { factor, ..PlateauConfig::default() });
+            let r = ReduceLrOnPlateau::new(PlateauConfig {
+                factor,
+                ..PlateauConfig::default()
+            });
             assert_eq!(r.is_ok(), ok);
         }
-        let e = ReduceLrOnPlateau::new(PlateauConfig { factor: 2.0, ..PlateauConfig::default() }).unwrap_err();
+        let e = ReduceLrOnPlateau::new(PlateauConfig {
+            factor: 2.0,
+            ..PlateauConfig::default()
+        })
+        .unwrap_err();
         assert!(e.to_string().contains("factor"), "{e}");
-        assert!("avg".parse::<PlateauMode>().unwrap_err().to_string().contains("mode"));
-        assert!("x".parse::<ThresholdMode>().unwrap_err().to_string().contains("threshold_mode"));
-        let e = ReduceLrOnPlateau::new(PlateauConfig { min_lr: -1.0, ..PlateauConfig::default() }).unwrap_err();
+        assert!("avg"
+            .parse::<PlateauMode>()
+            .unwrap_err()
+            .to_string()
+            .contains("mode"));
+        assert!("x"
+            .parse::<ThresholdMode>()
+            .unwrap_err()
+            .to_string()
+            .contains("threshold_mode"));
+        let e = ReduceLrOnPlateau::new(PlateauConfig {
+            min_lr: -1.0,
+            ..PlateauConfig::default()
+        })
+        .unwrap_err();
         assert!(e.to_string().contains("min_lr"));
     }
 }

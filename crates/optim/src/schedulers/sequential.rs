@@ -15,9 +15,18 @@ pub struct SequentialLr {
 
 impl SequentialLr {
     /// Needs one milestone fewer than schedules, non-decreasing and each at least 1.
-    pub fn new(schedules: Vec<Box<dyn Schedule>>, milestones: Vec<u64>) -> Result<Self, OptimError> {
+    pub fn new(
+        schedules: Vec<Box<dyn Schedule>>,
+        milestones: Vec<u64>,
+    ) -> Result<Self, OptimError> {
         let owner = "SequentialLR";
-        ensure(!schedules.is_empty(), owner, "schedulers", "[]", "at least one schedule")?;
+        ensure(
+            !schedules.is_empty(),
+            owner,
+            "schedulers",
+            "[]",
+            "at least one schedule",
+        )?;
         ensure(
             milestones.len() + 1 == schedules.len(),
             owner,
@@ -26,8 +35,7 @@ impl SequentialLr {
             "exactly one milestone fewer than schedules",
         )?;
         ensure(
-            milestones.first().map_or(true, |&m| m >= 1)
-                && milestones.windows(2).all(|w| w[0] <= w[1]),
+            !milestones.contains(&0) && milestones.windows(2).all(|w| w[0] <= w[1]),
             owner,
             "milestones",
             format!("{milestones:?}"),
@@ -47,7 +55,11 @@ impl Schedule for SequentialLr {
 
     fn lr_at(&self, base_lr: f64, epoch: u64) -> f64 {
         let idx = self.milestones.partition_point(|&m| m <= epoch);
-        let start = if idx == 0 { 0 } else { self.milestones[idx - 1] };
+        let start = if idx == 0 {
+            0
+        } else {
+            self.milestones[idx - 1]
+        };
         self.schedules[idx].lr_at(base_lr, epoch - start)
     }
 }

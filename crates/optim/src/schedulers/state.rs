@@ -72,7 +72,10 @@ impl SchedulerState {
             [v] => Ok(*v),
             other => Err(OptimError::state(
                 owner,
-                format!("entry `{key}` should hold one number, found {}", other.len()),
+                format!(
+                    "entry `{key}` should hold one number, found {}",
+                    other.len()
+                ),
             )),
         }
     }

@@ -27,7 +27,13 @@ pub struct StepLr {
 impl StepLr {
     /// Decays by `gamma` every `step_size` epochs; `step_size` must be at least 1.
     pub fn new(step_size: u64, gamma: f64) -> Result<Self, OptimError> {
-        ensure(step_size >= 1, "StepLR", "step_size", step_size, "an integer >= 1")?;
+        ensure(
+            step_size >= 1,
+            "StepLR",
+            "step_size",
+            step_size,
+            "an integer >= 1",
+        )?;
         check_gamma("StepLR", gamma)?;
         Ok(Self { step_size, gamma })
     }

@@ -1,0 +1,492 @@
+//! An optimizer's saved state: hyperparameters per group and named buffers, step counts
+//! and scalars per parameter, in memory and as a small binary file.
+
+use crate::OptimError;
+use graft_tensor::Float;
+use std::io::Write;
+use std::path::Path;
+
+/// One parameter's optimizer state by name, as [`ParamState::save`] writes it.
+///
+/// [`ParamState::save`]: crate::rules::ParamState::save
+#[derive(Clone, Debug, PartialEq)]
+pub struct SavedParamState<T = f32> {
+    /// The parameter's shape (checked when loading).
+    pub shape: Vec<usize>,
+    /// Steps taken for this parameter.
+    pub step: u64,
+    /// The buffers, each as long as the parameter, by PyTorch state key (`exp_avg`, ...).
+    pub buffers: Vec<(String, Vec<T>)>,
+    /// Scalar state besides the step count (`mu_product` for NAdam), by name.
+    pub scalars: Vec<(String, f64)>,
+}
+
+impl<T: Float> SavedParamState<T> {
+    /// The buffer called `name`, if saved.
+    pub fn buffer(&self, name: &str) -> Option<&[T]> {
+        self.buffers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, b)| b.as_slice())
+    }
+
+    /// The scalar called `name`, if saved.
+    pub fn scalar(&self, name: &str) -> Option<f64> {
+        self.scalars
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+    }
+
+    /// A reader that hands out entries by name and then checks that none was left over.
+    pub(crate) fn reader(&self, owner: &'static str) -> StateReader<'_, T> {
+        StateReader {
+            saved: self,
+            owner,
+            used_buffers: vec![false; self.buffers.len()],
+            used_scalars: vec![false; self.scalars.len()],
+        }
+    }
+}
+
+/// Takes a saved state apart by name for [`ParamState::restore`], so that a missing or
+/// an unknown entry is an error instead of silently changing the next step.
+///
+/// [`ParamState::restore`]: crate::rules::ParamState::restore
+pub(crate) struct StateReader<'a, T> {
+    saved: &'a SavedParamState<T>,
+    owner: &'static str,
+    used_buffers: Vec<bool>,
+    used_scalars: Vec<bool>,
+}
+
+impl<T: Float> StateReader<'_, T> {
+    /// The buffer `name`, if saved.
+    pub(crate) fn optional(&mut self, name: &str) -> Option<Vec<T>> {
+        let i = self.saved.buffers.iter().position(|(n, _)| n == name)?;
+        self.used_buffers[i] = true;
+        Some(self.saved.buffers[i].1.clone())
+    }
+
+    /// The buffer `name`; an error if it was not saved.
+    pub(crate) fn required(&mut self, name: &str) -> Result<Vec<T>, OptimError> {
+        self.optional(name)
+            .ok_or_else(|| OptimError::state(self.owner, format!("missing buffer `{name}`")))
+    }
+
+    /// The scalar `name`; an error if it was not saved.
+    pub(crate) fn scalar(&mut self, name: &str) -> Result<f64, OptimError> {
+        let i = self
+            .saved
+            .scalars
+            .iter()
+            .position(|(n, _)| n == name)
+            .ok_or_else(|| OptimError::state(self.owner, format!("missing scalar `{name}`")))?;
+        self.used_scalars[i] = true;
+        Ok(self.saved.scalars[i].1)
+    }
+
+    /// Errors if an entry was never read (unknown to this optimizer, or listed twice).
+    pub(crate) fn finish(self) -> Result<(), OptimError> {
+        let unused = self
+            .saved
+            .buffers
+            .iter()
+            .zip(&self.used_buffers)
+            .map(|((n, _), used)| (n, used))
+            .chain(
+                self.saved
+                    .scalars
+                    .iter()
+                    .zip(&self.used_scalars)
+                    .map(|((n, _), used)| (n, used)),
+            )
+            .find(|(_, used)| !**used);
+        match unused {
+            Some((name, _)) => Err(OptimError::state(
+                self.owner,
+                format!("unexpected or repeated entry `{name}`"),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One parameter group's saved state: its hyperparameters and its parameters' states,
+/// in the order the parameters were given.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupState<T = f32> {
+    /// Every hyperparameter by PyTorch name (flags as 0 or 1), as
+    /// [`UpdateRule::hyperparams`](crate::rules::UpdateRule::hyperparams) lists them.
+    pub hyperparams: Vec<(String, f64)>,
+    /// Per-parameter state.
+    pub params: Vec<SavedParamState<T>>,
+}
+
+/// Everything an optimizer needs to resume training exactly where it was saved
+/// (PyTorch's `optimizer.state_dict()`): per group the hyperparameters (including a
+/// learning rate a scheduler changed), per parameter the step count and buffers.
+///
+/// It holds copies, in memory; [`save`](Self::save) and [`load`](Self::load) put it in a
+/// file. Parameter values are not part of it: save the model's parameters separately.
+///
+/// ```
+/// use graft_autograd::Var;
+/// use graft_optim::rules::AdamConfig;
+/// use graft_optim::{Adam, Optimizer};
+/// use graft_tensor::Tensor;
+///
+/// let w = Var::parameter(Tensor::from_vec(vec![1.0f32, 2.0], &[2]));
+/// let mut opt = Adam::new(vec![w.clone()], AdamConfig::default().lr(0.1)).unwrap();
+/// w.set_grad(Some(Tensor::from_vec(vec![0.5, -0.5], &[2])));
+/// opt.step().unwrap();
+///
+/// let state = opt.state_dict();
+/// assert_eq!(state.kind, "Adam");
+/// assert_eq!(state.groups[0].params[0].step, 1);
+/// let bytes = state.to_bytes();
+/// let restored = graft_optim::OptimizerState::<f32>::from_bytes(&bytes).unwrap();
+/// assert_eq!(restored, state);
+///
+/// let mut fresh = Adam::new(vec![w.clone()], AdamConfig::default()).unwrap();
+/// fresh.load_state_dict(&restored).unwrap();
+/// assert_eq!(fresh.lr(), 0.1); // hyperparameters come back too
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizerState<T = f32> {
+    /// The optimizer's PyTorch class name (`"Adam"`, `"AdamW"`, `"SGD"`, ...).
+    pub kind: String,
+    /// One entry per parameter group.
+    pub groups: Vec<GroupState<T>>,
+}
+
+/// The first bytes of a saved optimizer state file.
+const MAGIC: &[u8; 8] = b"GRAFTOPT";
+/// The version of the file layout.
+const VERSION: u32 = 1;
+
+impl<T: Float> OptimizerState<T> {
+    /// The state in graft's binary layout: little-endian, elements in their own precision,
+    /// so that [`from_bytes`](Self::from_bytes) gives back identical bits.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        put_u32(&mut out, VERSION);
+        put_str(&mut out, T::DTYPE);
+        put_str(&mut out, &self.kind);
+        put_len(&mut out, self.groups.len());
+        for group in &self.groups {
+            put_len(&mut out, group.hyperparams.len());
+            for (name, v) in &group.hyperparams {
+                put_str(&mut out, name);
+                put_f64(&mut out, *v);
+            }
+            put_len(&mut out, group.params.len());
+            for p in &group.params {
+                put_len(&mut out, p.shape.len());
+                for &d in &p.shape {
+                    put_len(&mut out, d);
+                }
+                out.extend_from_slice(&p.step.to_le_bytes());
+                put_len(&mut out, p.buffers.len());
+                for (name, data) in &p.buffers {
+                    put_str(&mut out, name);
+                    put_len(&mut out, data.len());
+                    out.reserve(data.len() * std::mem::size_of::<T>());
+                    for &x in data {
+                        put_elem(&mut out, x);
+                    }
+                }
+                put_len(&mut out, p.scalars.len());
+                for (name, v) in &p.scalars {
+                    put_str(&mut out, name);
+                    put_f64(&mut out, *v);
+                }
+            }
+        }
+        out
+    }
+
+    /// Parses what [`to_bytes`](Self::to_bytes) wrote. Never panics: truncated, corrupt
+    /// or foreign data, or a state saved for another element type, is an error.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        let mut r = Reader { bytes, pos: 0 };
+        if r.take(MAGIC.len())? != MAGIC {
+            return Err("not a graft optimizer state (bad magic bytes)".into());
+        }
+        let version = r.u32()?;
+        if version != VERSION {
+            return Err(format!(
+                "layout version {version}, but this build reads version {VERSION}"
+            ));
+        }
+        let dtype = r.string()?;
+        if dtype != T::DTYPE {
+            return Err(format!(
+                "saved for {dtype} parameters, but loaded as {}",
+                T::DTYPE
+            ));
+        }
+        let kind = r.string()?;
+        let mut groups = Vec::new();
+        for _ in 0..r.count(8)? {
+            let mut hyperparams = Vec::new();
+            for _ in 0..r.count(12)? {
+                hyperparams.push((r.string()?, r.f64()?));
+            }
+            let mut params = Vec::new();
+            for _ in 0..r.count(32)? {
+                let shape = (0..r.count(8)?)
+                    .map(|_| r.len())
+                    .collect::<Result<Vec<_>, _>>()?;
+                let step = r.u64()?;
+                let mut buffers = Vec::new();
+                for _ in 0..r.count(12)? {
+                    let name = r.string()?;
+                    let n = r.count(elem_size::<T>())?;
+                    let data = (0..n).map(|_| r.elem()).collect::<Result<Vec<T>, _>>()?;
+                    buffers.push((name, data));
+                }
+                let mut scalars = Vec::new();
+                for _ in 0..r.count(12)? {
+                    scalars.push((r.string()?, r.f64()?));
+                }
+                params.push(SavedParamState {
+                    shape,
+                    step,
+                    buffers,
+                    scalars,
+                });
+            }
+            groups.push(GroupState {
+                hyperparams,
+                params,
+            });
+        }
+        if r.pos != bytes.len() {
+            return Err(format!(
+                "{} unexpected bytes after the state",
+                bytes.len() - r.pos
+            ));
+        }
+        Ok(Self { kind, groups })
+    }
+
+    /// Writes the state to `path` atomically: to a temporary file in the same directory,
+    /// flushed to disk, then renamed over `path`, so a crash never leaves half a file.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), OptimError> {
+        let path = path.as_ref();
+        let io = |e: std::io::Error| OptimError::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let file_name = path.file_name().ok_or_else(|| OptimError::Io {
+            path: path.display().to_string(),
+            reason: "not a file path".into(),
+        })?;
+        let mut tmp_name = file_name.to_os_string();
+        tmp_name.push(format!(".tmp-{}", std::process::id()));
+        let tmp = path.with_file_name(tmp_name);
+        let written = (|| {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&self.to_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written.map_err(io)
+    }
+
+    /// Reads a state written by [`save`](Self::save); a missing, truncated or corrupt
+    /// file is an error naming the path, never a panic.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, OptimError> {
+        let path = path.as_ref();
+        let err = |reason: String| OptimError::Io {
+            path: path.display().to_string(),
+            reason,
+        };
+        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        Self::from_bytes(&bytes).map_err(err)
+    }
+}
+
+fn elem_size<T: Float>() -> usize {
+    if T::DTYPE == "float32" {
+        4
+    } else {
+        8
+    }
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_len(out: &mut Vec<u8>, v: usize) {
+    out.extend_from_slice(&(v as u64).to_le_bytes());
+}
+
+fn put_f64(out: &mut Vec<u8>, v: f64) {
+    out.extend_from_slice(&v.to_bits().to_le_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_len(out, s.len());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// An element in its own precision (f32 through f64 and back is exact).
+fn put_elem<T: Float>(out: &mut Vec<u8>, x: T) {
+    if elem_size::<T>() == 4 {
+        out.extend_from_slice(&(x.to_f64() as f32).to_bits().to_le_bytes());
+    } else {
+        put_f64(out, x.to_f64());
+    }
+}
+
+/// A bounds-checked cursor over saved bytes.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or_else(|| format!("truncated at byte {}", self.pos))?;
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let mut out = [0; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    fn f64(&mut self) -> Result<f64, String> {
+        Ok(f64::from_bits(self.u64()?))
+    }
+
+    fn len(&mut self) -> Result<usize, String> {
+        let at = self.pos;
+        usize::try_from(self.u64()?).map_err(|_| format!("length too large at byte {at}"))
+    }
+
+    /// A count of items each at least `min_bytes` long, checked against what is left so
+    /// that corrupt data cannot ask for a huge allocation.
+    fn count(&mut self, min_bytes: usize) -> Result<usize, String> {
+        let at = self.pos;
+        let n = self.len()?;
+        let left = self.bytes.len() - self.pos;
+        match n.checked_mul(min_bytes) {
+            Some(need) if need <= left => Ok(n),
+            _ => Err(format!(
+                "count {n} at byte {at} does not fit in the {left} bytes left"
+            )),
+        }
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        let n = self.count(1)?;
+        let at = self.pos;
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| format!("invalid UTF-8 at byte {at}"))
+    }
+
+    fn elem<T: Float>(&mut self) -> Result<T, String> {
+        Ok(if elem_size::<T>() == 4 {
+            T::from_f64(f32::from_bits(u32::from_le_bytes(self.array()?)) as f64)
+        } else {
+            T::from_f64(self.f64()?)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> OptimizerState<f32> {
+        OptimizerState {
+            kind: "Adam".into(),
+            groups: vec![GroupState {
+                hyperparams: vec![("lr".into(), 0.1), ("amsgrad".into(), 1.0)],
+                params: vec![SavedParamState {
+                    shape: vec![2],
+                    step: 3,
+                    buffers: vec![("exp_avg".into(), vec![1.5, -0.0])],
+                    scalars: vec![("mu_product".into(), 0.25)],
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn bytes_round_trip_exactly_and_reject_corruption() {
+        let state = sample();
+        let bytes = state.to_bytes();
+        let back = OptimizerState::<f32>::from_bytes(&bytes).unwrap();
+        assert_eq!(back, state);
+        assert_eq!(
+            back.groups[0].params[0].buffers[0].1[1].to_bits(),
+            (-0.0f32).to_bits()
+        );
+        for cut in 0..bytes.len() {
+            assert!(OptimizerState::<f32>::from_bytes(&bytes[..cut]).is_err());
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(OptimizerState::<f32>::from_bytes(&longer).is_err());
+        let e = OptimizerState::<f64>::from_bytes(&bytes).unwrap_err();
+        assert!(e.contains("float32"), "{e}");
+        // A count field set to a huge value must not allocate or panic.
+        let mut huge = bytes.clone();
+        let kind_end = 8 + 4 + 8 + 7 + 8 + 4;
+        huge[kind_end..kind_end + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(OptimizerState::<f32>::from_bytes(&huge).is_err());
+    }
+
+    #[test]
+    fn reader_flags_missing_and_unknown_entries() {
+        let state = sample();
+        let saved = &state.groups[0].params[0];
+        let mut r = saved.reader("Adam");
+        assert!(r.required("exp_avg_sq").is_err());
+        assert!(r.optional("exp_avg").is_some());
+        assert!(r.finish().is_err()); // mu_product was never read
+        let mut r = saved.reader("Adam");
+        r.optional("exp_avg");
+        assert_eq!(r.scalar("mu_product").unwrap(), 0.25);
+        assert!(r.finish().is_ok());
+        assert_eq!(saved.buffer("exp_avg"), Some(&[1.5f32, -0.0][..]));
+        assert_eq!(saved.scalar("nope"), None);
+    }
+
+    #[test]
+    fn save_and_load_a_file() {
+        let dir = std::env::temp_dir().join(format!("graft-optim-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("opt.bin");
+        sample().save(&path).unwrap();
+        assert_eq!(OptimizerState::<f32>::load(&path).unwrap(), sample());
+        std::fs::write(&path, b"GRAFTOPT").unwrap();
+        let e = OptimizerState::<f32>::load(&path).unwrap_err();
+        assert!(e.to_string().contains("truncated"), "{e}");
+        assert!(OptimizerState::<f32>::load(dir.join("missing.bin")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
