@@ -57,11 +57,20 @@ impl<T: Element> Tensor<T> {
 
     /// `value` where `mask` (broadcast to this shape) is true, else this tensor's element.
     pub fn try_masked_fill(&self, mask: &Tensor<bool>, value: T) -> Result<Tensor<T>> {
-        let out = zip("masked_fill", self, mask, move |x, m| if m { value } else { x })?;
+        let out = zip(
+            "masked_fill",
+            self,
+            mask,
+            move |x, m| if m { value } else { x },
+        )?;
         if out.shape() != self.shape() {
             return Err(crate::error::TensorError::new(
                 "masked_fill",
-                format!("mask of shape {:?} does not broadcast to {:?}", mask.shape(), self.shape()),
+                format!(
+                    "mask of shape {:?} does not broadcast to {:?}",
+                    mask.shape(),
+                    self.shape()
+                ),
             ));
         }
         Ok(out)

@@ -15,19 +15,28 @@ fn format_values<T: Element>(values: &[T]) -> Vec<String> {
     if !is_float {
         return values.iter().map(|v| v.to_string()).collect();
     }
-    let finite: Vec<f64> = values.iter().map(|v| v.to_f64()).filter(|v| v.is_finite()).collect();
+    let finite: Vec<f64> = values
+        .iter()
+        .map(|v| v.to_f64())
+        .filter(|v| v.is_finite())
+        .collect();
     let max = finite.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let min_nonzero = finite.iter().filter(|v| **v != 0.0).fold(f64::INFINITY, |m, v| m.min(v.abs()));
+    let min_nonzero = finite
+        .iter()
+        .filter(|v| **v != 0.0)
+        .fold(f64::INFINITY, |m, v| m.min(v.abs()));
     let scientific = max >= 1e8 || (min_nonzero < 1e-4 && min_nonzero.is_finite());
     let all_whole = finite.iter().all(|v| v.fract() == 0.0) && max < 1e8;
     values
         .iter()
         .map(|v| {
             let v = v.to_f64();
-            if !v.is_finite() {
+            if v.is_nan() {
+                "nan".to_string()
+            } else if !v.is_finite() {
                 format!("{v}")
             } else if scientific {
-                format!("{v:.4e}")
+                scientific_cell(v)
             } else if all_whole {
                 format!("{v:.0}.")
             } else {
@@ -37,10 +46,26 @@ fn format_values<T: Element>(values: &[T]) -> Vec<String> {
         .collect()
 }
 
+/// `1.0000e-05` as PyTorch prints it (Rust's `{:e}` gives `1.0000e-5`).
+fn scientific_cell(v: f64) -> String {
+    let s = format!("{v:.4e}");
+    match s.split_once('e').map(|(m, e)| (m, e.parse::<i32>())) {
+        Some((mantissa, Ok(exp))) => {
+            let sign = if exp < 0 { '-' } else { '+' };
+            format!("{mantissa}e{sign}{:02}", exp.abs())
+        }
+        _ => s,
+    }
+}
+
 /// Indices shown along a dim of `size`: all of them, or the edges with `None` for "...".
 fn shown(size: usize, summarize: bool) -> Vec<Option<usize>> {
     if summarize && size > 2 * EDGE {
-        (0..EDGE).map(Some).chain([None]).chain((size - EDGE..size).map(Some)).collect()
+        (0..EDGE)
+            .map(Some)
+            .chain([None])
+            .chain((size - EDGE..size).map(Some))
+            .collect()
     } else {
         (0..size).map(Some).collect()
     }
@@ -51,7 +76,10 @@ fn collect<T: Element>(t: &Tensor<T>, summarize: bool, index: &mut Vec<usize>, o
         out.push(t.get(index));
         return;
     }
-    for i in shown(t.shape()[index.len()], summarize).into_iter().flatten() {
+    for i in shown(t.shape()[index.len()], summarize)
+        .into_iter()
+        .flatten()
+    {
         index.push(i);
         collect(t, summarize, index, out);
         index.pop();
@@ -68,7 +96,11 @@ fn write_nested<T: Element>(
     indent: usize,
 ) -> fmt::Result {
     if depth == t.ndim() {
-        return write!(f, "{:>width$}", cells.next().map(String::as_str).unwrap_or(""));
+        return write!(
+            f,
+            "{:>width$}",
+            cells.next().map(String::as_str).unwrap_or("")
+        );
     }
     write!(f, "[")?;
     let items = shown(t.shape()[depth], summarize);
@@ -78,7 +110,13 @@ fn write_nested<T: Element>(
             if last {
                 write!(f, ", ")?;
             } else {
-                write!(f, ",{}{:indent$}", "\n".repeat(t.ndim() - depth - 1), "", indent = indent + depth + 1)?;
+                write!(
+                    f,
+                    ",{}{:indent$}",
+                    "\n".repeat(t.ndim() - depth - 1),
+                    "",
+                    indent = indent + depth + 1
+                )?;
             }
         }
         match item {
@@ -97,7 +135,15 @@ impl<T: Element> fmt::Display for Tensor<T> {
         let cells = format_values(&values);
         let width = cells.iter().map(String::len).max().unwrap_or(0);
         write!(f, "tensor(")?;
-        write_nested(f, self, summarize, &mut cells.iter(), width, 0, "tensor(".len())?;
+        write_nested(
+            f,
+            self,
+            summarize,
+            &mut cells.iter(),
+            width,
+            0,
+            "tensor(".len(),
+        )?;
         match T::DTYPE {
             "float32" => write!(f, ")"),
             dtype => write!(f, ", dtype={dtype})"),

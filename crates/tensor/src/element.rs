@@ -5,7 +5,9 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, Sub, Su
 
 /// A type a [`Tensor`](crate::Tensor) can store: floats for math, integers for labels and
 /// indices, `bool` for masks.
-pub trait Element: Copy + Send + Sync + Default + PartialEq + PartialOrd + Debug + Display + 'static {
+pub trait Element:
+    Copy + Send + Sync + Default + PartialEq + PartialOrd + Debug + Display + 'static
+{
     /// The dtype name as PyTorch and safetensors spell it (`"float32"`, `"int64"`, ...).
     const DTYPE: &'static str;
     /// Converts to f64 (`true` is 1.0).
@@ -114,7 +116,8 @@ fn erf_f64(x: f64) -> f64 {
             term *= -x2 / n;
             let add = term / (2.0 * n + 1.0);
             sum += add;
-            if add.abs() < 1e-17 * sum.abs() {
+            // `<=`: at x = 0 every term is 0, and `<` would never stop.
+            if add.abs() <= 1e-17 * sum.abs() {
                 break;
             }
         }

@@ -16,7 +16,10 @@ pub struct TensorError {
 impl TensorError {
     /// Builds an error for `op` with `message`.
     pub fn new(op: impl Into<String>, message: impl Into<String>) -> Self {
-        TensorError { op: op.into(), message: message.into() }
+        TensorError {
+            op: op.into(),
+            message: message.into(),
+        }
     }
 }
 

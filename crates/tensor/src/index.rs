@@ -11,11 +11,17 @@ pub(crate) fn copy_into<T: Element>(dst: &mut [T], dst_layout: &Layout, src: &Te
     let (shape, strides) = coalesce(src.shape(), [dst_layout.strides(), src.strides()]);
     let s = src.storage_slice();
     let base = [dst_layout.offset() as isize, src.layout().offset() as isize];
-    for_each_run(&shape, &strides, base, 0..src.numel(), |_, offs, len, st| {
-        for i in 0..len as isize {
-            dst[(offs[0] + i * st[0]) as usize] = s[(offs[1] + i * st[1]) as usize];
-        }
-    });
+    for_each_run(
+        &shape,
+        &strides,
+        base,
+        0..src.numel(),
+        |_, offs, len, st| {
+            for i in 0..len as isize {
+                dst[(offs[0] + i * st[0]) as usize] = s[(offs[1] + i * st[1]) as usize];
+            }
+        },
+    );
 }
 
 /// Checks that every index is in `0..size`, naming the op, the bad index and the shape.
@@ -23,7 +29,10 @@ fn check_indices(op: &str, index: &[i64], size: usize, dim: isize, shape: &[usiz
     match index.iter().find(|&&i| i < 0 || i as usize >= size) {
         Some(bad) => Err(TensorError::new(
             op,
-            format!("index {bad} is out of range for dim {dim} (size {size}) of shape {}", fmt_shape(shape)),
+            format!(
+                "index {bad} is out of range for dim {dim} (size {size}) of shape {}",
+                fmt_shape(shape)
+            ),
         )),
         None => Ok(()),
     }
@@ -36,7 +45,11 @@ impl<T: Element> Tensor<T> {
         if index.ndim() != 1 {
             return Err(TensorError::new(
                 "index_select",
-                format!("index must be 1-D, got shape {} (input shape {})", fmt_shape(index.shape()), fmt_shape(self.shape())),
+                format!(
+                    "index must be 1-D, got shape {} (input shape {})",
+                    fmt_shape(index.shape()),
+                    fmt_shape(self.shape())
+                ),
             ));
         }
         let idx = index.to_vec();
@@ -72,23 +85,40 @@ impl<T: Element> Tensor<T> {
         let mut xl = self.layout().strides().to_vec();
         let dim_stride = xl[d];
         xl[d] = 0;
-        let (shape, strides) = coalesce(idx.shape(), [&crate::layout::contiguous_strides(idx.shape()), &xl[..]]);
+        let (shape, strides) = coalesce(
+            idx.shape(),
+            [&crate::layout::contiguous_strides(idx.shape()), &xl[..]],
+        );
         let src = self.storage_slice();
         let base = [0, self.layout().offset() as isize];
-        for_each_run(&shape, &strides, base, 0..idx.numel(), |_, offs, len, st| {
-            for i in 0..len as isize {
-                let o = (offs[0] + i * st[0]) as usize;
-                out[o] = src[(offs[1] + i * st[1] + idx_s[o] as isize * dim_stride) as usize];
-            }
-        });
+        for_each_run(
+            &shape,
+            &strides,
+            base,
+            0..idx.numel(),
+            |_, offs, len, st| {
+                for i in 0..len as isize {
+                    let o = (offs[0] + i * st[0]) as usize;
+                    out[o] = src[(offs[1] + i * st[1] + idx_s[o] as isize * dim_stride) as usize];
+                }
+            },
+        );
         Ok(Tensor::from_buffer(out, index.shape()))
     }
 
     /// Joins tensors along an existing dimension; all other dims must match.
     pub fn try_concat(tensors: &[&Tensor<T>], dim: isize) -> Result<Tensor<T>> {
-        let first = tensors.first().ok_or_else(|| TensorError::new("concat", "needs at least one tensor"))?;
+        let first = tensors
+            .first()
+            .ok_or_else(|| TensorError::new("concat", "needs at least one tensor"))?;
         let d = first.try_dim("concat", dim)?;
-        let all_shapes = || tensors.iter().map(|t| fmt_shape(t.shape())).collect::<Vec<_>>().join(", ");
+        let all_shapes = || {
+            tensors
+                .iter()
+                .map(|t| fmt_shape(t.shape()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         for t in tensors {
             let same = t.ndim() == first.ndim()
                 && (0..t.ndim()).all(|i| i == d || t.shape()[i] == first.shape()[i]);
@@ -114,16 +144,25 @@ impl<T: Element> Tensor<T> {
 
     /// Joins same-shaped tensors along a new dimension `dim`.
     pub fn try_stack(tensors: &[&Tensor<T>], dim: isize) -> Result<Tensor<T>> {
-        let first = tensors.first().ok_or_else(|| TensorError::new("stack", "needs at least one tensor"))?;
+        let first = tensors
+            .first()
+            .ok_or_else(|| TensorError::new("stack", "needs at least one tensor"))?;
         if let Some(bad) = tensors.iter().find(|t| t.shape() != first.shape()) {
             return Err(TensorError::new(
                 "stack",
-                format!("all tensors need the same shape, got {} and {}", fmt_shape(first.shape()), fmt_shape(bad.shape())),
+                format!(
+                    "all tensors need the same shape, got {} and {}",
+                    fmt_shape(first.shape()),
+                    fmt_shape(bad.shape())
+                ),
             ));
         }
         let parts = tensors
             .iter()
-            .map(|t| t.try_unsqueeze(dim).map_err(|e| TensorError::new("stack", e.message)))
+            .map(|t| {
+                t.try_unsqueeze(dim)
+                    .map_err(|e| TensorError::new("stack", e.message))
+            })
             .collect::<Result<Vec<_>>>()?;
         let refs: Vec<&Tensor<T>> = parts.iter().collect();
         Self::try_concat(&refs, dim)
@@ -135,7 +174,11 @@ impl<T: Element> Tensor<T> {
         if pads.len() > self.ndim() {
             return Err(TensorError::new(
                 "pad",
-                format!("{} padded dims given for shape {}", pads.len(), fmt_shape(self.shape())),
+                format!(
+                    "{} padded dims given for shape {}",
+                    pads.len(),
+                    fmt_shape(self.shape())
+                ),
             ));
         }
         let lead = self.ndim() - pads.len();
@@ -177,26 +220,49 @@ impl<T: Element> Tensor<T> {
 }
 
 /// gather/scatter shape rule: same rank, and index (and src) no larger than self outside `dim`.
-fn check_scatter_shapes(op: &str, shape: &[usize], d: usize, index: &[usize], src: Option<&[usize]>) -> Result<()> {
+fn check_scatter_shapes(
+    op: &str,
+    shape: &[usize],
+    d: usize,
+    index: &[usize],
+    src: Option<&[usize]>,
+) -> Result<()> {
     let fits = index.len() == shape.len()
         && (0..shape.len()).all(|i| i == d || index[i] <= shape[i])
         && src.is_none_or(|s| s.len() == index.len() && index.iter().zip(s).all(|(a, b)| a <= b));
     if fits {
         return Ok(());
     }
-    let src_part = src.map(|s| format!(", src {}", fmt_shape(s))).unwrap_or_default();
+    let src_part = src
+        .map(|s| format!(", src {}", fmt_shape(s)))
+        .unwrap_or_default();
     Err(TensorError::new(
         op,
-        format!("index {} does not fit input {}{src_part} outside dim {d}", fmt_shape(index), fmt_shape(shape)),
+        format!(
+            "index {} does not fit input {}{src_part} outside dim {d}",
+            fmt_shape(index),
+            fmt_shape(shape)
+        ),
     ))
 }
 
 impl<T: Float> Tensor<T> {
     /// The adjoint of `gather`: a copy of `self` with `src[i][j][k]` added at
     /// `[index[i][j][k]][j][k]` (for `dim = 0`); repeated indices accumulate.
-    pub fn try_scatter_add(&self, dim: isize, index: &Tensor<i64>, src: &Tensor<T>) -> Result<Tensor<T>> {
+    pub fn try_scatter_add(
+        &self,
+        dim: isize,
+        index: &Tensor<i64>,
+        src: &Tensor<T>,
+    ) -> Result<Tensor<T>> {
         let d = self.try_dim("scatter_add", dim)?;
-        check_scatter_shapes("scatter_add", self.shape(), d, index.shape(), Some(src.shape()))?;
+        check_scatter_shapes(
+            "scatter_add",
+            self.shape(),
+            d,
+            index.shape(),
+            Some(src.shape()),
+        )?;
         let idx = index.contiguous();
         let idx_s = idx.as_slice().expect("contiguous");
         check_indices("scatter_add", idx_s, self.shape()[d], dim, self.shape())?;
@@ -208,21 +274,39 @@ impl<T: Float> Tensor<T> {
         let src_vals = src.storage_slice();
         let src_strides = src.strides();
         let ishape = idx.shape();
-        let (shape, strides) = coalesce(ishape, [&crate::layout::contiguous_strides(ishape), &ol[..], src_strides]);
+        let (shape, strides) = coalesce(
+            ishape,
+            [
+                &crate::layout::contiguous_strides(ishape),
+                &ol[..],
+                src_strides,
+            ],
+        );
         let base = [0, 0, src.layout().offset() as isize];
-        for_each_run(&shape, &strides, base, 0..idx.numel(), |_, offs, len, st| {
-            for i in 0..len as isize {
-                let o = (offs[0] + i * st[0]) as usize;
-                let dst = (offs[1] + i * st[1] + idx_s[o] as isize * dim_stride) as usize;
-                out[dst] += src_vals[(offs[2] + i * st[2]) as usize];
-            }
-        });
+        for_each_run(
+            &shape,
+            &strides,
+            base,
+            0..idx.numel(),
+            |_, offs, len, st| {
+                for i in 0..len as isize {
+                    let o = (offs[0] + i * st[0]) as usize;
+                    let dst = (offs[1] + i * st[1] + idx_s[o] as isize * dim_stride) as usize;
+                    out[dst] += src_vals[(offs[2] + i * st[2]) as usize];
+                }
+            },
+        );
         Ok(Tensor::from_buffer(out, self.shape()))
     }
 
     /// The adjoint of `index_select`: a copy of `self` with row `j` of `src` along `dim`
     /// added at position `index[j]`; repeated indices accumulate.
-    pub fn try_index_add(&self, dim: isize, index: &Tensor<i64>, src: &Tensor<T>) -> Result<Tensor<T>> {
+    pub fn try_index_add(
+        &self,
+        dim: isize,
+        index: &Tensor<i64>,
+        src: &Tensor<T>,
+    ) -> Result<Tensor<T>> {
         let d = self.try_dim("index_add", dim)?;
         let idx = index.to_vec();
         let mut expected = self.shape().to_vec();
@@ -249,7 +333,10 @@ impl<T: Float> Tensor<T> {
             for (j, &i) in idx.iter().enumerate() {
                 let dst = (o * n + i as usize) * inner;
                 let from = (o * idx.len() + j) * inner;
-                for (a, &b) in out[dst..dst + inner].iter_mut().zip(&sv[from..from + inner]) {
+                for (a, &b) in out[dst..dst + inner]
+                    .iter_mut()
+                    .zip(&sv[from..from + inner])
+                {
                     *a += b;
                 }
             }

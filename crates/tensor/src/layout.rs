@@ -41,8 +41,16 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
     let n = a.len().max(b.len());
     let mut out: Shape = smallvec![0; n];
     for i in 0..n {
-        let da = if i < n - a.len() { 1 } else { a[i - (n - a.len())] };
-        let db = if i < n - b.len() { 1 } else { b[i - (n - b.len())] };
+        let da = if i < n - a.len() {
+            1
+        } else {
+            a[i - (n - a.len())]
+        };
+        let db = if i < n - b.len() {
+            1
+        } else {
+            b[i - (n - b.len())]
+        };
         out[i] = match (da, db) {
             _ if da == db => da,
             (1, _) => db,
@@ -56,7 +64,11 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
 impl Layout {
     /// A dense row-major layout starting at offset 0.
     pub fn contiguous(shape: &[usize]) -> Self {
-        Layout { shape: shape.into(), strides: contiguous_strides(shape), offset: 0 }
+        Layout {
+            shape: shape.into(),
+            strides: contiguous_strides(shape),
+            offset: 0,
+        }
     }
 
     /// Dimension sizes.
@@ -84,8 +96,12 @@ impl Layout {
         self.shape.iter().product()
     }
 
-    /// True when the elements are dense and row-major (sizes-1 dimensions may have any stride).
+    /// True when the elements are dense and row-major (sizes-1 dimensions may have any stride;
+    /// a tensor without elements is contiguous, as in PyTorch).
     pub fn is_contiguous(&self) -> bool {
+        if self.shape.contains(&0) {
+            return true;
+        }
         let mut expected = 1isize;
         for d in (0..self.shape.len()).rev() {
             if self.shape[d] == 1 {
@@ -119,7 +135,11 @@ impl Layout {
     /// Keeps every `step`-th index in `start..end` of dimension `dim` (bounds pre-checked).
     pub(crate) fn slice(&self, dim: usize, start: usize, end: usize, step: usize) -> Layout {
         let mut out = self.clone();
-        let len = if end > start { (end - start).div_ceil(step) } else { 0 };
+        let len = if end > start {
+            (end - start).div_ceil(step)
+        } else {
+            0
+        };
         if len > 0 {
             out.offset = (self.offset as isize + start as isize * self.strides[dim]) as usize;
         }
@@ -148,7 +168,11 @@ impl Layout {
 
     pub(crate) fn unsqueeze(&self, dim: usize) -> Layout {
         let mut out = self.clone();
-        let stride = if dim < self.ndim() { self.strides[dim] * self.shape[dim] as isize } else { 1 };
+        let stride = if dim < self.ndim() {
+            self.strides[dim] * self.shape[dim] as isize
+        } else {
+            1
+        };
         out.shape.insert(dim, 1);
         out.strides.insert(dim, stride);
         out
@@ -178,7 +202,11 @@ impl Layout {
                 return None;
             };
         }
-        Some(Layout { shape: shape.into(), strides, offset: self.offset })
+        Some(Layout {
+            shape: shape.into(),
+            strides,
+            offset: self.offset,
+        })
     }
 
     /// The layout of `new_shape` over the same storage without copying, if one exists.
@@ -205,8 +233,7 @@ impl Layout {
                 || (old[tensor_d - 1] != 1
                     && old_st[tensor_d - 1] != tensor_numel as isize * chunk_base);
             if run_ends {
-                while view_d >= 0
-                    && (view_numel < tensor_numel || new_shape[view_d as usize] == 1)
+                while view_d >= 0 && (view_numel < tensor_numel || new_shape[view_d as usize] == 1)
                 {
                     new_st[view_d as usize] = view_numel as isize * chunk_base;
                     view_numel *= new_shape[view_d as usize];
@@ -225,7 +252,11 @@ impl Layout {
         if view_d != -1 {
             return None;
         }
-        Some(Layout { shape: new_shape.into(), strides: new_st, offset: self.offset })
+        Some(Layout {
+            shape: new_shape.into(),
+            strides: new_st,
+            offset: self.offset,
+        })
     }
 }
 

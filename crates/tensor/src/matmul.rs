@@ -12,9 +12,25 @@ use crate::layout::{broadcast_shapes, Layout};
 use crate::storage::alloc_uninit;
 use crate::tensor::Tensor;
 
-/// Products with fewer multiply-adds than this run on one thread: below it the second
-/// thread's packing and wake-up cost more than it saves (see the `tensor` bench).
+/// Products with fewer multiply-adds than this run on one thread when the caller is a rayon
+/// worker (code under `ThreadPool::install` or `rayon::scope`): below it the second thread's
+/// packing and wake-up cost more than it saves. Measured with the `tensor` bench's threshold
+/// sweep on the 2-core machine: 96³ gains nothing, 128³ (2M) 1.5x, 32x784x128 1.4x.
 pub const PAR_MATMUL_MIN_MACS: usize = 1 << 21;
+/// The same threshold for callers outside any pool (a plain `main`), where a split also pays
+/// for sending the work to the pool and waiting for it, 10-25 µs on the 2-core VM: there
+/// 128³ and 32x784x128 gain 0.65-1.15x depending on the machine's load, 4M-MAC products
+/// 0.75-1.3x, 16M ones 1.2-1.6x.
+const PAR_MATMUL_MIN_MACS_OUTSIDE_POOL: usize = 1 << 22;
+
+/// The size from which a product splits across threads, for the calling thread.
+fn par_min_macs() -> usize {
+    if rayon::current_thread_index().is_some() {
+        PAR_MATMUL_MIN_MACS
+    } else {
+        PAR_MATMUL_MIN_MACS_OUTSIDE_POOL
+    }
+}
 
 /// A raw pointer that may cross threads; every user writes a disjoint region.
 #[derive(Clone, Copy)]
@@ -59,8 +75,14 @@ impl<T: Float> Gemm<'_, T> {
         }
         // SAFETY: the offsets and strides come from layouts validated against these
         // storages, so every addressed element is in bounds; `c` is disjoint from a and b.
-        let a = self.a.as_ptr().offset(self.a_off + rows.0 as isize * self.a_st[0]);
-        let b = self.b.as_ptr().offset(self.b_off + cols.0 as isize * self.b_st[1]);
+        let a = self
+            .a
+            .as_ptr()
+            .offset(self.a_off + rows.0 as isize * self.a_st[0]);
+        let b = self
+            .b
+            .as_ptr()
+            .offset(self.b_off + cols.0 as isize * self.b_st[1]);
         T::gemm(
             m,
             self.k,
@@ -81,7 +103,10 @@ impl<T: Float> Gemm<'_, T> {
 }
 
 fn err(a: &[usize], b: &[usize], why: String) -> TensorError {
-    TensorError::new("matmul", format!("{} x {}: {why}", fmt_shape(a), fmt_shape(b)))
+    TensorError::new(
+        "matmul",
+        format!("{} x {}: {why}", fmt_shape(a), fmt_shape(b)),
+    )
 }
 
 impl<T: Float> Tensor<T> {
@@ -92,8 +117,16 @@ impl<T: Float> Tensor<T> {
         if self.ndim() == 0 || other.ndim() == 0 {
             return Err(err(sa, sb, "both operands need at least 1 dim".into()));
         }
-        let a = if self.ndim() == 1 { self.unsqueeze(0) } else { self.clone() };
-        let b = if other.ndim() == 1 { other.unsqueeze(1) } else { other.clone() };
+        let a = if self.ndim() == 1 {
+            self.unsqueeze(0)
+        } else {
+            self.clone()
+        };
+        let b = if other.ndim() == 1 {
+            other.unsqueeze(1)
+        } else {
+            other.clone()
+        };
         let (an, bn) = (a.ndim(), b.ndim());
         let (m, k) = (a.shape()[an - 2], a.shape()[an - 1]);
         let (k2, n) = (b.shape()[bn - 2], b.shape()[bn - 1]);
@@ -181,7 +214,7 @@ fn batched_gemm<T: Float>(
     let threads = rayon::current_num_threads();
     if nb == 1 {
         split_one(&gemm_at(0), out);
-    } else if nb * m * n * k >= PAR_MATMUL_MIN_MACS && threads > 1 && m * n > 0 {
+    } else if nb * m * n * k >= par_min_macs() && threads > 1 && m * n > 0 {
         out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| {
             // SAFETY: `c` is this batch entry's own m x n block.
             unsafe { gemm_at(i).run(c.as_mut_ptr(), n, (0, m), (0, n)) }
@@ -198,7 +231,7 @@ fn batched_gemm<T: Float>(
 fn split_one<T: Float>(g: &Gemm<'_, T>, out: &mut [T]) {
     let threads = rayon::current_num_threads();
     let (m, n) = (g.m, g.n);
-    if m * n * g.k < PAR_MATMUL_MIN_MACS || threads < 2 {
+    if m * n * g.k < par_min_macs() || threads < 2 {
         // SAFETY: `out` is the whole m x n block, exclusively ours.
         unsafe { g.run(out.as_mut_ptr(), n, (0, m), (0, n)) };
         return;

@@ -27,7 +27,12 @@ struct PoolInner<T> {
 impl<T: Copy> BufferPool<T> {
     /// An empty pool.
     pub const fn new() -> Self {
-        BufferPool { inner: Mutex::new(PoolInner { buckets: Vec::new(), bytes: 0 }) }
+        BufferPool {
+            inner: Mutex::new(PoolInner {
+                buckets: Vec::new(),
+                bytes: 0,
+            }),
+        }
     }
 
     fn worth_pooling(len: usize) -> bool {

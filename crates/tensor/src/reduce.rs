@@ -10,7 +10,7 @@ use smallvec::SmallVec;
 
 use crate::element::{Element, Float};
 use crate::error::{fmt_shape, plain, Result, TensorError};
-use crate::kernels::{PAR_CHUNK, PAR_MIN_ELEMS};
+use crate::kernels::{par_min_elems, PAR_CHUNK};
 use crate::layout::normalize_dim;
 use crate::storage::alloc_uninit;
 use crate::tensor::Tensor;
@@ -25,7 +25,8 @@ fn sum_slice<T: Float>(s: &[T]) -> T {
             acc[i] += c[i];
         }
     }
-    let mut total = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    let mut total =
+        ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
     for &v in rest {
         total += v;
     }
@@ -43,10 +44,22 @@ fn plan<T: Element>(x: &Tensor<T>, op: &str, axes: &[isize], keepdim: bool) -> R
     let mut resolved: SmallVec<[usize; 6]> = SmallVec::new();
     for &a in axes {
         let d = normalize_dim(a, nd.max(1)).ok_or_else(|| {
-            TensorError::new(op, format!("dim {a} is out of range for shape {} ({nd} dims)", fmt_shape(x.shape())))
+            TensorError::new(
+                op,
+                format!(
+                    "dim {a} is out of range for shape {} ({nd} dims)",
+                    fmt_shape(x.shape())
+                ),
+            )
         })?;
         if resolved.contains(&d) {
-            return Err(TensorError::new(op, format!("dim {a} appears twice in {axes:?}")));
+            return Err(TensorError::new(
+                op,
+                format!(
+                    "dim {a} appears twice in {axes:?} for shape {}",
+                    fmt_shape(x.shape())
+                ),
+            ));
         }
         resolved.push(d);
     }
@@ -59,7 +72,10 @@ fn plan<T: Element>(x: &Tensor<T>, op: &str, axes: &[isize], keepdim: bool) -> R
             (true, false) => None,
         })
         .collect();
-    Ok(Plan { axes: resolved, out_shape })
+    Ok(Plan {
+        axes: resolved,
+        out_shape,
+    })
 }
 
 /// `x` arranged as contiguous rows `[kept..., reduced...]`, and the row length.
@@ -83,7 +99,7 @@ fn reduce_rows<T: Element, U: Element>(
     let mut out = alloc_uninit::<U>(n_out);
     if row_len == 0 {
         out.iter_mut().for_each(|o| *o = f(&[]));
-    } else if x.numel() < PAR_MIN_ELEMS || n_out == 1 {
+    } else if x.numel() < par_min_elems() || n_out == 1 {
         for (o, row) in out.iter_mut().zip(src.chunks_exact(row_len)) {
             *o = f(row);
         }
@@ -112,11 +128,13 @@ fn sum_leading<T: Float>(src: &[T], r: usize, k: usize, out_shape: &[usize]) -> 
             }
         }
     };
-    if r * k < PAR_MIN_ELEMS {
+    if r * k < par_min_elems() {
         add_rows(0, &mut out);
     } else {
         let cols = (PAR_CHUNK / r.max(1)).max(64);
-        out.par_chunks_mut(cols).enumerate().for_each(|(i, o)| add_rows(i * cols, o));
+        out.par_chunks_mut(cols)
+            .enumerate()
+            .for_each(|(i, o)| add_rows(i * cols, o));
     }
     Tensor::from_buffer(out, out_shape)
 }
@@ -149,8 +167,10 @@ impl<T: Float> Tensor<T> {
     pub fn sum(&self) -> Tensor<T> {
         let x = self.contiguous();
         let s = x.as_slice().expect("contiguous");
-        let total = if s.len() < PAR_MIN_ELEMS {
-            s.chunks(PAR_CHUNK).map(sum_slice).fold(T::ZERO, |a, b| a + b)
+        let total = if s.len() < par_min_elems() {
+            s.chunks(PAR_CHUNK)
+                .map(sum_slice)
+                .fold(T::ZERO, |a, b| a + b)
         } else {
             let partials: Vec<T> = s.par_chunks(PAR_CHUNK).map(sum_slice).collect();
             partials.into_iter().fold(T::ZERO, |a, b| a + b)
@@ -183,7 +203,9 @@ impl<T: Float> Tensor<T> {
     pub fn try_mean_dims(&self, axes: &[isize], keepdim: bool) -> Result<Tensor<T>> {
         let p = plan(self, "mean", axes, keepdim)?;
         let n: usize = p.axes.iter().map(|&d| self.shape()[d]).product();
-        Ok(self.try_sum_dims(axes, keepdim)?.div_scalar(T::from_f64(n as f64)))
+        Ok(self
+            .try_sum_dims(axes, keepdim)?
+            .div_scalar(T::from_f64(n as f64)))
     }
 
     /// Largest element; errors on an empty tensor.
@@ -235,14 +257,21 @@ impl<T: Float> Tensor<T> {
     }
 
     /// Variance over `axes` with divisor `n - correction` (1 = unbiased, 0 = population).
-    pub fn try_var_dims(&self, axes: &[isize], correction: usize, keepdim: bool) -> Result<Tensor<T>> {
+    pub fn try_var_dims(
+        &self,
+        axes: &[isize],
+        correction: usize,
+        keepdim: bool,
+    ) -> Result<Tensor<T>> {
         let p = plan(self, "var", axes, keepdim)?;
         let c = T::from_f64(correction as f64);
         Ok(reduce_rows(self, &p, move |row| {
             let n = T::from_f64(row.len() as f64);
             let mean = sum_slice(row) / n;
             let ss = row.iter().map(|&v| (v - mean) * (v - mean)).sum::<T>();
-            ss / (n - c)
+            // PyTorch's divisor max(n - correction, 0): NaN or inf, never a negative variance.
+            let d = if n > c { n - c } else { T::ZERO };
+            ss / d
         }))
     }
 
@@ -253,8 +282,15 @@ impl<T: Float> Tensor<T> {
     }
 
     /// Standard deviation over `axes` with divisor `n - correction`.
-    pub fn try_std_dims(&self, axes: &[isize], correction: usize, keepdim: bool) -> Result<Tensor<T>> {
-        Ok(self.try_var_dims(axes, correction, keepdim)?.sqrt())
+    pub fn try_std_dims(
+        &self,
+        axes: &[isize],
+        correction: usize,
+        keepdim: bool,
+    ) -> Result<Tensor<T>> {
+        self.try_var_dims(axes, correction, keepdim)
+            .map(|v| v.sqrt())
+            .map_err(|e| TensorError::new("std", e.message))
     }
 
     /// log(sum(exp(x))) over `axes`, computed stably by subtracting the maximum first.
@@ -263,8 +299,9 @@ impl<T: Float> Tensor<T> {
         Ok(reduce_rows(self, &p, |row| {
             let m = max_of(row);
             if !m.is_finite() {
-                // All -inf gives -inf; any +inf or NaN propagates as PyTorch does.
-                return if m == T::NEG_INFINITY { m } else { row.iter().copied().sum::<T>() };
+                // All -inf (or empty) gives -inf, any +inf gives +inf, any NaN gives NaN,
+                // as PyTorch (summing the row would turn [inf, -inf] into NaN).
+                return m;
             }
             row.iter().map(|&v| (v - m).exp()).sum::<T>().ln() + m
         }))
@@ -272,7 +309,13 @@ impl<T: Float> Tensor<T> {
 
     fn check_nonempty(&self, op: &str) -> Result<()> {
         if self.numel() == 0 {
-            return Err(TensorError::new(op, format!("cannot reduce an empty tensor of shape {}", fmt_shape(self.shape()))));
+            return Err(TensorError::new(
+                op,
+                format!(
+                    "cannot reduce an empty tensor of shape {}",
+                    fmt_shape(self.shape())
+                ),
+            ));
         }
         Ok(())
     }
@@ -282,7 +325,10 @@ impl<T: Float> Tensor<T> {
         if p.axes.iter().any(|&d| self.shape()[d] == 0) {
             return Err(TensorError::new(
                 op,
-                format!("cannot reduce an empty dim of shape {} over {axes:?}", fmt_shape(self.shape())),
+                format!(
+                    "cannot reduce an empty dim of shape {} over {axes:?}",
+                    fmt_shape(self.shape())
+                ),
             ));
         }
         Ok(p)

@@ -19,7 +19,10 @@ pub struct Tensor<T: Element> {
 
 impl<T: Element> Clone for Tensor<T> {
     fn clone(&self) -> Self {
-        Tensor { storage: Arc::clone(&self.storage), layout: self.layout.clone() }
+        Tensor {
+            storage: Arc::clone(&self.storage),
+            layout: self.layout.clone(),
+        }
     }
 }
 
@@ -27,12 +30,18 @@ impl<T: Element> Tensor<T> {
     /// Wraps a contiguous buffer (the caller guarantees `data.len()` matches `shape`).
     pub(crate) fn from_buffer(data: Vec<T>, shape: &[usize]) -> Self {
         debug_assert_eq!(data.len(), shape.iter().product::<usize>());
-        Tensor { storage: Arc::new(Storage::new(data)), layout: Layout::contiguous(shape) }
+        Tensor {
+            storage: Arc::new(Storage::new(data)),
+            layout: Layout::contiguous(shape),
+        }
     }
 
     /// A view sharing this tensor's storage with another layout.
     pub(crate) fn with_layout(&self, layout: Layout) -> Self {
-        Tensor { storage: Arc::clone(&self.storage), layout }
+        Tensor {
+            storage: Arc::clone(&self.storage),
+            layout,
+        }
     }
 
     /// Builds a tensor from a row-major buffer; errors when its length is not the shape's size.
@@ -41,7 +50,11 @@ impl<T: Element> Tensor<T> {
         if data.len() != n {
             return Err(TensorError::new(
                 "from_vec",
-                format!("{} elements do not fill shape {} ({n} elements)", data.len(), fmt_shape(shape)),
+                format!(
+                    "{} elements do not fill shape {} ({n} elements)",
+                    data.len(),
+                    fmt_shape(shape)
+                ),
             ));
         }
         Ok(Self::from_buffer(data, shape))
@@ -59,7 +72,11 @@ impl<T: Element> Tensor<T> {
         if data.len() != n {
             return Err(TensorError::new(
                 "from_slice",
-                format!("{} elements do not fill shape {} ({n} elements)", data.len(), fmt_shape(shape)),
+                format!(
+                    "{} elements do not fill shape {} ({n} elements)",
+                    data.len(),
+                    fmt_shape(shape)
+                ),
             ));
         }
         let mut buf = alloc_uninit(n);
@@ -145,6 +162,10 @@ impl<T: Element> Tensor<T> {
         if !self.is_contiguous() {
             return None;
         }
+        if self.numel() == 0 {
+            // A view of an empty tensor may start past the end of its (empty) buffer.
+            return Some(&[]);
+        }
         let start = self.layout.offset();
         Some(&self.storage.data[start..start + self.numel()])
     }
@@ -161,7 +182,11 @@ impl<T: Element> Tensor<T> {
     pub fn to_vec(&self) -> Vec<T> {
         match self.as_slice() {
             Some(s) => s.to_vec(),
-            None => self.contiguous().as_slice().map(<[T]>::to_vec).unwrap_or_default(),
+            None => self
+                .contiguous()
+                .as_slice()
+                .map(<[T]>::to_vec)
+                .unwrap_or_default(),
         }
     }
 
@@ -170,7 +195,11 @@ impl<T: Element> Tensor<T> {
         if self.numel() != 1 {
             return Err(TensorError::new(
                 "item",
-                format!("tensor of shape {} has {} elements, not 1", fmt_shape(self.shape()), self.numel()),
+                format!(
+                    "tensor of shape {} has {} elements, not 1",
+                    fmt_shape(self.shape()),
+                    self.numel()
+                ),
             ));
         }
         Ok(self.storage.data[self.layout.offset()])
@@ -187,7 +216,10 @@ impl<T: Element> Tensor<T> {
         if index.len() != self.ndim() || index.iter().zip(self.shape()).any(|(i, n)| i >= n) {
             return Err(TensorError::new(
                 "get",
-                format!("index {index:?} is out of bounds for shape {}", fmt_shape(self.shape())),
+                format!(
+                    "index {index:?} is out of bounds for shape {}",
+                    fmt_shape(self.shape())
+                ),
             ));
         }
         Ok(self.storage.data[self.layout.index_offset(index)])
@@ -202,7 +234,9 @@ impl<T: Element> Tensor<T> {
     /// Mutable access to the elements in row-major order, copying first if the storage is
     /// shared with another tensor or the layout is not dense (copy-on-write).
     pub fn data_mut(&mut self) -> &mut [T] {
-        let dense_whole = self.is_contiguous() && self.layout.offset() == 0 && self.storage.data.len() == self.numel();
+        let dense_whole = self.is_contiguous()
+            && self.layout.offset() == 0
+            && self.storage.data.len() == self.numel();
         if !dense_whole || Arc::get_mut(&mut self.storage).is_none() {
             let fresh = crate::kernels::map(self, |x| x);
             *self = fresh;
@@ -226,7 +260,11 @@ impl<T: Element> Tensor<T> {
         crate::layout::normalize_dim(dim, self.ndim()).ok_or_else(|| {
             TensorError::new(
                 op,
-                format!("dim {dim} is out of range for shape {} ({} dims)", fmt_shape(self.shape()), self.ndim()),
+                format!(
+                    "dim {dim} is out of range for shape {} ({} dims)",
+                    fmt_shape(self.shape()),
+                    self.ndim()
+                ),
             )
         })
     }
@@ -258,10 +296,15 @@ impl<T: Float> Tensor<T> {
     /// `[start, start + step, ...)` up to but excluding `end`.
     pub fn try_arange(start: T, end: T, step: T) -> Result<Self> {
         if step == T::ZERO || !step.is_finite() || !start.is_finite() || !end.is_finite() {
-            return Err(TensorError::new("arange", format!("invalid range {start}..{end} step {step}")));
+            return Err(TensorError::new(
+                "arange",
+                format!("invalid range {start}..{end} step {step}"),
+            ));
         }
         let n = ((end - start) / step).to_f64().ceil().max(0.0) as usize;
-        let data = (0..n).map(|i| start + step * T::from_f64(i as f64)).collect::<Vec<_>>();
+        let data = (0..n)
+            .map(|i| start + step * T::from_f64(i as f64))
+            .collect::<Vec<_>>();
         Ok(Self::from_buffer(data, &[n]))
     }
 
@@ -300,7 +343,9 @@ impl<T: Float> Tensor<T> {
         self.shape() == other.shape()
             && self.to_vec().iter().zip(other.to_vec()).all(|(a, b)| {
                 let (a, b) = (a.to_f64(), b.to_f64());
-                (a - b).abs() <= atol + rtol * b.abs() || (a == b)
+                // Infinities must match exactly (else inf vs -inf, or 1 vs inf, would pass
+                // through `inf <= rtol * inf`).
+                a == b || (a.is_finite() && b.is_finite() && (a - b).abs() <= atol + rtol * b.abs())
             })
     }
 }

@@ -11,17 +11,20 @@ impl<T: Element> Tensor<T> {
     /// cannot be viewed that way (call `reshape` to allow a copy).
     pub fn try_view(&self, shape: &[usize]) -> Result<Tensor<T>> {
         self.check_reshape("view", shape)?;
-        self.layout.view(shape).map(|l| self.with_layout(l)).ok_or_else(|| {
-            TensorError::new(
-                "view",
-                format!(
+        self.layout
+            .view(shape)
+            .map(|l| self.with_layout(l))
+            .ok_or_else(|| {
+                TensorError::new(
+                    "view",
+                    format!(
                     "shape {} with strides {:?} cannot be viewed as {} without a copy; use reshape",
                     fmt_shape(self.shape()),
                     self.strides(),
                     fmt_shape(shape)
                 ),
-            )
-        })
+                )
+            })
     }
 
     /// The same elements as `shape`: a view when the layout allows, else a contiguous copy.
@@ -29,7 +32,9 @@ impl<T: Element> Tensor<T> {
         self.check_reshape("reshape", shape)?;
         Ok(match self.layout.view(shape) {
             Some(l) => self.with_layout(l),
-            None => self.contiguous().with_layout(crate::layout::Layout::contiguous(shape)),
+            None => self
+                .contiguous()
+                .with_layout(crate::layout::Layout::contiguous(shape)),
         })
     }
 
@@ -57,7 +62,13 @@ impl<T: Element> Tensor<T> {
         let s = self.try_dim("flatten", start)?;
         let e = self.try_dim("flatten", end)?;
         if s > e {
-            return Err(TensorError::new("flatten", format!("start dim {start} comes after end dim {end}")));
+            return Err(TensorError::new(
+                "flatten",
+                format!(
+                    "start dim {start} comes after end dim {end} for shape {}",
+                    fmt_shape(self.shape())
+                ),
+            ));
         }
         let mut shape: Vec<usize> = self.shape()[..s].to_vec();
         shape.push(self.shape()[s..=e].iter().product());
@@ -71,7 +82,10 @@ impl<T: Element> Tensor<T> {
         let err = || {
             TensorError::new(
                 "permute",
-                format!("dims {dims:?} are not a permutation of the {n} dims of shape {}", fmt_shape(self.shape())),
+                format!(
+                    "dims {dims:?} are not a permutation of the {n} dims of shape {}",
+                    fmt_shape(self.shape())
+                ),
             )
         };
         if dims.len() != n {
@@ -105,7 +119,10 @@ impl<T: Element> Tensor<T> {
             2 => self.try_transpose(0, 1),
             _ => Err(TensorError::new(
                 "t",
-                format!("expects a tensor of at most 2 dims, got shape {}", fmt_shape(self.shape())),
+                format!(
+                    "expects a tensor of at most 2 dims, got shape {}",
+                    fmt_shape(self.shape())
+                ),
             )),
         }
     }
@@ -113,7 +130,8 @@ impl<T: Element> Tensor<T> {
     /// Indices `start..start + len` of dimension `dim`.
     pub fn try_narrow(&self, dim: isize, start: usize, len: usize) -> Result<Tensor<T>> {
         let d = self.try_dim("narrow", dim)?;
-        if start + len > self.shape()[d] {
+        // Written so that huge `start`/`len` cannot overflow.
+        if start > self.shape()[d] || len > self.shape()[d] - start {
             return Err(TensorError::new(
                 "narrow",
                 format!(
@@ -128,10 +146,19 @@ impl<T: Element> Tensor<T> {
 
     /// Python's `x[..., start:end:step]` on dimension `dim` (negative `start`/`end` count
     /// from the end and are clamped like Python's; `step` must be positive).
-    pub fn try_slice(&self, dim: isize, start: isize, end: isize, step: usize) -> Result<Tensor<T>> {
+    pub fn try_slice(
+        &self,
+        dim: isize,
+        start: isize,
+        end: isize,
+        step: usize,
+    ) -> Result<Tensor<T>> {
         let d = self.try_dim("slice", dim)?;
         if step == 0 {
-            return Err(TensorError::new("slice", format!("step must be positive (shape {})", fmt_shape(self.shape()))));
+            return Err(TensorError::new(
+                "slice",
+                format!("step must be positive (shape {})", fmt_shape(self.shape())),
+            ));
         }
         let n = self.shape()[d] as isize;
         let clamp = |i: isize| (if i < 0 { i + n } else { i }).clamp(0, n) as usize;
@@ -145,7 +172,10 @@ impl<T: Element> Tensor<T> {
         if index >= self.shape()[d] {
             return Err(TensorError::new(
                 "select",
-                format!("index {index} is out of range for dim {dim} of shape {}", fmt_shape(self.shape())),
+                format!(
+                    "index {index} is out of range for dim {dim} of shape {}",
+                    fmt_shape(self.shape())
+                ),
             ));
         }
         Ok(self.with_layout(self.layout.select(d, index)))
@@ -165,14 +195,24 @@ impl<T: Element> Tensor<T> {
     /// Removes dimension `dim` if its size is 1 (else returns the tensor unchanged, as PyTorch).
     pub fn try_squeeze_dim(&self, dim: isize) -> Result<Tensor<T>> {
         let d = self.try_dim("squeeze", dim)?;
-        Ok(if self.shape()[d] == 1 { self.with_layout(self.layout.remove_dim(d)) } else { self.clone() })
+        Ok(if self.shape()[d] == 1 {
+            self.with_layout(self.layout.remove_dim(d))
+        } else {
+            self.clone()
+        })
     }
 
     /// Inserts a dimension of size 1 at `dim` (which may equal `ndim`; negative counts from
     /// the end of the result).
     pub fn try_unsqueeze(&self, dim: isize) -> Result<Tensor<T>> {
         let d = crate::layout::normalize_dim(dim, self.ndim() + 1).ok_or_else(|| {
-            TensorError::new("unsqueeze", format!("dim {dim} is out of range for shape {}", fmt_shape(self.shape())))
+            TensorError::new(
+                "unsqueeze",
+                format!(
+                    "dim {dim} is out of range for shape {}",
+                    fmt_shape(self.shape())
+                ),
+            )
         })?;
         Ok(self.with_layout(self.layout.unsqueeze(d)))
     }
@@ -184,7 +224,11 @@ impl<T: Element> Tensor<T> {
             Some(l) if ok => Ok(self.with_layout(l)),
             _ => Err(TensorError::new(
                 "broadcast_to",
-                format!("shape {} cannot be broadcast to {}", fmt_shape(self.shape()), fmt_shape(shape)),
+                format!(
+                    "shape {} cannot be broadcast to {}",
+                    fmt_shape(self.shape()),
+                    fmt_shape(shape)
+                ),
             )),
         }
     }

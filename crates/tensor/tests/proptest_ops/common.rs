@@ -9,9 +9,13 @@ use proptest::test_runner::TestCaseError;
 /// What a property body returns.
 pub type TestResult = Result<(), TestCaseError>;
 
-/// Few enough cases that the whole binary runs in seconds, enough to cover the layouts.
+/// Few enough cases that the whole binary runs in seconds, enough to cover the layouts;
+/// `PROPTEST_CASES=5000` runs a longer search.
 pub fn config() -> ProptestConfig {
-    ProptestConfig::with_cases(64)
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    ProptestConfig::with_cases(cases.unwrap_or(64))
 }
 
 /// Relative tolerance for one rounding-level op in element type `T`.
@@ -64,13 +68,19 @@ pub struct Arr {
 impl Arr {
     pub fn new(shape: &[usize], data: Vec<f64>) -> Arr {
         assert_eq!(numel(shape), data.len());
-        Arr { shape: shape.to_vec(), data }
+        Arr {
+            shape: shape.to_vec(),
+            data,
+        }
     }
 
     /// `f(index)` at every index, in row-major order.
     pub fn from_fn(shape: &[usize], mut f: impl FnMut(&[usize]) -> f64) -> Arr {
         let data = indices(shape).iter().map(|i| f(i)).collect();
-        Arr { shape: shape.to_vec(), data }
+        Arr {
+            shape: shape.to_vec(),
+            data,
+        }
     }
 
     pub fn at(&self, idx: &[usize]) -> f64 {
@@ -79,12 +89,18 @@ impl Arr {
 
     /// The values as element type `T` holds them.
     pub fn round<T: Element>(&self) -> Arr {
-        Arr { shape: self.shape.clone(), data: self.data.iter().map(|&v| T::from_f64(v).to_f64()).collect() }
+        Arr {
+            shape: self.shape.clone(),
+            data: self.data.iter().map(|&v| T::from_f64(v).to_f64()).collect(),
+        }
     }
 
     /// A contiguous tensor with these values.
     pub fn tensor<T: Element>(&self) -> Tensor<T> {
-        Tensor::from_vec(self.data.iter().map(|&v| T::from_f64(v)).collect(), &self.shape)
+        Tensor::from_vec(
+            self.data.iter().map(|&v| T::from_f64(v)).collect(),
+            &self.shape,
+        )
     }
 }
 
@@ -126,7 +142,9 @@ pub fn check_with(what: &str, got: &Arr, want: &Arr, tol: impl Fn(usize) -> f64)
 
 /// Checks with `|got - want| <= atol + rtol * |want|`.
 pub fn check_close(what: &str, got: &Arr, want: &Arr, rtol: f64, atol: f64) -> TestResult {
-    check_with(what, got, want, |i| atol + rtol * want.data.get(i).map_or(0.0, |w| w.abs()))
+    check_with(what, got, want, |i| {
+        atol + rtol * want.data.get(i).map_or(0.0, |w| w.abs())
+    })
 }
 
 /// Checks shape and exact values.
@@ -153,7 +171,10 @@ pub fn shape(max_rank: usize) -> impl Strategy<Value = Vec<usize>> {
 
 pub fn arr_of(shape: Vec<usize>) -> impl Strategy<Value = Arr> {
     let n = numel(&shape);
-    prop::collection::vec(value(), n).prop_map(move |data| Arr { shape: shape.clone(), data })
+    prop::collection::vec(value(), n).prop_map(move |data| Arr {
+        shape: shape.clone(),
+        data,
+    })
 }
 
 pub fn arr(max_rank: usize) -> impl Strategy<Value = Arr> {
@@ -234,7 +255,11 @@ pub fn plan(rank: usize) -> impl Strategy<Value = Plan> {
                 Kind::Mixed => (true, true, true, true),
             };
             if t {
-                p.perm = if perm == identity && kind == Kind::Transposed { identity.into_iter().rev().collect() } else { perm };
+                p.perm = if perm == identity && kind == Kind::Transposed {
+                    identity.into_iter().rev().collect()
+                } else {
+                    perm
+                };
             }
             if s {
                 p.step = step;
@@ -244,7 +269,11 @@ pub fn plan(rank: usize) -> impl Strategy<Value = Plan> {
                 }
             }
             if f {
-                p.flip = if kind == Kind::Flipped && !flip.contains(&true) { vec![true; rank] } else { flip };
+                p.flip = if kind == Kind::Flipped && !flip.contains(&true) {
+                    vec![true; rank]
+                } else {
+                    flip
+                };
             }
             if b {
                 p.bcast = bcast;
@@ -275,20 +304,37 @@ pub fn input_of(shape: Vec<usize>) -> impl Strategy<Value = (Arr, Plan)> {
 pub fn build<T: Element>(a: &Arr, p: &Plan) -> (Tensor<T>, Arr) {
     let r = a.shape.len();
     assert_eq!(p.perm.len(), r, "plan rank");
-    let small_shape: Vec<usize> = (0..r).map(|d| if p.bcast[d] { 1 } else { a.shape[d] }).collect();
+    let small_shape: Vec<usize> = (0..r)
+        .map(|d| if p.bcast[d] { 1 } else { a.shape[d] })
+        .collect();
     let collapse = |idx: &[usize]| -> Vec<usize> {
-        idx.iter().enumerate().map(|(d, &i)| if p.bcast[d] { 0 } else { i }).collect()
+        idx.iter()
+            .enumerate()
+            .map(|(d, &i)| if p.bcast[d] { 0 } else { i })
+            .collect()
     };
-    let small = Arr::from_fn(&small_shape, |idx| if a.data.is_empty() { 0.5 } else { a.at(&collapse(idx)) });
+    let small = Arr::from_fn(&small_shape, |idx| {
+        if a.data.is_empty() {
+            0.5
+        } else {
+            a.at(&collapse(idx))
+        }
+    });
     let effective = Arr::from_fn(&a.shape, |idx| small.at(&collapse(idx))).round::<T>();
 
     // The strided buffer in logical dim order; junk everywhere the view does not look.
-    let phys_shape: Vec<usize> = (0..r).map(|d| p.start[d] + small_shape[d] * p.step[d]).collect();
+    let phys_shape: Vec<usize> = (0..r)
+        .map(|d| p.start[d] + small_shape[d] * p.step[d])
+        .collect();
     let mut phys = Arr::from_fn(&phys_shape, |idx| 100.0 + ravel(&phys_shape, idx) as f64);
     for idx in indices(&small_shape) {
         let pos: Vec<usize> = (0..r)
             .map(|d| {
-                let i = if p.flip[d] { small_shape[d] - 1 - idx[d] } else { idx[d] };
+                let i = if p.flip[d] {
+                    small_shape[d] - 1 - idx[d]
+                } else {
+                    idx[d]
+                };
                 p.start[d] + i * p.step[d]
             })
             .collect();
@@ -309,9 +355,9 @@ pub fn build<T: Element>(a: &Arr, p: &Plan) -> (Tensor<T>, Arr) {
         inv[p.perm[k]] = k as isize;
     }
     let mut t = stor.tensor::<T>().permute(&inv);
-    for d in 0..r {
+    for (d, &n) in small_shape.iter().enumerate() {
         if p.step[d] != 1 || p.start[d] != 0 {
-            let end = p.start[d] + small_shape[d] * p.step[d];
+            let end = p.start[d] + n * p.step[d];
             t = t.slice(d as isize, p.start[d] as isize, end as isize, p.step[d]);
         }
         if p.flip[d] {
@@ -350,12 +396,18 @@ pub fn ref_broadcast(shapes: &[&[usize]]) -> Option<Vec<usize>> {
 /// The index into an operand of shape `src` that output index `out_idx` reads.
 pub fn bcast_index(src: &[usize], out_idx: &[usize]) -> Vec<usize> {
     let lead = out_idx.len() - src.len();
-    src.iter().enumerate().map(|(i, &n)| if n == 1 { 0 } else { out_idx[lead + i] }).collect()
+    src.iter()
+        .enumerate()
+        .map(|(i, &n)| if n == 1 { 0 } else { out_idx[lead + i] })
+        .collect()
 }
 
 /// An output shape and `n` operand shapes that broadcast to (at most) it: each operand
 /// takes a suffix of the output's dims and replaces some with 1.
-pub fn broadcast_family(n: usize, max_rank: usize) -> impl Strategy<Value = (Vec<usize>, Vec<Vec<usize>>)> {
+pub fn broadcast_family(
+    n: usize,
+    max_rank: usize,
+) -> impl Strategy<Value = (Vec<usize>, Vec<Vec<usize>>)> {
     shape(max_rank)
         .prop_flat_map(move |out| {
             let r = out.len();
@@ -366,7 +418,11 @@ pub fn broadcast_family(n: usize, max_rank: usize) -> impl Strategy<Value = (Vec
             let r = out.len();
             let shapes = ops
                 .into_iter()
-                .map(|(rank, ones)| (r - rank..r).map(|d| if ones[d] { 1 } else { out[d] }).collect())
+                .map(|(rank, ones)| {
+                    (r - rank..r)
+                        .map(|d| if ones[d] { 1 } else { out[d] })
+                        .collect()
+                })
                 .collect();
             (out, shapes)
         })
@@ -375,11 +431,20 @@ pub fn broadcast_family(n: usize, max_rank: usize) -> impl Strategy<Value = (Vec
 /// Axes for a reduction over a tensor of rank `rank`: a subset in random order, each
 /// possibly written as a negative index. Returns (as passed, resolved and sorted).
 pub fn axes(rank: usize) -> impl Strategy<Value = (Vec<isize>, Vec<usize>)> {
-    (prop::collection::vec(any::<bool>(), rank), prop::collection::vec(any::<bool>(), rank))
+    (
+        prop::collection::vec(any::<bool>(), rank),
+        prop::collection::vec(any::<bool>(), rank),
+    )
         .prop_flat_map(move |(pick, neg)| {
             let chosen: Vec<isize> = (0..rank)
                 .filter(|&d| pick[d])
-                .map(|d| if neg[d] { d as isize - rank as isize } else { d as isize })
+                .map(|d| {
+                    if neg[d] {
+                        d as isize - rank as isize
+                    } else {
+                        d as isize
+                    }
+                })
                 .collect();
             let sorted: Vec<usize> = (0..rank).filter(|&d| pick[d]).collect();
             (Just(chosen).prop_shuffle(), Just(sorted))

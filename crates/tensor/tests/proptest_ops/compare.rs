@@ -6,28 +6,79 @@ use proptest::prelude::*;
 use crate::common::*;
 
 type CmpOp<T> = Box<dyn Fn(&Tensor<T>, &Tensor<T>) -> Tensor<bool>>;
+/// (name, op, reference).
+type CmpCase<T> = (&'static str, CmpOp<T>, fn(f64, f64) -> bool);
 
-fn comparisons<T: Float>() -> Vec<(&'static str, CmpOp<T>, fn(f64, f64) -> bool)> {
+fn comparisons<T: Float>() -> Vec<CmpCase<T>> {
     vec![
-        ("eq", Box::new(|a: &Tensor<T>, b: &Tensor<T>| a.eq(b)), |x, y| x == y),
-        ("ne", Box::new(|a: &Tensor<T>, b: &Tensor<T>| a.ne(b)), |x, y| x != y),
-        ("lt", Box::new(|a: &Tensor<T>, b: &Tensor<T>| a.lt(b)), |x, y| x < y),
-        ("le", Box::new(|a: &Tensor<T>, b: &Tensor<T>| a.le(b)), |x, y| x <= y),
-        ("gt", Box::new(|a: &Tensor<T>, b: &Tensor<T>| a.gt(b)), |x, y| x > y),
-        ("ge", Box::new(|a: &Tensor<T>, b: &Tensor<T>| a.try_ge(b).unwrap()), |x, y| x >= y),
+        (
+            "eq",
+            Box::new(|a: &Tensor<T>, b: &Tensor<T>| a.eq(b)),
+            |x, y| x == y,
+        ),
+        (
+            "ne",
+            Box::new(|a: &Tensor<T>, b: &Tensor<T>| a.ne(b)),
+            |x, y| x != y,
+        ),
+        (
+            "lt",
+            Box::new(|a: &Tensor<T>, b: &Tensor<T>| a.lt(b)),
+            |x, y| x < y,
+        ),
+        (
+            "le",
+            Box::new(|a: &Tensor<T>, b: &Tensor<T>| a.le(b)),
+            |x, y| x <= y,
+        ),
+        (
+            "gt",
+            Box::new(|a: &Tensor<T>, b: &Tensor<T>| a.gt(b)),
+            |x, y| x > y,
+        ),
+        (
+            "ge",
+            Box::new(|a: &Tensor<T>, b: &Tensor<T>| a.try_ge(b).unwrap()),
+            |x, y| x >= y,
+        ),
     ]
 }
 
 type ScalarCmp<T> = Box<dyn Fn(&Tensor<T>, T) -> Tensor<bool>>;
+type ScalarCmpCase<T> = (&'static str, ScalarCmp<T>, fn(f64, f64) -> bool);
 
-fn scalar_comparisons<T: Float>() -> Vec<(&'static str, ScalarCmp<T>, fn(f64, f64) -> bool)> {
+fn scalar_comparisons<T: Float>() -> Vec<ScalarCmpCase<T>> {
     vec![
-        ("eq_scalar", Box::new(|a: &Tensor<T>, s| a.eq_scalar(s)), |x, y| x == y),
-        ("ne_scalar", Box::new(|a: &Tensor<T>, s| a.ne_scalar(s)), |x, y| x != y),
-        ("lt_scalar", Box::new(|a: &Tensor<T>, s| a.lt_scalar(s)), |x, y| x < y),
-        ("le_scalar", Box::new(|a: &Tensor<T>, s| a.le_scalar(s)), |x, y| x <= y),
-        ("gt_scalar", Box::new(|a: &Tensor<T>, s| a.gt_scalar(s)), |x, y| x > y),
-        ("ge_scalar", Box::new(|a: &Tensor<T>, s| a.ge_scalar(s)), |x, y| x >= y),
+        (
+            "eq_scalar",
+            Box::new(|a: &Tensor<T>, s| a.eq_scalar(s)),
+            |x, y| x == y,
+        ),
+        (
+            "ne_scalar",
+            Box::new(|a: &Tensor<T>, s| a.ne_scalar(s)),
+            |x, y| x != y,
+        ),
+        (
+            "lt_scalar",
+            Box::new(|a: &Tensor<T>, s| a.lt_scalar(s)),
+            |x, y| x < y,
+        ),
+        (
+            "le_scalar",
+            Box::new(|a: &Tensor<T>, s| a.le_scalar(s)),
+            |x, y| x <= y,
+        ),
+        (
+            "gt_scalar",
+            Box::new(|a: &Tensor<T>, s| a.gt_scalar(s)),
+            |x, y| x > y,
+        ),
+        (
+            "ge_scalar",
+            Box::new(|a: &Tensor<T>, s| a.ge_scalar(s)),
+            |x, y| x >= y,
+        ),
     ]
 }
 
@@ -40,7 +91,15 @@ fn check_compare<T: Float>(a: &Arr, pa: &Plan, b: &Arr, pb: &Plan) -> TestResult
     let (tb, rb) = build::<T>(b, pb);
     let out = ref_broadcast(&[&a.shape, &b.shape]).unwrap();
     for (name, op, f) in comparisons::<T>() {
-        let want = mask_arr(|i| f(ra.at(&bcast_index(&ra.shape, i)), rb.at(&bcast_index(&rb.shape, i))), &out);
+        let want = mask_arr(
+            |i| {
+                f(
+                    ra.at(&bcast_index(&ra.shape, i)),
+                    rb.at(&bcast_index(&rb.shape, i)),
+                )
+            },
+            &out,
+        );
         check_exact(name, &values(&op(&ta, &tb)), &want)?;
     }
     for (name, op, f) in scalar_comparisons::<T>() {
@@ -65,15 +124,29 @@ fn check_where<T: Float>(shapes: &[Vec<usize>], plans: &[Plan], vals: &[Arr]) ->
         }
     });
     check_exact("where", &values(&Tensor::where_cond(&tm, &ta, &tb)), &want)?;
-    check_exact("try_where", &values(&Tensor::try_where_cond(&tm, &ta, &tb).unwrap()), &want)?;
+    check_exact(
+        "try_where",
+        &values(&Tensor::try_where_cond(&tm, &ta, &tb).unwrap()),
+        &want,
+    )?;
     Ok(())
 }
 
 fn check_masked_fill<T: Float>(x: &Arr, px: &Plan, m: &Arr, pm: &Plan) -> TestResult {
     let (tx, rx) = build::<T>(x, px);
     let (tm, rm) = build::<bool>(m, pm);
-    let want = Arr::from_fn(&rx.shape, |i| if rm.at(&bcast_index(&rm.shape, i)) != 0.0 { -7.5 } else { rx.at(i) });
-    check_exact("masked_fill", &values(&tx.masked_fill(&tm, T::from_f64(-7.5))), &want)?;
+    let want = Arr::from_fn(&rx.shape, |i| {
+        if rm.at(&bcast_index(&rm.shape, i)) != 0.0 {
+            -7.5
+        } else {
+            rx.at(i)
+        }
+    });
+    check_exact(
+        "masked_fill",
+        &values(&tx.masked_fill(&tm, T::from_f64(-7.5))),
+        &want,
+    )?;
     Ok(())
 }
 
@@ -81,7 +154,10 @@ fn check_masked_fill<T: Float>(x: &Arr, px: &Plan, m: &Arr, pm: &Plan) -> TestRe
 fn mask_of(shape: Vec<usize>) -> impl Strategy<Value = (Arr, Plan)> {
     let n = numel(&shape);
     let r = shape.len();
-    (prop::collection::vec(prop_oneof![Just(0.0), Just(1.0)], n), plan(r))
+    (
+        prop::collection::vec(prop_oneof![Just(0.0), Just(1.0)], n),
+        plan(r),
+    )
         .prop_map(move |(data, p)| (Arr::new(&shape, data), p))
 }
 

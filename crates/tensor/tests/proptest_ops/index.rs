@@ -13,8 +13,11 @@ fn abs_dot(a: &Arr, b: &Arr) -> f64 {
     a.data.iter().zip(&b.data).map(|(x, y)| (x * y).abs()).sum()
 }
 
+/// (x, dim, negative dim?, index values, src for index_add).
+type IndexSelectCase = ((Arr, Plan), usize, bool, Vec<i64>, (Arr, Plan));
+
 /// x, a dim, and a 1-D index vector (repeats allowed) valid for that dim, and a src for index_add.
-fn index_select_case() -> impl Strategy<Value = ((Arr, Plan), usize, bool, Vec<i64>, (Arr, Plan))> {
+fn index_select_case() -> impl Strategy<Value = IndexSelectCase> {
     shape(4)
         .prop_filter("needs a dim", |s| !s.is_empty())
         .prop_flat_map(|s| {
@@ -30,14 +33,30 @@ fn index_select_case() -> impl Strategy<Value = ((Arr, Plan), usize, bool, Vec<i
         .prop_flat_map(|(s, d, neg, idx)| {
             let mut src_shape = s.clone();
             src_shape[d] = idx.len();
-            (input_of(s), Just(d), Just(neg), Just(idx), input_of(src_shape))
+            (
+                input_of(s),
+                Just(d),
+                Just(neg),
+                Just(idx),
+                input_of(src_shape),
+            )
         })
 }
 
-fn check_index_select<T: Float>(x: &(Arr, Plan), d: usize, neg: bool, idx: &[i64], src: &(Arr, Plan)) -> TestResult {
+fn check_index_select<T: Float>(
+    x: &(Arr, Plan),
+    d: usize,
+    neg: bool,
+    idx: &[i64],
+    src: &(Arr, Plan),
+) -> TestResult {
     let (t, r) = build::<T>(&x.0, &x.1);
     let rank = r.shape.len();
-    let sd = if neg { d as isize - rank as isize } else { d as isize };
+    let sd = if neg {
+        d as isize - rank as isize
+    } else {
+        d as isize
+    };
     let index = Tensor::from_vec(idx.to_vec(), &[idx.len()]);
     // index_select
     let mut shape = r.shape.clone();
@@ -51,7 +70,11 @@ fn check_index_select<T: Float>(x: &(Arr, Plan), d: usize, neg: bool, idx: &[i64
     // The same through a non-contiguous (reversed) index tensor.
     let rev: Vec<i64> = idx.iter().rev().copied().collect();
     let index_flipped = Tensor::from_vec(rev, &[idx.len()]).flip(0);
-    check_exact("index_select (flipped index)", &values(&t.index_select(sd, &index_flipped)), &want)?;
+    check_exact(
+        "index_select (flipped index)",
+        &values(&t.index_select(sd, &index_flipped)),
+        &want,
+    )?;
     // index_add: out = x; out[.., idx[j], ..] += src[.., j, ..]
     let (ts, rs) = build::<T>(&src.0, &src.1);
     let mut want = r.clone();
@@ -62,12 +85,23 @@ fn check_index_select<T: Float>(x: &(Arr, Plan), d: usize, neg: bool, idx: &[i64
         want.data[k] += rs.at(&i);
     }
     let got = values(&t.index_add(sd, &index, &ts));
-    check_close(&format!("index_add {}", T::DTYPE), &got, &want.round::<T>(), 4.0 * eps::<T>(), 4.0 * eps::<T>())?;
+    check_close(
+        &format!("index_add {}", T::DTYPE),
+        &got,
+        &want.round::<T>(),
+        4.0 * eps::<T>(),
+        4.0 * eps::<T>(),
+    )?;
     // Adjoint: <index_select(x, i), y> == <x, index_add(0, i, y)>.
     let lhs = dot(&values(&t.index_select(sd, &index)), &rs);
     let rhs = dot(&r, &values(&t.zeros_like().index_add(sd, &index, &ts)));
     let scale = abs_dot(&values(&t.index_select(sd, &index)), &rs) + 1e-3;
-    prop_assert!((lhs - rhs).abs() <= 8.0 * eps::<T>() * scale, "index_add is the adjoint of index_select: {} vs {}", lhs, rhs);
+    prop_assert!(
+        (lhs - rhs).abs() <= 8.0 * eps::<T>() * scale,
+        "index_add is the adjoint of index_select: {} vs {}",
+        lhs,
+        rhs
+    );
     Ok(())
 }
 
@@ -80,30 +114,45 @@ fn gather_case() -> impl Strategy<Value = GatherCase> {
         .prop_filter("needs a dim", |s| !s.is_empty())
         .prop_flat_map(|s| {
             let r = s.len();
-            (Just(s.clone()), 0..r, prop::collection::vec(0..=4usize, r), prop::collection::vec(0..=1usize, r))
+            (
+                Just(s.clone()),
+                0..r,
+                prop::collection::vec(0..=4usize, r),
+                prop::collection::vec(0..=1usize, r),
+            )
         })
         .prop_flat_map(|(s, d, cut, grow)| {
             // index dims: <= x's outside d (any size along d, 0 if x's is 0)
             let ishape: Vec<usize> = (0..s.len())
-                .map(|k| if k == d { if s[d] == 0 { 0 } else { cut[k] } } else { s[k].saturating_sub(cut[k] % 2) })
+                .map(|k| {
+                    if k == d {
+                        if s[d] == 0 {
+                            0
+                        } else {
+                            cut[k]
+                        }
+                    } else {
+                        s[k].saturating_sub(cut[k] % 2)
+                    }
+                })
                 .collect();
             let src_shape: Vec<usize> = ishape.iter().zip(&grow).map(|(&n, &g)| n + g).collect();
             let n = numel(&ishape);
             let vals = prop::collection::vec(0..s[d].max(1) as i64, n);
-            (input_of(s), Just(d), Just(ishape), vals, plan_for(ishape_len(&src_shape)), input_of(src_shape))
+            let r = s.len();
+            (
+                input_of(s),
+                Just(d),
+                Just(ishape),
+                vals,
+                plan(r),
+                input_of(src_shape),
+            )
         })
         .prop_map(|(x, d, ishape, vals, ip, src)| {
             let idx = Arr::new(&ishape, vals.into_iter().map(|v| v as f64).collect());
             (x, d, (idx, ip), src)
         })
-}
-
-fn ishape_len(s: &[usize]) -> usize {
-    s.len()
-}
-
-fn plan_for(rank: usize) -> impl Strategy<Value = Plan> {
-    plan(rank)
 }
 
 fn check_gather<T: Float>(case: &GatherCase) -> TestResult {
@@ -128,14 +177,28 @@ fn check_gather<T: Float>(case: &GatherCase) -> TestResult {
         want.data[k] += rs.at(&i);
     }
     let got = values(&t.scatter_add(d as isize, &index, &src));
-    check_close(&format!("scatter_add {}", T::DTYPE), &got, &want.round::<T>(), 8.0 * eps::<T>(), 8.0 * eps::<T>())?;
+    check_close(
+        &format!("scatter_add {}", T::DTYPE),
+        &got,
+        &want.round::<T>(),
+        8.0 * eps::<T>(),
+        8.0 * eps::<T>(),
+    )?;
     // Adjoint: <gather(x, i), y> == <x, scatter_add(0, i, y)> with y the index-sized part of src.
     let y = Arr::from_fn(&ri.shape, |i| rs.at(i));
     let ty = y.tensor::<T>();
     let g = values(&t.gather(d as isize, &index));
     let lhs = dot(&g, &y);
-    let rhs = dot(&r, &values(&t.zeros_like().scatter_add(d as isize, &index, &ty)));
-    prop_assert!((lhs - rhs).abs() <= 8.0 * eps::<T>() * (abs_dot(&g, &y) + 1e-3), "scatter_add is the adjoint of gather: {} vs {}", lhs, rhs);
+    let rhs = dot(
+        &r,
+        &values(&t.zeros_like().scatter_add(d as isize, &index, &ty)),
+    );
+    prop_assert!(
+        (lhs - rhs).abs() <= 8.0 * eps::<T>() * (abs_dot(&g, &y) + 1e-3),
+        "scatter_add is the adjoint of gather: {} vs {}",
+        lhs,
+        rhs
+    );
     Ok(())
 }
 
@@ -145,7 +208,12 @@ fn concat_case() -> impl Strategy<Value = (Vec<(Arr, Plan)>, usize, bool)> {
         .prop_filter("needs a dim", |s| !s.is_empty())
         .prop_flat_map(|s| {
             let r = s.len();
-            (Just(s), 0..r, prop::collection::vec(dim(), 1..=3), any::<bool>())
+            (
+                Just(s),
+                0..r,
+                prop::collection::vec(dim(), 1..=3),
+                any::<bool>(),
+            )
         })
         .prop_flat_map(|(s, d, sizes, neg)| {
             let parts: Vec<_> = sizes
@@ -164,7 +232,11 @@ fn check_concat<T: Float>(parts: &[(Arr, Plan)], d: usize, neg: bool) -> TestRes
     let built: Vec<(Tensor<T>, Arr)> = parts.iter().map(|(a, p)| build::<T>(a, p)).collect();
     let refs: Vec<&Tensor<T>> = built.iter().map(|(t, _)| t).collect();
     let rank = parts[0].0.shape.len();
-    let sd = if neg { d as isize - rank as isize } else { d as isize };
+    let sd = if neg {
+        d as isize - rank as isize
+    } else {
+        d as isize
+    };
     let mut shape = parts[0].0.shape.clone();
     shape[d] = parts.iter().map(|(a, _)| a.shape[d]).sum();
     let want = Arr::from_fn(&shape, |i| {
@@ -182,18 +254,21 @@ fn check_concat<T: Float>(parts: &[(Arr, Plan)], d: usize, neg: bool) -> TestRes
 }
 
 fn stack_case() -> impl Strategy<Value = (Vec<(Arr, Plan)>, usize, bool)> {
-    (shape(3), 1..=3usize)
-        .prop_flat_map(|(s, k)| {
-            let r = s.len();
-            (prop::collection::vec(input_of(s), k), 0..=r, any::<bool>())
-        })
+    (shape(3), 1..=3usize).prop_flat_map(|(s, k)| {
+        let r = s.len();
+        (prop::collection::vec(input_of(s), k), 0..=r, any::<bool>())
+    })
 }
 
 fn check_stack<T: Float>(parts: &[(Arr, Plan)], d: usize, neg: bool) -> TestResult {
     let built: Vec<(Tensor<T>, Arr)> = parts.iter().map(|(a, p)| build::<T>(a, p)).collect();
     let refs: Vec<&Tensor<T>> = built.iter().map(|(t, _)| t).collect();
     let rank = parts[0].0.shape.len();
-    let sd = if neg { d as isize - (rank as isize + 1) } else { d as isize };
+    let sd = if neg {
+        d as isize - (rank as isize + 1)
+    } else {
+        d as isize
+    };
     let mut shape = parts[0].0.shape.clone();
     shape.insert(d, parts.len());
     let want = Arr::from_fn(&shape, |i| {
@@ -208,7 +283,10 @@ fn check_stack<T: Float>(parts: &[(Arr, Plan)], d: usize, neg: bool) -> TestResu
 fn pad_case() -> impl Strategy<Value = ((Arr, Plan), Vec<(usize, usize)>)> {
     input(4).prop_flat_map(|(a, p)| {
         let r = a.shape.len();
-        (Just((a, p)), prop::collection::vec((0..=2usize, 0..=2usize), 0..=r))
+        (
+            Just((a, p)),
+            prop::collection::vec((0..=2usize, 0..=2usize), 0..=r),
+        )
     })
 }
 

@@ -8,14 +8,22 @@ use crate::common::*;
 /// Groups `a`'s values by their kept coordinates, each group in row-major order of the
 /// reduced dims; returns the output shape (with `keepdim`) and the groups.
 fn groups(a: &Arr, axes: &[usize], keepdim: bool) -> (Vec<usize>, Vec<Vec<f64>>) {
-    let kept_shape: Vec<usize> = (0..a.shape.len()).filter(|d| !axes.contains(d)).map(|d| a.shape[d]).collect();
+    let kept_shape: Vec<usize> = (0..a.shape.len())
+        .filter(|d| !axes.contains(d))
+        .map(|d| a.shape[d])
+        .collect();
     let mut out = vec![Vec::new(); numel(&kept_shape)];
     for idx in indices(&a.shape) {
-        let kept: Vec<usize> = (0..a.shape.len()).filter(|d| !axes.contains(d)).map(|d| idx[d]).collect();
+        let kept: Vec<usize> = (0..a.shape.len())
+            .filter(|d| !axes.contains(d))
+            .map(|d| idx[d])
+            .collect();
         out[ravel(&kept_shape, &kept)].push(a.at(&idx));
     }
     let shape = if keepdim {
-        (0..a.shape.len()).map(|d| if axes.contains(&d) { 1 } else { a.shape[d] }).collect()
+        (0..a.shape.len())
+            .map(|d| if axes.contains(&d) { 1 } else { a.shape[d] })
+            .collect()
     } else {
         kept_shape
     };
@@ -61,7 +69,13 @@ fn arg_ref(g: &[f64], larger: bool) -> f64 {
     best as f64
 }
 
-fn check_axes<T: Float>(a: &Arr, p: &Plan, axes: &[isize], resolved: &[usize], keepdim: bool) -> TestResult {
+fn check_axes<T: Float>(
+    a: &Arr,
+    p: &Plan,
+    axes: &[isize],
+    resolved: &[usize],
+    keepdim: bool,
+) -> TestResult {
     let (t, r) = build::<T>(a, p);
     let e = eps::<T>();
     let tag = |op: &str| format!("{op} over {axes:?} keepdim {keepdim} {}", T::DTYPE);
@@ -76,28 +90,50 @@ fn check_axes<T: Float>(a: &Arr, p: &Plan, axes: &[isize], resolved: &[usize], k
     let n = reduce_ref(&r, resolved, keepdim, count);
     let want = reduce_ref(&r, resolved, keepdim, |g| sum(g) / g.len() as f64);
     let got = values(&t.try_mean_dims(axes, keepdim).unwrap());
-    check_with(&tag("mean"), &got, &want, |i| e * (scale.data[i] / n.data[i] + 1e-3))?;
+    check_with(&tag("mean"), &got, &want, |i| {
+        e * (scale.data[i] / n.data[i] + 1e-3)
+    })?;
 
     // max/min/argmax/argmin: exact; an empty reduced dim is an error.
     let max = t.try_max_dims(axes, keepdim);
     let min = t.try_min_dims(axes, keepdim);
     if empty_reduced {
-        prop_assert!(max.is_err() && min.is_err(), "{}", tag("max/min of an empty dim"));
+        prop_assert!(
+            max.is_err() && min.is_err(),
+            "{}",
+            tag("max/min of an empty dim")
+        );
     } else {
-        let fold = |init: f64, f: fn(f64, f64) -> f64| move |g: &[f64]| g.iter().fold(init, |m, &v| f(m, v));
-        check_exact(&tag("max"), &values(&max.unwrap()), &reduce_ref(&r, resolved, keepdim, fold(f64::NEG_INFINITY, f64::max)))?;
-        check_exact(&tag("min"), &values(&min.unwrap()), &reduce_ref(&r, resolved, keepdim, fold(f64::INFINITY, f64::min)))?;
+        let fold = |init: f64, f: fn(f64, f64) -> f64| {
+            move |g: &[f64]| g.iter().fold(init, |m, &v| f(m, v))
+        };
+        check_exact(
+            &tag("max"),
+            &values(&max.unwrap()),
+            &reduce_ref(&r, resolved, keepdim, fold(f64::NEG_INFINITY, f64::max)),
+        )?;
+        check_exact(
+            &tag("min"),
+            &values(&min.unwrap()),
+            &reduce_ref(&r, resolved, keepdim, fold(f64::INFINITY, f64::min)),
+        )?;
     }
 
     // var/std with corrections 0, 1 and 2 (divisor max(n - c, 0), as PyTorch).
     for c in 0..=2 {
         let want = reduce_ref(&r, resolved, keepdim, |g| var_ref(g, c));
-        let sq = reduce_ref(&r, resolved, keepdim, |g| g.iter().map(|v| v * v).sum::<f64>() / (g.len() as f64 - c as f64).max(1.0));
+        let sq = reduce_ref(&r, resolved, keepdim, |g| {
+            g.iter().map(|v| v * v).sum::<f64>() / (g.len() as f64 - c as f64).max(1.0)
+        });
         let got = values(&t.var_dims(axes, c, keepdim));
-        check_with(&tag(&format!("var({c})")), &got, &want, |i| 8.0 * e * (sq.data[i] + 1e-3))?;
+        check_with(&tag(&format!("var({c})")), &got, &want, |i| {
+            8.0 * e * (sq.data[i] + 1e-3)
+        })?;
         let want = Arr::new(&want.shape, want.data.iter().map(|v| v.sqrt()).collect());
         let got = values(&t.try_std_dims(axes, c, keepdim).unwrap());
-        check_with(&tag(&format!("std({c})")), &got, &want, |i| (8.0 * e * (sq.data[i] + 1e-3)).sqrt())?;
+        check_with(&tag(&format!("std({c})")), &got, &want, |i| {
+            (8.0 * e * (sq.data[i] + 1e-3)).sqrt()
+        })?;
     }
 
     let want = reduce_ref(&r, resolved, keepdim, lse_ref);
@@ -108,17 +144,36 @@ fn check_axes<T: Float>(a: &Arr, p: &Plan, axes: &[isize], resolved: &[usize], k
 
 fn check_arg<T: Float>(a: &Arr, p: &Plan, dim: isize, keepdim: bool) -> TestResult {
     let (t, r) = build::<T>(a, p);
-    let d = if dim < 0 { (dim + a.shape.len() as isize) as usize } else { dim as usize };
+    let d = if dim < 0 {
+        (dim + a.shape.len() as isize) as usize
+    } else {
+        dim as usize
+    };
     let tag = |op: &str| format!("{op} dim {dim} keepdim {keepdim} {}", T::DTYPE);
-    let (amax, amin) = (t.try_argmax_dim(dim, keepdim), t.try_argmin_dim(dim, keepdim));
+    let (amax, amin) = (
+        t.try_argmax_dim(dim, keepdim),
+        t.try_argmin_dim(dim, keepdim),
+    );
     if a.shape[d] == 0 {
-        prop_assert!(amax.is_err() && amin.is_err(), "{}", tag("argmax of an empty dim"));
+        prop_assert!(
+            amax.is_err() && amin.is_err(),
+            "{}",
+            tag("argmax of an empty dim")
+        );
         return Ok(());
     }
     let (amax, amin) = (amax.unwrap(), amin.unwrap());
     prop_assert_eq!(amax.dtype(), "int64");
-    check_exact(&tag("argmax"), &values(&amax), &reduce_ref(&r, &[d], keepdim, |g| arg_ref(g, true)))?;
-    check_exact(&tag("argmin"), &values(&amin), &reduce_ref(&r, &[d], keepdim, |g| arg_ref(g, false)))?;
+    check_exact(
+        &tag("argmax"),
+        &values(&amax),
+        &reduce_ref(&r, &[d], keepdim, |g| arg_ref(g, true)),
+    )?;
+    check_exact(
+        &tag("argmin"),
+        &values(&amin),
+        &reduce_ref(&r, &[d], keepdim, |g| arg_ref(g, false)),
+    )?;
     Ok(())
 }
 
@@ -131,15 +186,27 @@ fn check_all<T: Float>(a: &Arr, p: &Plan) -> TestResult {
     let tol = e * (abs_sum(&r.data) + 1e-3);
     check_with(&tag("sum"), &values(&t.sum()), &scalar(total), |_| tol)?;
     let n = r.data.len() as f64;
-    check_with(&tag("mean"), &values(&t.mean()), &scalar(total / n), |_| tol / n.max(1.0))?;
+    check_with(&tag("mean"), &values(&t.mean()), &scalar(total / n), |_| {
+        tol / n.max(1.0)
+    })?;
     let all: Vec<usize> = (0..a.shape.len()).collect();
     for c in 0..=2 {
         let sq = r.data.iter().map(|v| v * v).sum::<f64>() / (n - c as f64).max(1.0);
-        check_with(&tag("var"), &values(&t.var(c)), &scalar(var_ref(&r.data, c)), |_| 8.0 * e * (sq + 1e-3))?;
+        check_with(
+            &tag("var"),
+            &values(&t.var(c)),
+            &scalar(var_ref(&r.data, c)),
+            |_| 8.0 * e * (sq + 1e-3),
+        )?;
     }
     // The same through the axes form over every dim.
     let axes: Vec<isize> = all.iter().map(|&d| d as isize).collect();
-    check_with(&tag("sum_dims(all)"), &values(&t.sum_dims(&axes, false)), &scalar(total), |_| tol)?;
+    check_with(
+        &tag("sum_dims(all)"),
+        &values(&t.sum_dims(&axes, false)),
+        &scalar(total),
+        |_| tol,
+    )?;
     if r.data.is_empty() {
         for res in [t.try_max(), t.try_min()] {
             prop_assert!(res.is_err());
@@ -151,17 +218,26 @@ fn check_all<T: Float>(a: &Arr, p: &Plan) -> TestResult {
     let mn = r.data.iter().fold(f64::INFINITY, |m, &v| m.min(v));
     check_exact(&tag("max"), &values(&t.max()), &scalar(mx))?;
     check_exact(&tag("min"), &values(&t.min()), &scalar(mn))?;
-    check_exact(&tag("argmax"), &values(&t.argmax()), &scalar(arg_ref(&r.data, true)))?;
-    check_exact(&tag("argmin"), &values(&t.argmin()), &scalar(arg_ref(&r.data, false)))?;
+    check_exact(
+        &tag("argmax"),
+        &values(&t.argmax()),
+        &scalar(arg_ref(&r.data, true)),
+    )?;
+    check_exact(
+        &tag("argmin"),
+        &values(&t.argmin()),
+        &scalar(arg_ref(&r.data, false)),
+    )?;
     Ok(())
 }
 
 fn with_axes() -> impl Strategy<Value = (Arr, Plan, Vec<isize>, Vec<usize>, bool)> {
-    input(4).prop_flat_map(|(a, p)| {
-        let r = a.shape.len();
-        (Just(a), Just(p), axes(r), any::<bool>())
-    })
-    .prop_map(|(a, p, (ax, res), k)| (a, p, ax, res, k))
+    input(4)
+        .prop_flat_map(|(a, p)| {
+            let r = a.shape.len();
+            (Just(a), Just(p), axes(r), any::<bool>())
+        })
+        .prop_map(|(a, p, (ax, res), k)| (a, p, ax, res, k))
 }
 
 fn with_dim() -> impl Strategy<Value = (Arr, Plan, isize, bool)> {
@@ -217,7 +293,10 @@ fn logsumexp_handles_infinities() {
     assert!((t.logsumexp_dims(&[0], false).item() - (1000.0 + 2f32.ln())).abs() < 1e-3);
     // An empty row gives -inf.
     let t = Tensor::<f64>::zeros(&[3, 0]);
-    assert_eq!(t.logsumexp_dims(&[1], false).to_vec(), vec![f64::NEG_INFINITY; 3]);
+    assert_eq!(
+        t.logsumexp_dims(&[1], false).to_vec(),
+        vec![f64::NEG_INFINITY; 3]
+    );
 }
 
 #[test]

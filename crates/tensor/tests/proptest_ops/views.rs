@@ -10,7 +10,16 @@ use crate::common::*;
 /// The storage offset of every logical element, in row-major order.
 fn offsets<T: Element>(t: &Tensor<T>) -> Vec<isize> {
     let (st, off) = (t.strides(), t.layout().offset() as isize);
-    indices(t.shape()).iter().map(|i| off + i.iter().zip(st).map(|(&i, &s)| i as isize * s).sum::<isize>()).collect()
+    indices(t.shape())
+        .iter()
+        .map(|i| {
+            off + i
+                .iter()
+                .zip(st)
+                .map(|(&i, &s)| i as isize * s)
+                .sum::<isize>()
+        })
+        .collect()
 }
 
 /// Brute force: can `shape` be laid over these element offsets with some strides?
@@ -30,13 +39,21 @@ fn view_possible(offs: &[isize], shape: &[usize]) -> bool {
         })
         .collect();
     indices(shape).iter().enumerate().all(|(flat, idx)| {
-        offs[flat] == offs[0] + idx.iter().zip(&strides).map(|(&i, &s)| i as isize * s).sum::<isize>()
+        offs[flat]
+            == offs[0]
+                + idx
+                    .iter()
+                    .zip(&strides)
+                    .map(|(&i, &s)| i as isize * s)
+                    .sum::<isize>()
     })
 }
 
 /// Dense row-major, by brute force (ignoring where it starts); vacuous for <= 1 element.
 fn really_contiguous(offs: &[isize]) -> bool {
-    offs.iter().enumerate().all(|(i, &o)| o - offs[0] == i as isize)
+    offs.iter()
+        .enumerate()
+        .all(|(i, &o)| o - offs[0] == i as isize)
 }
 
 /// Remaps a reference array: output index -> input index.
@@ -49,7 +66,9 @@ fn remap(a: &Arr, shape: &[usize], f: impl Fn(&[usize]) -> Vec<usize>) -> Arr {
 fn shape_with(n: usize, seed: u64) -> Vec<usize> {
     let mut s = seed;
     let mut next = |m: u64| {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((s >> 33) % m.max(1)) as usize
     };
     let rank = next(5);
@@ -62,7 +81,7 @@ fn shape_with(n: usize, seed: u64) -> Vec<usize> {
     let mut shape = Vec::new();
     let mut rest = n;
     for _ in 1..rank.max(1) {
-        let divisors: Vec<usize> = (1..=rest).filter(|d| rest % d == 0).collect();
+        let divisors: Vec<usize> = (1..=rest).filter(|&d| rest / d * d == rest).collect();
         let d = divisors[next(divisors.len() as u64)];
         shape.push(d);
         rest /= d;
@@ -110,11 +129,19 @@ fn apply<T: Element>(t: &Tensor<T>, r: &Arr, op: &Op) -> Option<(String, Tensor<
                 let v = t.try_view(&new);
                 match v {
                     Ok(v) => {
-                        assert!(possible, "view {shape:?} -> {new:?} with strides {:?} should need a copy", t.strides());
+                        assert!(
+                            possible,
+                            "view {shape:?} -> {new:?} with strides {:?} should need a copy",
+                            t.strides()
+                        );
                         (format!("view {new:?}"), v, want, true)
                     }
                     Err(e) => {
-                        assert!(!possible, "view {shape:?} -> {new:?} with strides {:?} refused: {e}", t.strides());
+                        assert!(
+                            !possible,
+                            "view {shape:?} -> {new:?} with strides {:?} refused: {e}",
+                            t.strides()
+                        );
                         let r = t.reshape(&new);
                         assert!(!r.shares_storage(t), "a reshape that needs a copy copies");
                         assert!(r.is_contiguous());
@@ -123,7 +150,11 @@ fn apply<T: Element>(t: &Tensor<T>, r: &Arr, op: &Op) -> Option<(String, Tensor<
                 }
             } else {
                 let v = t.reshape(&new);
-                assert_eq!(v.shares_storage(t), possible, "reshape {shape:?} -> {new:?} copies iff it must");
+                assert_eq!(
+                    v.shares_storage(t),
+                    possible,
+                    "reshape {shape:?} -> {new:?} copies iff it must"
+                );
                 (format!("reshape {new:?}"), v, want, possible)
             }
         }
@@ -135,7 +166,10 @@ fn apply<T: Element>(t: &Tensor<T>, r: &Arr, op: &Op) -> Option<(String, Tensor<
                 perm.swap(i, (s % (i as u64 + 1)) as usize);
                 s /= i as u64 + 1;
             }
-            let dims: Vec<isize> = perm.iter().map(|&d| signed(d, rank, op.neg && d % 2 == 0)).collect();
+            let dims: Vec<isize> = perm
+                .iter()
+                .map(|&d| signed(d, rank, op.neg && d % 2 == 0))
+                .collect();
             let new: Vec<usize> = perm.iter().map(|&d| shape[d]).collect();
             let want = remap(r, &new, |i| {
                 let mut j = vec![0; rank];
@@ -159,7 +193,12 @@ fn apply<T: Element>(t: &Tensor<T>, r: &Arr, op: &Op) -> Option<(String, Tensor<
                 j
             });
             let (sa, sb) = (signed(a, rank, op.neg), signed(b, rank, false));
-            (format!("transpose {sa} {sb}"), t.transpose(sa, sb), want, true)
+            (
+                format!("transpose {sa} {sb}"),
+                t.transpose(sa, sb),
+                want,
+                true,
+            )
         }
         3 => {
             if rank > 2 {
@@ -184,7 +223,12 @@ fn apply<T: Element>(t: &Tensor<T>, r: &Arr, op: &Op) -> Option<(String, Tensor<
                 j
             });
             let sd = signed(d, rank, op.neg);
-            (format!("narrow {sd} {start} {len}"), t.narrow(sd, start, len), want, true)
+            (
+                format!("narrow {sd} {start} {len}"),
+                t.narrow(sd, start, len),
+                want,
+                true,
+            )
         }
         5 => {
             // Python slicing, with negative and out-of-range bounds.
@@ -206,7 +250,12 @@ fn apply<T: Element>(t: &Tensor<T>, r: &Arr, op: &Op) -> Option<(String, Tensor<
                 j
             });
             let sd = signed(d, rank, op.neg);
-            (format!("slice {sd} {start}:{end}:{step}"), t.slice(sd, start, end, step), want, true)
+            (
+                format!("slice {sd} {start}:{end}:{step}"),
+                t.slice(sd, start, end, step),
+                want,
+                true,
+            )
         }
         6 => {
             if rank == 0 {
@@ -246,7 +295,12 @@ fn apply<T: Element>(t: &Tensor<T>, r: &Arr, op: &Op) -> Option<(String, Tensor<
             let d = pick(p0, rank);
             let sd = signed(d, rank, op.neg);
             if shape[d] != 1 {
-                return Some((format!("squeeze_dim {sd} (no-op)"), t.squeeze_dim(sd), r.clone(), true));
+                return Some((
+                    format!("squeeze_dim {sd} (no-op)"),
+                    t.squeeze_dim(sd),
+                    r.clone(),
+                    true,
+                ));
             }
             let mut new = shape.clone();
             new.remove(d);
@@ -273,9 +327,19 @@ fn apply<T: Element>(t: &Tensor<T>, r: &Arr, op: &Op) -> Option<(String, Tensor<
             // broadcast_to: up to 2 new leading dims, size-1 dims stretched.
             let lead: Vec<usize> = (0..pick(p0, 3)).map(|k| pick(p1 >> (8 * k), 4)).collect();
             let mut new = lead.clone();
-            new.extend(shape.iter().enumerate().map(|(d, &n)| if n == 1 { pick(p2 >> (4 * d), 4) } else { n }));
+            new.extend(shape.iter().enumerate().map(|(d, &n)| {
+                if n == 1 {
+                    pick(p2 >> (4 * d), 4)
+                } else {
+                    n
+                }
+            }));
             let want = remap(r, &new, |i| bcast_index(&shape, i));
-            let v = if op.neg { t.expand(&new) } else { t.broadcast_to(&new) };
+            let v = if op.neg {
+                t.expand(&new)
+            } else {
+                t.broadcast_to(&new)
+            };
             (format!("broadcast_to {new:?}"), v, want, true)
         }
         11 => {
@@ -294,7 +358,12 @@ fn apply<T: Element>(t: &Tensor<T>, r: &Arr, op: &Op) -> Option<(String, Tensor<
         12 => {
             if rank == 0 {
                 let v = t.flatten(0, -1);
-                return Some(("flatten of a scalar".into(), v, Arr::new(&[1], r.data.clone()), false));
+                return Some((
+                    "flatten of a scalar".into(),
+                    v,
+                    Arr::new(&[1], r.data.clone()),
+                    false,
+                ));
             }
             let s = pick(p0, rank);
             let e = s + pick(p1, rank - s);
@@ -303,7 +372,12 @@ fn apply<T: Element>(t: &Tensor<T>, r: &Arr, op: &Op) -> Option<(String, Tensor<
             new.extend_from_slice(&shape[e + 1..]);
             let possible = view_possible(&offsets(t), &new);
             let (ss, se) = (signed(s, rank, op.neg), signed(e, rank, op.neg));
-            (format!("flatten {ss} {se}"), t.flatten(ss, se), Arr::new(&new, r.data.clone()), possible)
+            (
+                format!("flatten {ss} {se}"),
+                t.flatten(ss, se),
+                Arr::new(&new, r.data.clone()),
+                possible,
+            )
         }
         _ => {
             let c = t.contiguous();
@@ -318,7 +392,9 @@ fn check_chain<T: Element>(a: &Arr, p: &Plan, ops: &[Op]) -> TestResult {
     let (mut t, mut r) = build::<T>(a, p);
     let mut trail = format!("{:?} {:?}", a.shape, p.kind);
     for op in ops {
-        let Some((name, next, want, shares)) = apply(&t, &r, op) else { continue };
+        let Some((name, next, want, shares)) = apply(&t, &r, op) else {
+            continue;
+        };
         trail = format!("{trail} -> {name}");
         check_exact(&format!("{trail} [get]"), &read(&next), &want)?;
         check_exact(&format!("{trail} [to_vec]"), &values(&next), &want)?;
@@ -327,10 +403,25 @@ fn check_chain<T: Element>(a: &Arr, p: &Plan, ops: &[Op]) -> TestResult {
         }
         let offs = offsets(&next);
         if offs.len() > 1 {
-            prop_assert_eq!(next.is_contiguous(), really_contiguous(&offs), "{}: is_contiguous, strides {:?}", trail, next.strides());
+            prop_assert_eq!(
+                next.is_contiguous(),
+                really_contiguous(&offs),
+                "{}: is_contiguous, strides {:?}",
+                trail,
+                next.strides()
+            );
         }
-        prop_assert_eq!(next.as_slice().is_some(), next.is_contiguous(), "{}: as_slice iff contiguous", trail);
-        check_exact(&format!("{trail} [contiguous]"), &values(&next.contiguous()), &want)?;
+        prop_assert_eq!(
+            next.as_slice().is_some(),
+            next.is_contiguous(),
+            "{}: as_slice iff contiguous",
+            trail
+        );
+        check_exact(
+            &format!("{trail} [contiguous]"),
+            &values(&next.contiguous()),
+            &want,
+        )?;
         t = next;
         r = want;
     }
@@ -365,9 +456,9 @@ fn views_of_empty_tensors_read_back() {
     assert_eq!(t.select(0, 2).to_vec(), Vec::<f32>::new());
     assert_eq!(t.narrow(0, 2, 1).to_vec(), Vec::<f32>::new());
     assert_eq!(t.narrow(0, 2, 1).sum().item(), 0.0);
-    assert_eq!(t.select(0, 2).sum_dims(&[0], false).shape(), &[] as &[usize]);
+    assert_eq!(t.select(0, 2).sum_dims(&[0], false).shape(), &[0usize; 0]);
     let t = Tensor::<f64>::zeros(&[0, 3]);
     assert_eq!(t.slice(1, 2, 3, 1).to_vec(), Vec::<f64>::new());
-    assert_eq!(t.slice(1, 2, 3, 1).max_dims(&[1], false).shape(), &[0] as &[usize]);
+    assert_eq!(t.slice(1, 2, 3, 1).max_dims(&[1], false).shape(), &[0usize]);
     assert!(t.slice(1, 2, 3, 1).as_slice().is_some_and(|s| s.is_empty()));
 }
