@@ -70,13 +70,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &train,
         config,
     )?;
-    let images: usize = (Dataset::len(&train) as f64 * 0.9) as usize;
-    if let Some(last) = history.last() {
-        println!(
-            "training speed: {:.0} images/s",
-            images as f64 / last.seconds
-        );
-    }
+    let train_images = Dataset::len(&train) - (Dataset::len(&train) as f64 * 0.1).round() as usize;
+    common::print_speed(&history, train_images);
     if let Some(path) = &flags.history {
         history.write_csv(path)?;
     }

@@ -55,3 +55,22 @@ pub fn setup(flags: &TrainFlags) -> Result<MnistSets, Box<dyn std::error::Error>
     );
     Ok(sets)
 }
+
+/// Peak resident memory of this process in MiB (Linux's VmHWM), if it can be read.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Prints the training speed summary: mean seconds per epoch and images per second.
+pub fn print_speed(history: &graft::train::History, train_images: usize) {
+    let epochs = history.epochs.len().max(1) as f64;
+    let seconds: f64 = history.epochs.iter().map(|e| e.seconds).sum::<f64>() / epochs;
+    println!(
+        "training: {seconds:.3} s/epoch ({:.0} images/s), peak RSS {:.0} MiB",
+        train_images as f64 / seconds,
+        peak_rss_mib().unwrap_or(f64::NAN)
+    );
+}

@@ -24,6 +24,16 @@ pub(crate) fn copy_into<T: Element>(dst: &mut [T], dst_layout: &Layout, src: &Te
     );
 }
 
+/// A contiguous copy of `t`'s elements in a pooled buffer (a plain `to_vec` would take
+/// fresh pages from the OS on every call for large tensors).
+fn pooled_copy<T: Element>(t: &Tensor<T>) -> Vec<T> {
+    let c = t.contiguous();
+    let src = c.as_slice().expect("contiguous");
+    let mut out = alloc_uninit::<T>(src.len());
+    out.copy_from_slice(src);
+    out
+}
+
 /// Checks that every index is in `0..size`, naming the op, the bad index and the shape.
 fn check_indices(op: &str, index: &[i64], size: usize, dim: isize, shape: &[usize]) -> Result<()> {
     match index.iter().find(|&&i| i < 0 || i as usize >= size) {
@@ -266,7 +276,7 @@ impl<T: Float> Tensor<T> {
         let idx = index.contiguous();
         let idx_s = idx.as_slice().expect("contiguous");
         check_indices("scatter_add", idx_s, self.shape()[d], dim, self.shape())?;
-        let mut out = self.contiguous().to_vec();
+        let mut out = pooled_copy(self);
         let out_strides = crate::layout::contiguous_strides(self.shape());
         let mut ol = out_strides.to_vec();
         let dim_stride = ol[d];
@@ -323,7 +333,7 @@ impl<T: Float> Tensor<T> {
             ));
         }
         check_indices("index_add", &idx, self.shape()[d], dim, self.shape())?;
-        let mut out = self.contiguous().to_vec();
+        let mut out = pooled_copy(self);
         let s = src.contiguous();
         let sv = s.as_slice().expect("contiguous");
         let outer: usize = self.shape()[..d].iter().product();
