@@ -48,7 +48,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         fit_config,
     )?;
 
-    let train_images = Dataset::len(&sets.train) - (Dataset::len(&sets.train) as f64 * 0.1).round() as usize;
+    let train_images =
+        Dataset::len(&sets.train) - (Dataset::len(&sets.train) as f64 * 0.1).round() as usize;
     common::print_speed(&history, train_images);
     if let Some(path) = &flags.history {
         history.write_csv(path)?;

@@ -166,11 +166,13 @@ pub fn gradcheck(
         .collect();
     let mut worst: Option<(f64, GradcheckError)> = None;
     for (i, x) in inputs.iter().enumerate() {
+        // `j` names one input element in the perturbation, the Jacobian and the report.
+        #[allow(clippy::needless_range_loop)]
         for j in 0..x.numel() {
             let plus = evaluate(&f, &perturbed(&inputs, i, j, options.eps));
             let minus = evaluate(&f, &perturbed(&inputs, i, j, -options.eps));
-            for k in 0..n_out {
-                let numeric = (plus[k] - minus[k]) / (2.0 * options.eps);
+            for (k, (p, m)) in plus.iter().zip(&minus).enumerate() {
+                let numeric = (p - m) / (2.0 * options.eps);
                 let a = analytic[k][i][j];
                 let excess = (a - numeric).abs() - (options.atol + options.rtol * numeric.abs());
                 let is_nan = a.is_nan() != numeric.is_nan();
@@ -269,13 +271,16 @@ pub fn gradgradcheck(
     gradcheck(first_derivatives, inputs, options)
 }
 
+/// A function of f64 Vars to a Var: what gradcheck checks.
+pub type OpFn = dyn Fn(&[Var<f64>]) -> Var<f64>;
+
 /// One differentiable op in a test registry: how to call it, example inputs from its
 /// value domain, and whether its second derivative is smooth enough to check.
 pub struct OpEntry {
     /// The op's name in reports.
     pub name: &'static str,
     /// The op applied to Vars.
-    pub f: Box<dyn Fn(&[Var<f64>]) -> Var<f64>>,
+    pub f: Box<OpFn>,
     /// Inputs inside the op's domain (away from kinks and poles).
     pub inputs: Vec<Tensor<f64>>,
     /// True when gradgradcheck applies (false for piecewise-linear ops such as relu,

@@ -237,7 +237,7 @@ fn a_wrong_gradient_is_reported_with_input_element_and_values() {
     let x = Tensor::from_vec(vec![1.0, -2.0, 3.0], &[3]);
     let err = graft_autograd::gradcheck(
         |v| Var::apply(BadSquare, &[&v[0]]),
-        &[x.clone()],
+        std::slice::from_ref(&x),
         &Default::default(),
     )
     .unwrap_err();
