@@ -25,9 +25,16 @@ fn layers(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BATCH as u64));
     group.sample_size(20);
     // conv1 sees the images, which need no gradient; conv2 sees activations, which do.
-    for (name, cin, cout, hw, input_grad) in [("conv1_1to32_28x28", 1, 32, 28, false), ("conv2_32to64_13x13", 32, 64, 13, true)] {
+    for (name, cin, cout, hw, input_grad) in [
+        ("conv1_1to32_28x28", 1, 32, 28, false),
+        ("conv2_32to64_13x13", 32, 64, 13, true),
+    ] {
         let x = Tensor::<f32>::uniform(&[BATCH, cin, hw, hw], -1.0, 1.0, &mut rng);
-        let x = if input_grad { Var::parameter(x) } else { Var::new(x) };
+        let x = if input_grad {
+            Var::parameter(x)
+        } else {
+            Var::new(x)
+        };
         let w = Var::parameter(Tensor::uniform(&[cout, cin, 3, 3], -0.1, 0.1, &mut rng));
         let b = Var::parameter(Tensor::uniform(&[cout], -0.1, 0.1, &mut rng));
         group.bench_function(format!("{name}_fwd_bwd"), |bench| {
@@ -37,9 +44,19 @@ fn layers(c: &mut Criterion) {
             })
         });
         let out = hw - 2;
-        let p = Var::parameter(Tensor::<f32>::uniform(&[BATCH, cout, out, out], -1.0, 1.0, &mut rng));
+        let p = Var::parameter(Tensor::<f32>::uniform(
+            &[BATCH, cout, out, out],
+            -1.0,
+            1.0,
+            &mut rng,
+        ));
         group.bench_function(format!("maxpool2_after_{name}_fwd_bwd"), |bench| {
-            bench.iter(|| max_pool2d(&p, [2, 2], [2, 2], [0, 0]).sum().backward().unwrap())
+            bench.iter(|| {
+                max_pool2d(&p, [2, 2], [2, 2], [0, 0])
+                    .sum()
+                    .backward()
+                    .unwrap()
+            })
         });
     }
     group.finish();
@@ -59,7 +76,12 @@ fn cnn_step(c: &mut Criterion) {
         .add(Relu)
         .add(Linear::new(128, 10, &mut rng));
     let mut opt = Adam::new(model.parameters(), AdamConfig::default()).unwrap();
-    let x = Var::new(Tensor::<f32>::uniform(&[BATCH, 1, 28, 28], 0.0, 1.0, &mut rng));
+    let x = Var::new(Tensor::<f32>::uniform(
+        &[BATCH, 1, 28, 28],
+        0.0,
+        1.0,
+        &mut rng,
+    ));
     let y = Tensor::from_vec((0..BATCH as i64).map(|i| i % 10).collect(), &[BATCH]);
     let mut group = c.benchmark_group("mnist_cnn_train_step");
     group.throughput(Throughput::Elements(BATCH as u64));

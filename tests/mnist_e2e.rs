@@ -19,12 +19,33 @@ fn one_epoch_of_the_mnist_model_reaches_82_percent_on_fashion_mnist() {
         eprintln!("full Fashion-MNIST not found: training on the bundled subset (install dataset-fashion-mnist for the real check)");
     }
     let mut rng = StdRng::seed_from_u64(0);
-    let model = Sequential::new().add(Linear::new(784, 128, &mut rng)).add(Relu).add(Linear::new(128, 10, &mut rng));
+    let model = Sequential::new()
+        .add(Linear::new(784, 128, &mut rng))
+        .add(Relu)
+        .add(Linear::new(128, 10, &mut rng));
     let mut optimizer = Adam::new(model.parameters(), AdamConfig::default()).unwrap();
-    let config = FitConfig::new().batch_size(32).epochs(1).validation_split(0.1).verbosity(Verbosity::Silent);
-    let history = fit(&model, &mut optimizer, &losses::cross_entropy, &sets.train, config).unwrap();
+    let config = FitConfig::new()
+        .batch_size(32)
+        .epochs(1)
+        .validation_split(0.1)
+        .verbosity(Verbosity::Silent);
+    let history = fit(
+        &model,
+        &mut optimizer,
+        &losses::cross_entropy,
+        &sets.train,
+        config,
+    )
+    .unwrap();
     let mut metrics: Vec<Box<dyn Metric>> = vec![Box::new(Accuracy::default())];
-    evaluate(&model, &losses::cross_entropy, &sets.test, 1000, &mut metrics).unwrap();
+    evaluate(
+        &model,
+        &losses::cross_entropy,
+        &sets.test,
+        1000,
+        &mut metrics,
+    )
+    .unwrap();
     let accuracy = metrics[0].value();
     let needed = if subset { 0.70 } else { 0.82 };
     eprintln!(
@@ -34,5 +55,8 @@ fn one_epoch_of_the_mnist_model_reaches_82_percent_on_fashion_mnist() {
         accuracy * 100.0,
         needed * 100.0
     );
-    assert!(accuracy >= needed, "test accuracy {accuracy} below {needed}");
+    assert!(
+        accuracy >= needed,
+        "test accuracy {accuracy} below {needed}"
+    );
 }

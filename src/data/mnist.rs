@@ -4,7 +4,7 @@ use std::path::Path;
 
 use graft_tensor::Tensor;
 
-use super::dataset::{scale_u8, TensorDataset, Targets};
+use super::dataset::{scale_u8, Targets, TensorDataset};
 use super::idx::{mnist_files, read_images, read_labels};
 use super::DataError;
 
@@ -21,7 +21,10 @@ pub struct MnistSets {
 
 /// Loads one split, converting its pixels to f32 before the next file is read, so the
 /// raw bytes of only one file are ever held next to the floats (peak memory).
-fn load_split(images_path: &Path, labels_path: &Path) -> Result<(TensorDataset, (usize, usize)), DataError> {
+fn load_split(
+    images_path: &Path,
+    labels_path: &Path,
+) -> Result<(TensorDataset, (usize, usize)), DataError> {
     let images = read_images(images_path)?;
     let (n, size) = (images.n, (images.rows, images.cols));
     let inputs = scale_u8(&images.data, &[n, size.0 * size.1]);
@@ -36,7 +39,13 @@ fn load_split(images_path: &Path, labels_path: &Path) -> Result<(TensorDataset, 
         });
     }
     let targets = Tensor::from_vec(labels.iter().map(|&l| l as i64).collect(), &[n]);
-    Ok((TensorDataset { inputs, targets: Targets::Classes(targets) }, size))
+    Ok((
+        TensorDataset {
+            inputs,
+            targets: Targets::Classes(targets),
+        },
+        size,
+    ))
 }
 
 /// Loads `train-*` and `t10k-*` IDX files (plain or gzip) from `dir`, checking that each
@@ -54,5 +63,9 @@ pub fn load_mnist(dir: &Path) -> Result<MnistSets, DataError> {
             test: test_size,
         });
     }
-    Ok(MnistSets { train, test, image_size: train_size })
+    Ok(MnistSets {
+        train,
+        test,
+        image_size: train_size,
+    })
 }

@@ -44,7 +44,10 @@ impl<T: Float> Op<T> for Matmul {
 /// True for a 2-D operand stored column-major (strides `[1, rows]`): a transposed view.
 fn is_transposed<T: Float>(v: &Var<T>) -> bool {
     let value = v.value();
-    value.ndim() == 2 && value.strides()[0] == 1 && value.strides()[1] != 1 && !value.is_contiguous()
+    value.ndim() == 2
+        && value.strides()[0] == 1
+        && value.strides()[1] != 1
+        && !value.is_contiguous()
 }
 
 /// im2col: `[N, C, H, W]` -> `[N, C*kh*kw, L]`.
