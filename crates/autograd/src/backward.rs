@@ -2,18 +2,45 @@
 //! iteratively, calling each node's gradient rule.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use graft_tensor::{Float, Result, Tensor, TensorError};
 
 use crate::graph::{check_finite, with_grad_mode};
 use crate::var::Var;
 
+/// Hashes a Var key (an address) with one folded multiply: the default SipHash costs more
+/// than the rest of a small op's backward step, and addresses need no DoS protection.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_usize(&mut self, key: usize) {
+        self.write_u64(key as u64);
+    }
+    fn write_u64(&mut self, key: u64) {
+        let m = u128::from(self.0 ^ key).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = (m as u64) ^ ((m >> 64) as u64);
+    }
+}
+
+type KeyMap<V> = HashMap<usize, V, BuildHasherDefault<KeyHasher>>;
+type KeySet = HashSet<usize, BuildHasherDefault<KeyHasher>>;
+
 /// Vars reachable from `roots` through tracked inputs, ordered so that every Var comes
 /// before the inputs it was computed from. Iterative: a million-op chain is fine.
-fn topological_order<T: Float>(roots: &[Var<T>]) -> Vec<Var<T>> {
+fn topological_order<T: Float>(roots: &[Var<T>]) -> Vec<&Var<T>> {
     let mut post_order = Vec::new();
-    let mut visited = HashSet::new();
-    let mut stack: Vec<(Var<T>, bool)> = roots.iter().map(|r| (r.clone(), false)).collect();
+    let mut visited = KeySet::default();
+    let mut stack: Vec<(&Var<T>, bool)> = roots.iter().map(|r| (r, false)).collect();
     while let Some((var, inputs_done)) = stack.pop() {
         if inputs_done {
             post_order.push(var);
@@ -22,11 +49,11 @@ fn topological_order<T: Float>(roots: &[Var<T>]) -> Vec<Var<T>> {
         if !visited.insert(var.key()) {
             continue;
         }
-        stack.push((var.clone(), true));
+        stack.push((var, true));
         if let Some(node) = var.node() {
             for input in &node.inputs {
                 if input.needs_grad() && !visited.contains(&input.key()) {
-                    stack.push((input.clone(), false));
+                    stack.push((input, false));
                 }
             }
         }
@@ -64,16 +91,16 @@ fn run<T: Float>(
     sink: Sink<'_, T>,
 ) -> Result<Vec<Option<Var<T>>>> {
     let order = topological_order(roots);
-    let keep: HashSet<usize> = match &sink {
+    let keep: KeySet = match &sink {
         Sink::Capture(vars) => vars.iter().map(|v| v.key()).collect(),
-        Sink::LeafGrads => HashSet::new(),
+        Sink::LeafGrads => KeySet::default(),
     };
-    let mut grads: HashMap<usize, Var<T>> = HashMap::new();
+    let mut grads: KeyMap<Var<T>> = KeyMap::default();
     for (root, seed) in roots.iter().zip(seeds) {
         add_grad(&mut grads, root.key(), seed);
     }
     with_grad_mode(create_graph, || -> Result<()> {
-        for var in &order {
+        for &var in &order {
             let Some(g) = (if keep.contains(&var.key()) {
                 grads.get(&var.key()).cloned()
             } else {
@@ -126,12 +153,13 @@ fn run<T: Float>(
     })
 }
 
-fn add_grad<T: Float>(grads: &mut HashMap<usize, Var<T>>, key: usize, g: Var<T>) {
-    let total = match grads.remove(&key) {
-        Some(prev) => &prev + &g,
-        None => g,
-    };
-    grads.insert(key, total);
+fn add_grad<T: Float>(grads: &mut KeyMap<Var<T>>, key: usize, g: Var<T>) {
+    match grads.get_mut(&key) {
+        Some(prev) => *prev = &*prev + &g,
+        None => {
+            grads.insert(key, g);
+        }
+    }
 }
 
 fn check_root<T: Float>(op: &str, root: &Var<T>) -> Result<()> {
@@ -177,7 +205,7 @@ impl<T: Float> Var<T> {
             ));
         }
         run(
-            &[self.clone()],
+            std::slice::from_ref(self),
             vec![Var::new(grad_output.clone())],
             false,
             Sink::LeafGrads,

@@ -76,7 +76,14 @@ impl<T: Float> Drop for Node<T> {
     /// otherwise overflow the stack as each `Var` dropped the next.
     fn drop(&mut self) {
         LIVE_NODES.fetch_sub(1, Ordering::Relaxed);
-        let mut pending: Vec<Var<T>> = self.inputs.drain(..).collect();
+        // Only inputs this node held last lead further; most nodes free none, and then
+        // nothing is allocated here.
+        let mut pending: Vec<Var<T>> = Vec::new();
+        for var in self.inputs.drain(..) {
+            if let Some(mut node) = var.into_node_if_last() {
+                pending.extend(node.inputs.drain(..));
+            }
+        }
         while let Some(var) = pending.pop() {
             if let Some(node) = var.into_node_if_last() {
                 let mut node = node;

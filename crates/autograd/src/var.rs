@@ -252,11 +252,9 @@ impl<T: Float> Var<T> {
 
     /// If this is the last reference, hands back its node so the caller can free the graph
     /// behind it iteratively.
-    pub(crate) fn into_node_if_last(self) -> Option<Node<T>> {
-        Arc::try_unwrap(self.0).ok().and_then(|inner| {
-            let VarInner { node, .. } = inner;
-            node
-        })
+    pub(crate) fn into_node_if_last(mut self) -> Option<Node<T>> {
+        // Take the node in place: unwrapping the Arc would move the whole VarInner out.
+        Arc::get_mut(&mut self.0).and_then(|inner| inner.node.take())
     }
 }
 
