@@ -31,7 +31,7 @@ pub enum Control {
 }
 
 /// Hooks into `fit`. Every method has an empty default.
-pub trait Callback {
+pub trait Callback: Send {
     /// After every optimizer step (`step` is 1-based within the epoch).
     fn on_step_end(&mut self, _ctx: &mut Context<'_>, _step: usize) -> Result<(), TrainError> {
         Ok(())
@@ -262,7 +262,7 @@ impl Callback for ModelCheckpoint {
 /// A user closure called after every epoch.
 pub struct EpochCallback<F>(pub F);
 
-impl<F: FnMut(&EpochLogs) -> Control> Callback for EpochCallback<F> {
+impl<F: FnMut(&EpochLogs) -> Control + Send> Callback for EpochCallback<F> {
     fn on_epoch_end(
         &mut self,
         _ctx: &mut Context<'_>,
