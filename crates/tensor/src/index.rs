@@ -277,36 +277,31 @@ impl<T: Float> Tensor<T> {
         let idx_s = idx.as_slice().expect("contiguous");
         check_indices("scatter_add", idx_s, self.shape()[d], dim, self.shape())?;
         let mut out = pooled_copy(self);
-        let out_strides = crate::layout::contiguous_strides(self.shape());
-        let mut ol = out_strides.to_vec();
-        let dim_stride = ol[d];
-        ol[d] = 0;
-        let src_vals = src.storage_slice();
-        let src_strides = src.strides();
-        let ishape = idx.shape();
-        let (shape, strides) = coalesce(
-            ishape,
-            [
-                &crate::layout::contiguous_strides(ishape),
-                &ol[..],
-                src_strides,
-            ],
-        );
-        let base = [0, 0, src.layout().offset() as isize];
-        for_each_run(
-            &shape,
-            &strides,
-            base,
-            0..idx.numel(),
-            |_, offs, len, st| {
-                for i in 0..len as isize {
-                    let o = (offs[0] + i * st[0]) as usize;
-                    let dst = (offs[1] + i * st[1] + idx_s[o] as isize * dim_stride) as usize;
-                    out[dst] += src_vals[(offs[2] + i * st[2]) as usize];
-                }
-            },
-        );
+        scatter_add_into(&mut out, self.shape(), d, idx_s, idx.shape(), src);
         Ok(Tensor::from_buffer(out, self.shape()))
+    }
+
+    /// `zeros(shape).scatter_add(dim, index, src)` without materializing and copying the
+    /// zeros first: the adjoint of `gather`, as its gradient needs it.
+    pub fn try_scatter_add_zeros(
+        shape: &[usize],
+        dim: isize,
+        index: &Tensor<i64>,
+        src: &Tensor<T>,
+    ) -> Result<Tensor<T>> {
+        let d = crate::layout::normalize_dim(dim, shape.len()).ok_or_else(|| {
+            TensorError::new(
+                "scatter_add",
+                format!("dim {dim} is out of range for shape {}", fmt_shape(shape)),
+            )
+        })?;
+        check_scatter_shapes("scatter_add", shape, d, index.shape(), Some(src.shape()))?;
+        let idx = index.contiguous();
+        let idx_s = idx.as_slice().expect("contiguous");
+        check_indices("scatter_add", idx_s, shape[d], dim, shape)?;
+        let mut out = crate::storage::alloc_filled(shape.iter().product(), T::ZERO);
+        scatter_add_into(&mut out, shape, d, idx_s, idx.shape(), src);
+        Ok(Tensor::from_buffer(out, shape))
     }
 
     /// The adjoint of `index_select`: a copy of `self` with row `j` of `src` along `dim`
@@ -360,4 +355,45 @@ impl<T: Float> Tensor<T> {
         /// Index-add along `dim` (the adjoint of index_select).
         fn index_add => try_index_add(dim: isize, index: &Tensor<i64>, src: &Tensor<T>) -> Tensor<T>;
     }
+}
+
+/// Adds `src` into the contiguous buffer `out` (of `out_shape`) at the positions `idx`
+/// names along dim `d` (gather's adjoint; repeated indices accumulate).
+fn scatter_add_into<T: Float>(
+    out: &mut [T],
+    out_shape: &[usize],
+    d: usize,
+    idx_s: &[i64],
+    index_shape: &[usize],
+    src: &Tensor<T>,
+) {
+    let out_strides = crate::layout::contiguous_strides(out_shape);
+    let mut ol = out_strides.to_vec();
+    let dim_stride = ol[d];
+    ol[d] = 0;
+    let src_vals = src.storage_slice();
+    let src_strides = src.strides();
+    let ishape = index_shape;
+    let (shape, strides) = coalesce(
+        ishape,
+        [
+            &crate::layout::contiguous_strides(ishape),
+            &ol[..],
+            src_strides,
+        ],
+    );
+    let base = [0, 0, src.layout().offset() as isize];
+    for_each_run(
+        &shape,
+        &strides,
+        base,
+        0..idx_s.len(),
+        |_, offs, len, st| {
+            for i in 0..len as isize {
+                let o = (offs[0] + i * st[0]) as usize;
+                let dst = (offs[1] + i * st[1] + idx_s[o] as isize * dim_stride) as usize;
+                out[dst] += src_vals[(offs[2] + i * st[2]) as usize];
+            }
+        },
+    );
 }

@@ -573,3 +573,13 @@ fn large_kernels_match_naive_loops() {
         });
     }
 }
+
+#[test]
+fn scatter_add_into_zeros_equals_scatter_add_on_a_zero_tensor() {
+    let index = Tensor::from_vec(vec![0i64, 2, 2, 1, 0, 0], &[2, 3]);
+    let src = Tensor::from_vec(vec![1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0], &[3, 2]).t();
+    let expected = Tensor::<f64>::zeros(&[2, 4]).scatter_add(1, &index, &src);
+    let direct = Tensor::try_scatter_add_zeros(&[2, 4], 1, &index, &src).unwrap();
+    assert_eq!(direct.to_vec(), expected.to_vec());
+    assert!(Tensor::try_scatter_add_zeros(&[2, 2], 1, &index, &src).is_err());
+}

@@ -60,8 +60,31 @@ impl<T: Float> Op<T> for Gather {
         x[0].try_gather(self.dim, &self.index)
     }
     fn backward(&self, x: &[Var<T>], _: &Var<T>, g: &Var<T>) -> Grads<T> {
-        let zeros = Var::new(Tensor::zeros(x[0].shape()));
-        vec![Some(zeros.scatter_add(self.dim, &self.index, g))]
+        let scatter = ScatterIntoZeros {
+            dim: self.dim,
+            index: self.index.clone(),
+            shape: x[0].shape().to_vec(),
+        };
+        vec![Some(Var::apply(scatter, &[g]))]
+    }
+}
+
+/// `src` scattered (added) into zeros of `shape` at `index` along `dim`: gather's adjoint,
+/// without building and copying a zero tensor first (max pooling's backward runs on it).
+pub(crate) struct ScatterIntoZeros {
+    pub(crate) dim: isize,
+    pub(crate) index: Tensor<i64>,
+    pub(crate) shape: Vec<usize>,
+}
+impl<T: Float> Op<T> for ScatterIntoZeros {
+    fn name(&self) -> &'static str {
+        "scatter_add"
+    }
+    fn forward(&self, x: &[Tensor<T>]) -> Result<Tensor<T>, TensorError> {
+        Tensor::try_scatter_add_zeros(&self.shape, self.dim, &self.index, &x[0])
+    }
+    fn backward(&self, _: &[Var<T>], _: &Var<T>, g: &Var<T>) -> Grads<T> {
+        vec![Some(g.gather(self.dim, &self.index))]
     }
 }
 
