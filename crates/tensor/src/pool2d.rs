@@ -43,6 +43,30 @@ impl<T: Float> Tensor<T> {
         let simple = win.padding == [0, 0] && win.dilation == [1, 1];
         let fill = |nc: usize, dst: &mut [i64]| {
             let plane = &src[nc * h * w..(nc + 1) * h * w];
+            if simple && win.kernel == [2, 2] && win.stride == [2, 2] {
+                // The CNN's pooling: a fixed shape the compiler can unroll and vectorize.
+                for oy in 0..oh {
+                    let (r0, r1) = (2 * oy * w, (2 * oy + 1) * w);
+                    let (top, bottom) = (&plane[r0..r0 + 2 * ow], &plane[r1..r1 + 2 * ow]);
+                    let out = &mut dst[oy * ow..(oy + 1) * ow];
+                    for (ox, o) in out.iter_mut().enumerate() {
+                        let candidates = [
+                            (top[2 * ox], r0),
+                            (top[2 * ox + 1], r0 + 1),
+                            (bottom[2 * ox], r1),
+                            (bottom[2 * ox + 1], r1 + 1),
+                        ];
+                        let (mut best, mut at) = (candidates[0].0, candidates[0].1 + 2 * ox);
+                        for &(v, base) in &candidates[1..] {
+                            let take = (v > best) | (v.is_nan() & !best.is_nan());
+                            at = if take { base + 2 * ox } else { at };
+                            best = if take { v } else { best };
+                        }
+                        *o = at as i64;
+                    }
+                }
+                return;
+            }
             if simple {
                 // Every tap is inside the input: no bounds tests in the hot loop.
                 for oy in 0..oh {
