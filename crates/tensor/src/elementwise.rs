@@ -46,7 +46,8 @@ unary_ops! {
     /// 1 / (1 + e^-x), stable for large |x|.
     sigmoid => sigmoid::<T>;
     /// max(x, 0).
-    relu => |x: T| if x > T::ZERO { x } else { T::ZERO };
+    /// (NaN stays NaN, as in PyTorch, so a diverging run is not hidden.)
+    relu => |x: T| if x <= T::ZERO { T::ZERO } else { x };
     /// 1 / x.
     recip => |x: T| T::ONE / x;
     /// x².

@@ -55,7 +55,7 @@ impl<T: Float> Op<T> for ReluBackward {
         "relu_backward"
     }
     fn forward(&self, x: &[Tensor<T>]) -> Result<Tensor<T>, TensorError> {
-        x[0].try_zip_map(&x[1], |x, g| if x > T::ZERO { g } else { T::ZERO })
+        x[0].try_zip_map(&x[1], |x, g| if x <= T::ZERO { T::ZERO } else { g })
     }
     fn backward(&self, x: &[Var<T>], _: &Var<T>, gg: &Var<T>) -> Grads<T> {
         vec![None, Some(Var::apply(ReluBackward, &[&x[0], gg]))]
