@@ -6,9 +6,8 @@
 mod common;
 
 use clap::Parser;
-use graft::nn::state::save_state_dict;
 use graft::prelude::*;
-use graft::train::{evaluate, losses, Accuracy, Metric};
+use graft::train::losses;
 use graft_optim::rules::AdamConfig;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -48,24 +47,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         fit_config,
     )?;
 
-    let train_images =
-        Dataset::len(&sets.train) - (Dataset::len(&sets.train) as f64 * 0.1).round() as usize;
-    common::print_speed(&history, train_images);
-    if let Some(path) = &flags.history {
-        history.write_csv(path)?;
-    }
-    if let Some(path) = &flags.save {
-        save_state_dict(&model, path)?;
-    }
-    let mut metrics: Vec<Box<dyn Metric>> = vec![Box::new(Accuracy::default())];
-    let (test_loss, _) = evaluate(
-        &model,
-        &losses::cross_entropy,
-        &sets.test,
-        1000,
-        &mut metrics,
-    )?;
-    println!("test loss: {test_loss:.4}");
-    println!("test accuracy: {:.2}%", 100.0 * metrics[0].value());
-    Ok(())
+    common::finish(flags, &model, &history, &sets.train, &sets.test)
 }

@@ -7,9 +7,8 @@ mod common;
 
 use clap::Parser;
 use graft::data::TensorDataset;
-use graft::nn::state::save_state_dict;
 use graft::prelude::*;
-use graft::train::{evaluate, losses, Accuracy, Metric};
+use graft::train::losses;
 use graft_optim::rules::AdamConfig;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -70,17 +69,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &train,
         config,
     )?;
-    let train_images = Dataset::len(&train) - (Dataset::len(&train) as f64 * 0.1).round() as usize;
-    common::print_speed(&history, train_images);
-    if let Some(path) = &flags.history {
-        history.write_csv(path)?;
-    }
-    if let Some(path) = &flags.save {
-        save_state_dict(&model, path)?;
-    }
-    let mut metrics: Vec<Box<dyn Metric>> = vec![Box::new(Accuracy::default())];
-    let (test_loss, _) = evaluate(&model, &losses::cross_entropy, &test, 500, &mut metrics)?;
-    println!("test loss: {test_loss:.4}");
-    println!("test accuracy: {:.2}%", 100.0 * metrics[0].value());
-    Ok(())
+    common::finish(flags, &model, &history, &train, &test)
 }

@@ -64,8 +64,35 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// What every MNIST example does after `fit`: print the speed, write the history and the
+/// weights if asked, evaluate on the test set, and end with `test accuracy: NN.NN%`.
+pub fn finish(
+    flags: &TrainFlags,
+    model: &graft::nn::Sequential,
+    history: &graft::train::History,
+    train: &graft::data::TensorDataset,
+    test: &graft::data::TensorDataset,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use graft::data::Dataset;
+    use graft::train::{evaluate, losses, Accuracy, Metric};
+    // fit held out the last tenth of the training data for validation.
+    let train_images = train.len() - (train.len() as f64 * 0.1).round() as usize;
+    print_speed(history, train_images);
+    if let Some(path) = &flags.history {
+        history.write_csv(path)?;
+    }
+    if let Some(path) = &flags.save {
+        graft::nn::state::save_state_dict(model, path)?;
+    }
+    let mut metrics: Vec<Box<dyn Metric>> = vec![Box::new(Accuracy::default())];
+    let (test_loss, _) = evaluate(model, &losses::cross_entropy, test, 500, &mut metrics)?;
+    println!("test loss: {test_loss:.4}");
+    println!("test accuracy: {:.2}%", 100.0 * metrics[0].value());
+    Ok(())
+}
+
 /// Prints the training speed summary: mean seconds per epoch and images per second.
-pub fn print_speed(history: &graft::train::History, train_images: usize) {
+fn print_speed(history: &graft::train::History, train_images: usize) {
     let epochs = history.epochs.len().max(1) as f64;
     let seconds: f64 = history.epochs.iter().map(|e| e.seconds).sum::<f64>() / epochs;
     println!(
