@@ -271,6 +271,21 @@ pub fn gradgradcheck(
     gradcheck(first_derivatives, inputs, options)
 }
 
+/// A seeded shuffle of evenly spaced values (`step` apart, centred on 0): inputs without
+/// ties, for checking ops whose gradient picks one element (max, min, max pooling), where
+/// a tie would make finite differences meaningless.
+pub fn distinct_values(shape: &[usize], step: f64, seed: u64) -> Tensor<f64> {
+    let n: usize = shape.iter().product();
+    let keys = Tensor::<f64>::uniform(&[n], 0.0, 1.0, &mut StdRng::seed_from_u64(seed)).to_vec();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|a, b| keys[*a].total_cmp(&keys[*b]));
+    let mut values = vec![0.0; n];
+    for (rank, &i) in order.iter().enumerate() {
+        values[i] = (rank as f64 - n as f64 / 2.0) * step;
+    }
+    Tensor::from_vec(values, shape)
+}
+
 /// A function of f64 Vars to a Var: what gradcheck checks.
 pub type OpFn = dyn Fn(&[Var<f64>]) -> Var<f64>;
 

@@ -18,15 +18,7 @@ fn away_from_zero(shape: &[usize], seed: u64) -> Tensor<f64> {
 
 /// Distinct values, so max/min have no ties.
 fn distinct(shape: &[usize], seed: u64) -> Tensor<f64> {
-    let n: usize = shape.iter().product();
-    let mut v: Vec<f64> = (0..n)
-        .map(|i| i as f64 * 0.37 - 0.5 * n as f64 * 0.37)
-        .collect();
-    let perm = rand_in(&[n], 0.0, 1.0, seed).to_vec();
-    let mut idx: Vec<usize> = (0..n).collect();
-    idx.sort_by(|a, b| perm[*a].total_cmp(&perm[*b]));
-    v = idx.iter().map(|&i| v[i]).collect();
-    Tensor::from_vec(v, shape)
+    graft_autograd::distinct_values(shape, 0.37, seed)
 }
 
 fn idx(v: Vec<i64>, shape: &[usize]) -> Tensor<i64> {

@@ -13,15 +13,7 @@ fn r(shape: &[usize], seed: u64) -> Tensor<f64> {
 
 /// Distinct values, so max-pool windows have no ties.
 fn distinct(shape: &[usize], seed: u64) -> Tensor<f64> {
-    let n: usize = shape.iter().product();
-    let keys = r(&[n], seed).to_vec();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|a, b| keys[*a].total_cmp(&keys[*b]));
-    let mut v = vec![0.0; n];
-    for (rank, &i) in order.iter().enumerate() {
-        v[i] = rank as f64 * 0.1 - n as f64 * 0.05;
-    }
-    Tensor::from_vec(v, shape)
+    graft_autograd::distinct_values(shape, 0.1, seed)
 }
 
 fn entries() -> Vec<OpEntry> {
