@@ -8,7 +8,6 @@ mod common;
 use clap::Parser;
 use graft::prelude::*;
 use graft::train::losses;
-use graft_optim::rules::AdamConfig;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 

@@ -9,7 +9,6 @@ use clap::Parser;
 use graft::data::TensorDataset;
 use graft::prelude::*;
 use graft::train::losses;
-use graft_optim::rules::AdamConfig;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 

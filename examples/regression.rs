@@ -8,10 +8,9 @@ use clap::Parser;
 use graft::data::{Targets, TensorDataset};
 use graft::nn::regularize::{l2_filtered, not_bias};
 use graft::nn::Tanh;
+use graft::optim::{PlateauConfig, ReduceLrOnPlateau};
 use graft::prelude::*;
 use graft::train::{predict, FitConfig, ReduceLrOnPlateauCallback, Verbosity};
-use graft_optim::rules::AdamConfig;
-use graft_optim::{PlateauConfig, ReduceLrOnPlateau};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

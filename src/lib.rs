@@ -27,6 +27,7 @@ pub mod prelude {
     pub use crate::train::{fit, FitConfig, History};
     pub use graft_autograd::{grad, no_grad, Var};
     pub use graft_nn::{Conv2d, Flatten, Linear, MaxPool2d, Module, Relu, Sequential};
+    pub use graft_optim::rules::{AdamConfig, SgdConfig};
     pub use graft_optim::{Adam, Optimizer, Sgd};
     pub use graft_tensor::Tensor;
 }

@@ -6,7 +6,6 @@
 use graft::data::{find_mnist_dir, load_mnist, DataSource};
 use graft::prelude::*;
 use graft::train::{evaluate, losses, Accuracy, Metric, Verbosity};
-use graft_optim::rules::AdamConfig;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 

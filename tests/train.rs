@@ -4,13 +4,12 @@
 
 use graft::data::{Targets, TensorDataset};
 use graft::nn::state::load_state_dict;
+use graft::optim::{Schedule, StepLr};
 use graft::prelude::*;
 use graft::train::{
     losses, Control, EarlyStopping, EpochCallback, FitConfig, LrSchedulerCallback, ModelCheckpoint,
     TrainError, Verbosity,
 };
-use graft_optim::rules::{AdamConfig, SgdConfig};
-use graft_optim::{Schedule, StepLr};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
