@@ -375,6 +375,24 @@ impl OpEntry {
     }
 }
 
+/// Runs [`OpEntry::check`] on every entry of a registry, collecting every failure (not
+/// just the first) into one report.
+pub fn check_registry(entries: &[OpEntry], options: &GradcheckOptions) -> Result<(), String> {
+    let failures: Vec<String> = entries
+        .iter()
+        .filter_map(|e| e.check(options).err())
+        .collect();
+    if failures.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} of {} entries failed:\n{}",
+        failures.len(),
+        entries.len(),
+        failures.join("\n")
+    ))
+}
+
 /// The same values as `t` in another layout: 0 = transposed storage, 1 = every other
 /// element of a wider buffer, 2 = flipped storage.
 fn strided_copy(t: &Tensor<f64>, variant: usize) -> Tensor<f64> {

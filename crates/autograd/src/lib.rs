@@ -34,7 +34,8 @@ mod var;
 
 pub use backward::grad;
 pub use gradcheck::{
-    distinct_values, gradcheck, gradgradcheck, GradcheckError, GradcheckOptions, OpEntry,
+    check_registry, distinct_values, gradcheck, gradgradcheck, GradcheckError, GradcheckOptions,
+    OpEntry,
 };
 pub use graph::{is_anomaly_mode, is_grad_enabled, live_nodes, no_grad, set_anomaly_mode, Op};
 pub use var::Var;

@@ -2,7 +2,7 @@
 //! through gradcheck, gradgradcheck (where the op is smooth) and the non-contiguous-input
 //! consistency check. Inputs are seeded random values inside each op's domain.
 
-use graft_autograd::{GradcheckOptions, OpEntry, Var};
+use graft_autograd::{check_registry, GradcheckOptions, OpEntry, Var};
 use graft_tensor::{Tensor, Window2d};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -185,17 +185,9 @@ fn entries() -> Vec<OpEntry> {
 
 #[test]
 fn every_op_passes_gradcheck_gradgradcheck_and_layout_checks() {
-    let options = GradcheckOptions::default();
-    let failures: Vec<String> = entries()
-        .iter()
-        .filter_map(|e| e.check(&options).err())
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} ops failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    if let Err(report) = check_registry(&entries(), &GradcheckOptions::default()) {
+        panic!("ops: {report}");
+    }
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Every layer in an op registry, checked by gradcheck, gradgradcheck (where smooth) and
 //! the non-contiguous-input check, in f64, through the autograd crate's public kit.
 
-use graft_autograd::{GradcheckOptions, OpEntry};
+use graft_autograd::{check_registry, GradcheckOptions, OpEntry};
 use graft_nn::functional::*;
 use graft_tensor::Tensor;
 use rand::rngs::StdRng;
@@ -92,15 +92,7 @@ fn entries() -> Vec<OpEntry> {
 
 #[test]
 fn every_layer_passes_gradcheck_gradgradcheck_and_layout_checks() {
-    let options = GradcheckOptions::default();
-    let failures: Vec<String> = entries()
-        .iter()
-        .filter_map(|e| e.check(&options).err())
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} layers failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    if let Err(report) = check_registry(&entries(), &GradcheckOptions::default()) {
+        panic!("layers: {report}");
+    }
 }

@@ -7,7 +7,7 @@
 //! smooth-L1 keep |d| at least 0.05 from delta/beta. BCE-with-logits deliberately includes
 //! a logit of exactly 0, where a `max(x, 0)`/`|x|` formulation would have a wrong gradient.
 
-use graft_autograd::{GradcheckOptions, OpEntry};
+use graft_autograd::{check_registry, GradcheckOptions, OpEntry};
 use graft_nn::loss::{self, CrossEntropyOptions, KlDivReduction, NllLossOptions, Reduction};
 use graft_tensor::Tensor;
 use rand::rngs::StdRng;
@@ -273,19 +273,9 @@ fn entries() -> Vec<OpEntry> {
 
 #[test]
 fn every_loss_passes_gradcheck_gradgradcheck_and_layout_checks() {
-    let options = GradcheckOptions::default();
-    let entries = entries();
-    let failures: Vec<String> = entries
-        .iter()
-        .filter_map(|e| e.check(&options).err())
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} losses failed:\n{}",
-        failures.len(),
-        entries.len(),
-        failures.join("\n")
-    );
+    if let Err(report) = check_registry(&entries(), &GradcheckOptions::default()) {
+        panic!("losses: {report}");
+    }
 }
 
 #[test]

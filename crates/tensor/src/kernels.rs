@@ -45,6 +45,26 @@ pub(crate) fn fill_chunks<U: Send>(out: &mut [U], f: impl Fn(usize, &mut [U]) + 
     }
 }
 
+/// Fills `out` block by block (`f(block_index, block)`), on rayon when `work` (elements the
+/// whole call touches) is large. For kernels whose unit is a whole image plane.
+pub(crate) fn fill_blocks<U: Send>(
+    out: &mut [U],
+    block: usize,
+    work: usize,
+    f: impl Fn(usize, &mut [U]) + Sync,
+) {
+    if block == 0 {
+        return;
+    }
+    if work < par_min_elems() {
+        out.chunks_mut(block).enumerate().for_each(|(i, b)| f(i, b));
+    } else {
+        out.par_chunks_mut(block)
+            .enumerate()
+            .for_each(|(i, b)| f(i, b));
+    }
+}
+
 /// `f` applied to every element of `x`, as a new contiguous tensor.
 pub(crate) fn map<T: Element, U: Element>(x: &Tensor<T>, f: impl Fn(T) -> U + Sync) -> Tensor<U> {
     let n = x.numel();

@@ -1,11 +1,9 @@
 //! Argmax of 2-D max-pooling windows: the index computation behind max pooling, whose
 //! values and gradients are then a gather and its scatter-add adjoint.
 
-use rayon::prelude::*;
-
 use crate::element::Float;
 use crate::error::{fmt_shape, Result, TensorError};
-use crate::kernels::PAR_MIN_ELEMS;
+use crate::kernels::fill_blocks;
 use crate::storage::alloc_uninit;
 use crate::tensor::Tensor;
 use crate::unfold::Window2d;
@@ -21,18 +19,10 @@ impl<T: Float> Tensor<T> {
                 format!("input {} window {win:?}: {why}", fmt_shape(self.shape())),
             )
         };
-        if self.ndim() != 4 {
-            return Err(bad("expects [N, C, H, W]"));
-        }
+        let [n, c, h, w] = self.nchw("max_pool2d")?;
         if win.padding[0] * 2 > win.kernel[0] || win.padding[1] * 2 > win.kernel[1] {
             return Err(bad("padding must be at most half the kernel"));
         }
-        let [n, c, h, w] = [
-            self.shape()[0],
-            self.shape()[1],
-            self.shape()[2],
-            self.shape()[3],
-        ];
         let (oh, ow) = win
             .output_size(h, w)
             .ok_or_else(|| bad("window does not fit"))?;
@@ -120,16 +110,8 @@ impl<T: Float> Tensor<T> {
                 }
             }
         };
-        if plane_out == 0 {
-        } else if out.len() < PAR_MIN_ELEMS / 4 {
-            out.chunks_mut(plane_out)
-                .enumerate()
-                .for_each(|(nc, d)| fill(nc, d));
-        } else {
-            out.par_chunks_mut(plane_out)
-                .enumerate()
-                .for_each(|(nc, d)| fill(nc, d));
-        }
+        // The work is every input element read, not the (smaller) output.
+        fill_blocks(&mut out, plane_out, src.len(), fill);
         Ok(Tensor::from_buffer(out, &[n, c, plane_out]))
     }
 }

@@ -2,11 +2,9 @@
 //! `F.unfold`/`F.fold` layout: `[N, C, H, W]` <-> `[N, C*kh*kw, L]`, L = out_h * out_w.
 //! Convolution is a matmul over `unfold`'s result; pooling is a reduction over it.
 
-use rayon::prelude::*;
-
 use crate::element::Float;
 use crate::error::{fmt_shape, Result, TensorError};
-use crate::kernels::PAR_MIN_ELEMS;
+use crate::kernels::fill_blocks;
 use crate::storage::alloc_uninit;
 use crate::tensor::Tensor;
 
@@ -105,20 +103,20 @@ fn bad(op: &str, shape: &[usize], win: &Window2d) -> TensorError {
 }
 
 impl<T: Float> Tensor<T> {
+    /// The sizes of an `[N, C, H, W]` image batch, or an error naming `op` and the shape.
+    pub(crate) fn nchw(&self, op: &str) -> Result<[usize; 4]> {
+        match *self.shape() {
+            [n, c, h, w] => Ok([n, c, h, w]),
+            _ => Err(TensorError::new(
+                op,
+                format!("expects [N, C, H, W], got {}", fmt_shape(self.shape())),
+            )),
+        }
+    }
+
     /// Extracts sliding windows: `[N, C, H, W]` -> `[N, C*kh*kw, L]` (zero padding).
     pub fn try_unfold(&self, win: &Window2d) -> Result<Tensor<T>> {
-        if self.ndim() != 4 {
-            return Err(TensorError::new(
-                "unfold",
-                format!("expects [N, C, H, W], got {}", fmt_shape(self.shape())),
-            ));
-        }
-        let [n, c, h, w] = [
-            self.shape()[0],
-            self.shape()[1],
-            self.shape()[2],
-            self.shape()[3],
-        ];
+        let [n, c, h, w] = self.nchw("unfold")?;
         let (oh, ow) = win
             .output_size(h, w)
             .ok_or_else(|| bad("unfold", self.shape(), win))?;
@@ -154,16 +152,8 @@ impl<T: Float> Tensor<T> {
                 }
             }
         };
-        if block == 0 {
-        } else if out.len() < PAR_MIN_ELEMS {
-            out.chunks_mut(block)
-                .enumerate()
-                .for_each(|(nc, d)| fill(nc, d));
-        } else {
-            out.par_chunks_mut(block)
-                .enumerate()
-                .for_each(|(nc, d)| fill(nc, d));
-        }
+        let work = out.len();
+        fill_blocks(&mut out, block, work, fill);
         Ok(Tensor::from_buffer(out, &[n, c * kh * kw, oh * ow]))
     }
 
@@ -216,17 +206,8 @@ impl<T: Float> Tensor<T> {
                 }
             }
         };
-        let plane = h * w;
-        if plane == 0 {
-        } else if out.len() < PAR_MIN_ELEMS {
-            out.chunks_mut(plane)
-                .enumerate()
-                .for_each(|(nc, p)| fill(nc, p));
-        } else {
-            out.par_chunks_mut(plane)
-                .enumerate()
-                .for_each(|(nc, p)| fill(nc, p));
-        }
+        let work = src.len();
+        fill_blocks(&mut out, h * w, work, fill);
         Ok(Tensor::from_buffer(out, &[n, c, h, w]))
     }
 
