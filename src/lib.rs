@@ -24,10 +24,12 @@ pub fn set_num_threads(n: usize) -> Result<(), rayon::ThreadPoolBuildError> {
 /// The names most programs need.
 pub mod prelude {
     pub use crate::data::{load_mnist, Dataset, Targets, TensorDataset};
-    pub use crate::train::{fit, FitConfig, History};
+    pub use crate::train::{
+        evaluate, fit, losses, predict, Accuracy, FitConfig, History, Metric, Verbosity,
+    };
     pub use graft_autograd::{grad, no_grad, Var};
     pub use graft_nn::{Conv2d, Flatten, Linear, MaxPool2d, Module, Relu, Sequential};
     pub use graft_optim::rules::{AdamConfig, SgdConfig};
     pub use graft_optim::{Adam, Optimizer, Sgd};
-    pub use graft_tensor::Tensor;
+    pub use graft_tensor::{Float, Tensor};
 }

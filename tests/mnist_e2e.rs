@@ -1,22 +1,19 @@
-//! End to end: the `mnist` example's model trained for one epoch on Fashion-MNIST must
-//! reach at least 82% test accuracy. Without the full data set (Debian's
-//! `dataset-fashion-mnist`, `GRAFT_DATA` or `data/fashion-mnist/`) the test trains on the
-//! bundled 5,000-image subset instead, says so, and asks for 70% (measured: about 78%).
+//! End to end: the `mnist` example's model trained for one epoch.
+//!
+//! On the full Fashion-MNIST (Debian's `dataset-fashion-mnist`, `GRAFT_DATA` or
+//! `data/fashion-mnist/`) it must reach 82% test accuracy. That data set is not in the
+//! repository: off CI the full-data test says it is missing and returns; on CI (`CI=true`),
+//! where `.ci/run` installs it, a missing data set fails the test. The bundled 5,000-image
+//! subset is always there, and a second test asks 70% of one epoch on it (measured: about 78%).
 
-use graft::data::{find_mnist_dir, load_mnist, DataSource};
+use graft::data::locate::bundled_dir;
+use graft::data::{find_mnist_dir, load_mnist, DataSource, MnistSets};
 use graft::prelude::*;
-use graft::train::{evaluate, losses, Accuracy, Metric, Verbosity};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-#[test]
-fn one_epoch_of_the_mnist_model_reaches_82_percent_on_fashion_mnist() {
-    let (dir, source) = find_mnist_dir(None).expect("some data set, at least the bundled subset");
-    let sets = load_mnist(&dir).unwrap();
-    let subset = source == DataSource::Bundled || graft::data::Dataset::len(&sets.train) < 60_000;
-    if subset {
-        eprintln!("full Fashion-MNIST not found: training on the bundled subset (install dataset-fashion-mnist for the real check)");
-    }
+/// Trains the seed's MLP for one epoch on `sets` and returns its test accuracy.
+fn one_epoch_test_accuracy(sets: &MnistSets) -> f64 {
     let mut rng = StdRng::seed_from_u64(0);
     let model = Sequential::new()
         .add(Linear::new(784, 128, &mut rng))
@@ -46,16 +43,41 @@ fn one_epoch_of_the_mnist_model_reaches_82_percent_on_fashion_mnist() {
     )
     .unwrap();
     let accuracy = metrics[0].value();
-    let needed = if subset { 0.70 } else { 0.82 };
     eprintln!(
-        "{}: 1 epoch, train loss {:.4}, test accuracy {:.2}% (needs {:.0}%)",
-        dir.display(),
+        "1 epoch: train loss {:.4}, test accuracy {:.2}%",
         history.epochs[0].loss,
-        accuracy * 100.0,
-        needed * 100.0
+        accuracy * 100.0
     );
+    accuracy
+}
+
+#[test]
+fn one_epoch_of_the_mnist_model_reaches_82_percent_on_fashion_mnist() {
+    let (dir, source) = find_mnist_dir(None).expect("some data set, at least the bundled subset");
+    let sets = load_mnist(&dir).unwrap();
+    if source == DataSource::Bundled || graft::data::Dataset::len(&sets.train) < 60_000 {
+        let message = "the full Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist, or set GRAFT_DATA)";
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{message}: CI must run this test on it"
+        );
+        eprintln!("{message}: skipping the 82% check off CI");
+        return;
+    }
+    let accuracy = one_epoch_test_accuracy(&sets);
     assert!(
-        accuracy >= needed,
-        "test accuracy {accuracy} below {needed}"
+        accuracy >= 0.82,
+        "test accuracy {accuracy} below 0.82 on {}",
+        dir.display()
+    );
+}
+
+#[test]
+fn one_epoch_of_the_mnist_model_reaches_70_percent_on_the_bundled_subset() {
+    let sets = load_mnist(&bundled_dir()).unwrap();
+    let accuracy = one_epoch_test_accuracy(&sets);
+    assert!(
+        accuracy >= 0.70,
+        "test accuracy {accuracy} below 0.70 on the bundled subset"
     );
 }

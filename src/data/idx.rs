@@ -25,6 +25,8 @@ mod proptests;
 pub use array::IdxArray;
 pub use decode::{parse_idx, read_idx};
 pub use images::{read_images, read_labels, Images};
-pub use mnist::{load_mnist_dir, mnist_files, MnistData, MNIST_FILES};
+pub use mnist::{
+    load_mnist_dir, mnist_files, read_mnist_splits, MnistData, MnistSplits, MNIST_FILES,
+};
 
 pub use super::DataError;

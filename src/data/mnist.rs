@@ -5,7 +5,7 @@ use std::path::Path;
 use graft_tensor::Tensor;
 
 use super::dataset::{scale_u8, Targets, TensorDataset};
-use super::idx::{mnist_files, read_images, read_labels};
+use super::idx::{read_mnist_splits, Images};
 use super::DataError;
 
 /// Training and test sets of an MNIST-style directory, pixels scaled to [0, 1], images
@@ -19,53 +19,25 @@ pub struct MnistSets {
     pub image_size: (usize, usize),
 }
 
-/// Loads one split, converting its pixels to f32 before the next file is read, so the
-/// raw bytes of only one file are ever held next to the floats (peak memory).
-fn load_split(
-    images_path: &Path,
-    labels_path: &Path,
-) -> Result<(TensorDataset, (usize, usize)), DataError> {
-    let images = read_images(images_path)?;
-    let (n, size) = (images.n, (images.rows, images.cols));
-    let inputs = scale_u8(&images.data, &[n, size.0 * size.1]);
-    drop(images);
-    let labels = read_labels(labels_path)?;
-    if labels.len() != n {
-        return Err(DataError::CountMismatch {
-            images_file: images_path.display().to_string(),
-            images: n,
-            labels_file: labels_path.display().to_string(),
-            labels: labels.len(),
-        });
+/// One split's pixels scaled to f32 `[N, rows * cols]`, with its labels as class indices.
+fn to_dataset(images: Images, labels: Vec<u8>) -> TensorDataset {
+    let inputs = scale_u8(&images.data, &[images.n, images.rows * images.cols]);
+    let targets = Tensor::from_vec(labels.iter().map(|&l| l as i64).collect(), &[images.n]);
+    TensorDataset {
+        inputs,
+        targets: Targets::Classes(targets),
     }
-    let targets = Tensor::from_vec(labels.iter().map(|&l| l as i64).collect(), &[n]);
-    Ok((
-        TensorDataset {
-            inputs,
-            targets: Targets::Classes(targets),
-        },
-        size,
-    ))
 }
 
 /// Loads `train-*` and `t10k-*` IDX files (plain or gzip) from `dir`, checking that each
 /// images file has as many images as its labels file has labels and that both splits'
-/// images are the same size.
+/// images are the same size. Each split becomes f32 before the next file is read.
 pub fn load_mnist(dir: &Path) -> Result<MnistSets, DataError> {
-    let [train_x, train_y, test_x, test_y] = mnist_files(dir)?;
-    let (train, train_size) = load_split(&train_x, &train_y)?;
-    let (test, test_size) = load_split(&test_x, &test_y)?;
-    if train_size != test_size {
-        return Err(DataError::ImageSizeMismatch {
-            train_file: train_x.display().to_string(),
-            train: train_size,
-            test_file: test_x.display().to_string(),
-            test: test_size,
-        });
-    }
+    let split = read_mnist_splits(dir, to_dataset)?;
+    let (train, test) = split.splits;
     Ok(MnistSets {
         train,
         test,
-        image_size: train_size,
+        image_size: split.image_size,
     })
 }

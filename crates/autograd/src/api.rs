@@ -1,7 +1,7 @@
 //! The `Var` methods for the primitive ops: the same names, broadcasting and error messages
 //! as on `Tensor`, each a thin call into [`Var::apply`].
 
-use graft_tensor::{Float, Result, Tensor, Window2d};
+use graft_tensor::{clamp_slice_bound, normalize_dim, Float, Result, Tensor, Window2d};
 
 use crate::ops::elementwise::*;
 use crate::ops::indexing::{Gather, IndexAdd, IndexSelect, ScatterAdd};
@@ -18,10 +18,7 @@ macro_rules! plain {
         /// Panics with the message the `try_` form would return.
         #[track_caller]
         pub fn $name(&self, $($arg: $ty),*) -> Var<T> {
-            match self.$try($($arg),*) {
-                Ok(v) => v,
-                Err(e) => panic!("{e}"),
-            }
+            graft_tensor::or_panic(self.$try($($arg),*))
         }
     )*};
 }
@@ -182,13 +179,8 @@ impl<T: Float> Var<T> {
     pub fn try_slice(&self, dim: isize, start: isize, end: isize, step: usize) -> Result<Var<T>> {
         // The tensor op validates and clamps exactly as Python does; reuse its answer.
         let view = self.value().try_slice(dim, start, end, step)?;
-        let d = if dim < 0 {
-            dim + self.ndim() as isize
-        } else {
-            dim
-        } as usize;
-        let n = self.shape()[d] as isize;
-        let s = (if start < 0 { start + n } else { start }).clamp(0, n) as usize;
+        let d = normalize_dim(dim, self.ndim()).expect("the tensor op validated the dim");
+        let s = clamp_slice_bound(start, self.shape()[d]);
         let count = view.shape()[d];
         let end = if count == 0 {
             s

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use graft_tensor::{Float, Result, Tensor, TensorError};
+use graft_tensor::{ErrorKind, Float, Result, Tensor, TensorError};
 
 use crate::graph::{check_finite, with_grad_mode};
 use crate::var::Var;
@@ -62,6 +62,25 @@ fn topological_order<T: Float>(roots: &[Var<T>]) -> Vec<&Var<T>> {
     post_order
 }
 
+/// The Vars of `order` (outputs before inputs) on some path to one of `targets`: only their
+/// gradients are needed, so `grad` runs no rule whose inputs all lie off those paths (the
+/// pruning PyTorch, tinygrad and candle do; without it, a gradient with respect to one
+/// early activation would run the whole model's backward).
+fn on_paths_to<T: Float>(order: &[&Var<T>], targets: &KeySet) -> KeySet {
+    let mut needed = targets.clone();
+    for var in order.iter().rev() {
+        let reaches = var.node().is_some_and(|node| {
+            node.inputs
+                .iter()
+                .any(|input| needed.contains(&input.key()))
+        });
+        if reaches {
+            needed.insert(var.key());
+        }
+    }
+    needed
+}
+
 /// Sums `g` over the dims that broadcasting added or stretched, back to `shape`.
 pub(crate) fn sum_to<T: Float>(g: &Var<T>, shape: &[usize]) -> Var<T> {
     if g.shape() == shape {
@@ -95,6 +114,12 @@ fn run<T: Float>(
         Sink::Capture(vars) => vars.iter().map(|v| v.key()).collect(),
         Sink::LeafGrads => KeySet::default(),
     };
+    // `None`: every tracked Var needs its gradient (backward fills every leaf's `.grad`).
+    let needed = match &sink {
+        Sink::Capture(_) => Some(on_paths_to(&order, &keep)),
+        Sink::LeafGrads => None,
+    };
+    let is_needed = |key: usize| needed.as_ref().is_none_or(|n| n.contains(&key));
     let mut grads: KeyMap<Var<T>> = KeyMap::default();
     for (root, seed) in roots.iter().zip(seeds) {
         add_grad(&mut grads, root.key(), seed);
@@ -114,9 +139,13 @@ fn run<T: Float>(
                 }
                 continue;
             };
+            if !node.inputs.iter().any(|input| is_needed(input.key())) {
+                continue;
+            }
             for (input, &saved) in node.inputs.iter().zip(&node.versions) {
                 if input.version() != saved {
-                    return Err(TensorError::new(
+                    return Err(TensorError::of_kind(
+                        ErrorKind::InPlaceModified,
                         node.op.name(),
                         format!(
                             "an input of shape {:?}{} was modified in place after the forward pass \
@@ -132,8 +161,22 @@ fn run<T: Float>(
                 crate::graph::in_backward_pass(|| node.op.backward(&node.inputs, var, &g));
             for (input, grad) in node.inputs.iter().zip(input_grads) {
                 let Some(grad) = grad else { continue };
-                if !input.needs_grad() {
+                if !input.needs_grad() || !is_needed(input.key()) {
                     continue;
+                }
+                // A rule's gradient may be broadcast (the engine sums it back down), but
+                // anything else is a bug in that rule: say which, rather than panic.
+                if graft_tensor::broadcast_shapes(input.shape(), grad.shape()).as_deref()
+                    != Some(grad.shape())
+                {
+                    return Err(TensorError::shape_mismatch(
+                        node.op.name(),
+                        format!(
+                            "backward returned a gradient of shape {:?} for an input of shape {:?}",
+                            grad.shape(),
+                            input.shape()
+                        ),
+                    ));
                 }
                 let grad = sum_to(&grad, input.shape());
                 if crate::graph::is_anomaly_mode() {
@@ -195,7 +238,7 @@ impl<T: Float> Var<T> {
     pub fn backward_with(&self, grad_output: &Tensor<T>) -> Result<()> {
         check_root("backward", self)?;
         if grad_output.shape() != self.shape() {
-            return Err(TensorError::new(
+            return Err(TensorError::shape_mismatch(
                 "backward",
                 format!(
                     "grad_output of shape {:?} does not match output {:?}",
@@ -248,7 +291,7 @@ pub fn grad<T: Float>(
                     )
                 })?;
                 if g.shape() != out.shape() {
-                    return Err(TensorError::new(
+                    return Err(TensorError::shape_mismatch(
                         "grad",
                         format!(
                             "grad_output {i} of shape {:?} does not match output {:?}",

@@ -1,28 +1,14 @@
 //! Ops composed from primitives: they need no gradient rule of their own, so their
 //! gradients (of any order) come from the primitives they are made of.
 
-use graft_tensor::{Float, Result, Tensor, TensorError};
+use graft_tensor::{normalize_axes, or_panic, try_normalize_dim, Float, Result, Tensor};
 
 use crate::api::plain;
 use crate::var::Var;
 
-fn resolve(dim: isize, ndim: usize, op: &str, shape: &[usize]) -> Result<usize> {
-    let d = if dim < 0 { dim + ndim as isize } else { dim };
-    if d < 0 || d as usize >= ndim.max(1) {
-        return Err(TensorError::new(
-            op,
-            format!("dim {dim} is out of range for shape {shape:?}"),
-        ));
-    }
-    Ok(d as usize)
-}
-
 fn count_over(shape: &[usize], axes: &[isize]) -> usize {
-    let n = shape.len() as isize;
-    axes.iter()
-        .map(|&a| if a < 0 { a + n } else { a })
-        .filter(|&d| (0..n).contains(&d))
-        .map(|d| shape[d as usize])
+    normalize_axes(axes, shape.len())
+        .map(|d| shape[d])
         .product()
 }
 
@@ -183,8 +169,8 @@ impl<T: Float> Var<T> {
 
     /// Swaps two dims.
     pub fn try_transpose(&self, dim0: isize, dim1: isize) -> Result<Var<T>> {
-        let a = resolve(dim0, self.ndim(), "transpose", self.shape())?;
-        let b = resolve(dim1, self.ndim(), "transpose", self.shape())?;
+        let a = try_normalize_dim("transpose", dim0, self.shape())?;
+        let b = try_normalize_dim("transpose", dim1, self.shape())?;
         let mut dims: Vec<isize> = (0..self.ndim() as isize).collect();
         dims.swap(a, b);
         self.try_permute(&dims)
@@ -244,10 +230,7 @@ impl<T: Float> Var<T> {
     /// Stacks Vars; panics on mismatched shapes.
     #[track_caller]
     pub fn stack(vars: &[&Var<T>], dim: isize) -> Var<T> {
-        match Self::try_stack(vars, dim) {
-            Ok(v) => v,
-            Err(e) => panic!("{e}"),
-        }
+        or_panic(Self::try_stack(vars, dim))
     }
 
     /// Sums a broadcast gradient back to `shape` (the engine's own reduction, public for

@@ -2,9 +2,10 @@
 //! that backward computes against central differences, element by element (or, in fast
 //! mode, along random projections).
 
+use std::cell::RefCell;
 use std::fmt;
 
-use graft_tensor::Tensor;
+use graft_tensor::{Tensor, TensorError};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -40,9 +41,9 @@ impl Default for GradcheckOptions {
     }
 }
 
-/// A failed gradient check: which input, which element, and both derivatives.
+/// Where analytic and numeric derivatives disagree: which input, which element, both values.
 #[derive(Clone, Debug, PartialEq)]
-pub struct GradcheckError {
+pub struct GradientMismatch {
     /// Index of the input whose gradient is wrong.
     pub input: usize,
     /// Multi-index of the worst input element (empty in fast mode).
@@ -55,7 +56,17 @@ pub struct GradcheckError {
     pub numeric: f64,
 }
 
-impl fmt::Display for GradcheckError {
+/// A failed gradient check.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GradcheckError {
+    /// Backward ran, and its derivative differs from the finite difference.
+    Mismatch(GradientMismatch),
+    /// Backward itself failed (a gradient rule returned an error): reported as such,
+    /// never as a zero gradient that a finite difference might happen to match.
+    Backward(TensorError),
+}
+
+impl fmt::Display for GradientMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.element.is_empty() {
             write!(f, "gradcheck: input {}: random projection uᵀJv", self.input)?;
@@ -76,7 +87,23 @@ impl fmt::Display for GradcheckError {
     }
 }
 
-impl std::error::Error for GradcheckError {}
+impl fmt::Display for GradcheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GradcheckError::Mismatch(m) => m.fmt(f),
+            GradcheckError::Backward(e) => write!(f, "gradcheck: backward failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for GradcheckError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            GradcheckError::Mismatch(_) => None,
+            GradcheckError::Backward(e) => Some(e),
+        }
+    }
+}
 
 fn unflatten(mut flat: usize, shape: &[usize]) -> Vec<usize> {
     let mut idx = vec![0; shape.len()];
@@ -101,27 +128,25 @@ fn perturbed(inputs: &[Tensor<f64>], i: usize, j: usize, delta: f64) -> Vec<Tens
     out
 }
 
-/// Vector-Jacobian product `uᵀ J` for every input (zeros where an input is unreached).
+/// Vector-Jacobian product `uᵀ J` for every input (zeros where an input is unreached),
+/// or the error backward returned.
 fn vjp(
     f: &impl Fn(&[Var<f64>]) -> Var<f64>,
     inputs: &[Tensor<f64>],
     u: &Tensor<f64>,
-) -> Vec<Vec<f64>> {
+) -> Result<Vec<Vec<f64>>, TensorError> {
     let params: Vec<Var<f64>> = inputs.iter().cloned().map(Var::parameter).collect();
     let out = f(&params);
-    let zeros = || inputs.iter().map(|t| vec![0.0; t.numel()]).collect();
     if !out.needs_grad() {
-        return zeros();
+        return Ok(inputs.iter().map(|t| vec![0.0; t.numel()]).collect());
     }
     let refs: Vec<&Var<f64>> = params.iter().collect();
-    match grad(&[&out], &refs, Some(std::slice::from_ref(u)), false) {
-        Ok(gs) => gs
-            .into_iter()
-            .zip(inputs)
-            .map(|(g, t)| g.map_or_else(|| vec![0.0; t.numel()], |g| g.value().to_vec()))
-            .collect(),
-        Err(_) => zeros(),
-    }
+    let gs = grad(&[&out], &refs, Some(std::slice::from_ref(u)), false)?;
+    Ok(gs
+        .into_iter()
+        .zip(inputs)
+        .map(|(g, t)| g.map_or_else(|| vec![0.0; t.numel()], |g| g.value().to_vec()))
+        .collect())
 }
 
 fn close(a: f64, n: f64, o: &GradcheckOptions) -> bool {
@@ -135,7 +160,7 @@ fn close(a: f64, n: f64, o: &GradcheckOptions) -> bool {
 ///
 /// ```
 /// use graft_autograd::{gradcheck, GradcheckOptions, Var};
-/// use graft_tensor::Tensor;
+/// use graft_tensor::{Tensor, TensorError};
 /// let x = Tensor::from_vec(vec![0.3, -0.7, 1.1], &[3]);
 /// gradcheck(|v: &[Var<f64>]| v[0].sigmoid().square(), &[x], &GradcheckOptions::default()).unwrap();
 /// ```
@@ -163,7 +188,8 @@ pub fn gradcheck(
             onehot[k] = 1.0;
             vjp(&f, &inputs, &Tensor::from_vec(onehot, &out_shape))
         })
-        .collect();
+        .collect::<Result<_, _>>()
+        .map_err(GradcheckError::Backward)?;
     let mut worst: Option<(f64, GradcheckError)> = None;
     for (i, x) in inputs.iter().enumerate() {
         // `j` names one input element in the perturbation, the Jacobian and the report.
@@ -179,13 +205,13 @@ pub fn gradcheck(
                 if (!close(a, numeric, options) || is_nan)
                     && worst.as_ref().is_none_or(|(e, _)| excess > *e || is_nan)
                 {
-                    let err = GradcheckError {
+                    let err = GradcheckError::Mismatch(GradientMismatch {
                         input: i,
                         element: unflatten(j, x.shape()),
                         output: k,
                         analytic: a,
                         numeric,
-                    };
+                    });
                     worst = Some((if is_nan { f64::INFINITY } else { excess }, err));
                 }
             }
@@ -202,7 +228,7 @@ fn fast_check(
 ) -> Result<(), GradcheckError> {
     let mut rng = StdRng::seed_from_u64(options.seed);
     let u = Tensor::<f64>::uniform(out_shape, -1.0, 1.0, &mut rng);
-    let g = vjp(f, inputs, &u);
+    let g = vjp(f, inputs, &u).map_err(GradcheckError::Backward)?;
     let uv = u.to_vec();
     for (i, x) in inputs.iter().enumerate() {
         let v = Tensor::<f64>::uniform(x.shape(), -1.0, 1.0, &mut rng).to_vec();
@@ -223,13 +249,13 @@ fn fast_check(
             .map(|((p, m), u)| (p - m) / (2.0 * options.eps) * u)
             .sum();
         if !close(analytic, numeric, options) || analytic.is_nan() {
-            return Err(GradcheckError {
+            return Err(GradcheckError::Mismatch(GradientMismatch {
                 input: i,
                 element: vec![],
                 output: 0,
                 analytic,
                 numeric,
-            });
+            }));
         }
     }
     Ok(())
@@ -248,12 +274,17 @@ pub fn gradgradcheck(
     });
     let mut rng = StdRng::seed_from_u64(options.seed.wrapping_add(1));
     let u = Tensor::<f64>::uniform(&out_shape, -1.0, 1.0, &mut rng);
+    // The first backward runs inside the function being checked, which must return a
+    // Var; its first error is kept here and reported in place of any mismatch.
+    let backward_error: RefCell<Option<TensorError>> = RefCell::new(None);
     let first_derivatives = |xs: &[Var<f64>]| -> Var<f64> {
         let out = f(xs);
         let refs: Vec<&Var<f64>> = xs.iter().collect();
         let grads = if out.needs_grad() {
-            grad(&[&out], &refs, Some(std::slice::from_ref(&u)), true)
-                .unwrap_or_else(|_| vec![None; xs.len()])
+            grad(&[&out], &refs, Some(std::slice::from_ref(&u)), true).unwrap_or_else(|e| {
+                backward_error.borrow_mut().get_or_insert(e);
+                vec![None; xs.len()]
+            })
         } else {
             vec![None; xs.len()]
         };
@@ -268,138 +299,9 @@ pub fn gradgradcheck(
         let refs: Vec<&Var<f64>> = flat.iter().collect();
         Var::concat(&refs, 0)
     };
-    gradcheck(first_derivatives, inputs, options)
-}
-
-/// A seeded shuffle of evenly spaced values (`step` apart, centred on 0): inputs without
-/// ties, for checking ops whose gradient picks one element (max, min, max pooling), where
-/// a tie would make finite differences meaningless.
-pub fn distinct_values(shape: &[usize], step: f64, seed: u64) -> Tensor<f64> {
-    let n: usize = shape.iter().product();
-    let keys = Tensor::<f64>::uniform(&[n], 0.0, 1.0, &mut StdRng::seed_from_u64(seed)).to_vec();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|a, b| keys[*a].total_cmp(&keys[*b]));
-    let mut values = vec![0.0; n];
-    for (rank, &i) in order.iter().enumerate() {
-        values[i] = (rank as f64 - n as f64 / 2.0) * step;
-    }
-    Tensor::from_vec(values, shape)
-}
-
-/// A function of f64 Vars to a Var: what gradcheck checks.
-pub type OpFn = dyn Fn(&[Var<f64>]) -> Var<f64>;
-
-/// One differentiable op in a test registry: how to call it, example inputs from its
-/// value domain, and whether its second derivative is smooth enough to check.
-pub struct OpEntry {
-    /// The op's name in reports.
-    pub name: &'static str,
-    /// The op applied to Vars.
-    pub f: Box<OpFn>,
-    /// Inputs inside the op's domain (away from kinks and poles).
-    pub inputs: Vec<Tensor<f64>>,
-    /// True when gradgradcheck applies (false for piecewise-linear ops such as relu,
-    /// whose second derivative is zero almost everywhere and checks nothing).
-    pub second_order: bool,
-}
-
-impl OpEntry {
-    /// An entry checked to first and second order.
-    pub fn new(
-        name: &'static str,
-        inputs: Vec<Tensor<f64>>,
-        f: impl Fn(&[Var<f64>]) -> Var<f64> + 'static,
-    ) -> Self {
-        OpEntry {
-            name,
-            f: Box::new(f),
-            inputs,
-            second_order: true,
-        }
-    }
-
-    /// Marks the entry as first-order only.
-    pub fn first_order_only(mut self) -> Self {
-        self.second_order = false;
-        self
-    }
-
-    /// Runs gradcheck, gradgradcheck (when it applies) and the layout check: the output and
-    /// gradients on non-contiguous views of the inputs equal those on contiguous inputs.
-    pub fn check(&self, options: &GradcheckOptions) -> Result<(), String> {
-        let tag = |e: GradcheckError| format!("{}: {e}", self.name);
-        gradcheck(&self.f, &self.inputs, options).map_err(tag)?;
-        if self.second_order {
-            gradgradcheck(&self.f, &self.inputs, options)
-                .map_err(|e| format!("{} (second order): {e}", self.name))?;
-        }
-        self.check_layouts()
-    }
-
-    fn check_layouts(&self) -> Result<(), String> {
-        let (out, grads) = self.value_and_grads(&self.inputs);
-        for variant in 0..3 {
-            let views: Vec<Tensor<f64>> = self
-                .inputs
-                .iter()
-                .map(|t| strided_copy(t, variant))
-                .collect();
-            let (o, g) = self.value_and_grads(&views);
-            if o != out || g != grads {
-                return Err(format!(
-                    "{}: non-contiguous inputs (layout {variant}) change the result",
-                    self.name
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    fn value_and_grads(&self, inputs: &[Tensor<f64>]) -> (Vec<f64>, Vec<Vec<f64>>) {
-        let params: Vec<Var<f64>> = inputs.iter().cloned().map(Var::parameter).collect();
-        let out = (self.f)(&params);
-        if out.needs_grad() {
-            let seed = Tensor::from_vec(
-                (0..out.numel())
-                    .map(|i| 0.5 + 0.25 * (i % 3) as f64)
-                    .collect(),
-                out.shape(),
-            );
-            out.backward_with(&seed).expect("backward");
-        }
-        let grads = params
-            .iter()
-            .map(|p| p.grad().map(|g| g.to_vec()).unwrap_or_default())
-            .collect();
-        (out.value().to_vec(), grads)
-    }
-}
-
-/// Runs [`OpEntry::check`] on every entry of a registry, collecting every failure (not
-/// just the first) into one report.
-pub fn check_registry(entries: &[OpEntry], options: &GradcheckOptions) -> Result<(), String> {
-    let failures: Vec<String> = entries
-        .iter()
-        .filter_map(|e| e.check(options).err())
-        .collect();
-    if failures.is_empty() {
-        return Ok(());
-    }
-    Err(format!(
-        "{} of {} entries failed:\n{}",
-        failures.len(),
-        entries.len(),
-        failures.join("\n")
-    ))
-}
-
-/// The same values as `t` in another layout: 0 = transposed storage, 1 = every other
-/// element of a wider buffer, 2 = flipped storage.
-fn strided_copy(t: &Tensor<f64>, variant: usize) -> Tensor<f64> {
-    match (variant, t.ndim()) {
-        (_, 0) => t.clone(),
-        (0, n) if n >= 2 => t.transpose(0, -1).contiguous().transpose(0, -1),
-        (1, _) => Tensor::stack(&[t, &t.map(|v| v * 7.0 + 1.0)], -1).select(-1, 0),
-        _ => t.flip(0).contiguous().flip(0),
+    let result = gradcheck(first_derivatives, inputs, options);
+    match backward_error.into_inner() {
+        Some(e) => Err(GradcheckError::Backward(e)),
+        None => result,
     }
 }

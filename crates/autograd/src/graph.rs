@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use graft_tensor::{Float, Tensor, TensorError};
+use graft_tensor::{ErrorKind, Float, Tensor, TensorError};
 use smallvec::SmallVec;
 
 use crate::var::Var;
@@ -153,7 +153,8 @@ pub(crate) fn check_finite<T: Float>(
                 .collect::<Vec<_>>()
                 .join(", ");
             let named = label.map(|l| format!(" (Var '{l}')")).unwrap_or_default();
-            Err(TensorError::new(
+            Err(TensorError::of_kind(
+                ErrorKind::Anomaly,
                 op,
                 format!(
                     "anomaly: {pass} pass produced {} at element {i} of shape {:?}{named}; inputs {shapes}",

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use graft_tensor::{Float, Result, Shape, Tensor, TensorError};
+use graft_tensor::{or_panic, Float, Result, Shape, Tensor, TensorError};
 use smallvec::SmallVec;
 
 use crate::graph::{check_finite, is_grad_enabled, Node, Op};
@@ -166,7 +166,7 @@ impl<T: Float> Var<T> {
     /// Replaces the value with a tensor of the same shape (bumps the version).
     pub fn try_set_value(&self, value: Tensor<T>) -> Result<()> {
         if value.shape() != self.shape() {
-            return Err(TensorError::new(
+            return Err(TensorError::shape_mismatch(
                 "set_value",
                 format!(
                     "new value of shape {:?} does not match the Var's shape {:?}",
@@ -183,9 +183,7 @@ impl<T: Float> Var<T> {
     /// Replaces the value with a tensor of the same shape; panics on a shape mismatch.
     #[track_caller]
     pub fn set_value(&self, value: Tensor<T>) {
-        if let Err(e) = self.try_set_value(value) {
-            panic!("{e}");
-        }
+        or_panic(self.try_set_value(value))
     }
 
     /// A constant sharing this Var's value: gradients stop here.
@@ -234,10 +232,7 @@ impl<T: Float> Var<T> {
     /// Applies `op` to `inputs`; panics with the op's error message on failure.
     #[track_caller]
     pub fn apply(op: impl Op<T>, inputs: &[&Var<T>]) -> Var<T> {
-        match Self::try_apply(op, inputs) {
-            Ok(v) => v,
-            Err(e) => panic!("{e}"),
-        }
+        or_panic(Self::try_apply(op, inputs))
     }
 
     /// The node that computed this Var, if it was recorded.

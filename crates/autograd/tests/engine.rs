@@ -165,3 +165,63 @@ fn a_million_op_chain_neither_overflows_on_backward_nor_on_drop() {
         .join()
         .unwrap();
 }
+
+/// `grad` runs only the rules on paths to the requested inputs: a branch that leads
+/// elsewhere never has its backward called (while `backward` still runs it for `.grad`).
+#[test]
+fn grad_prunes_rules_off_the_paths_to_its_inputs() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    struct CountedSquare;
+    impl Op<f64> for CountedSquare {
+        fn name(&self) -> &'static str {
+            "counted_square"
+        }
+        fn forward(&self, x: &[Tensor<f64>]) -> Result<Tensor<f64>, TensorError> {
+            Ok(x[0].square())
+        }
+        fn backward(&self, x: &[Var<f64>], _: &Var<f64>, g: &Var<f64>) -> Vec<Option<Var<f64>>> {
+            CALLS.fetch_add(1, Ordering::SeqCst);
+            vec![Some((g * &x[0]).mul_scalar(2.0))]
+        }
+    }
+    let a = Var::parameter(Tensor::from_vec(vec![1.0f64, 2.0], &[2]));
+    let b = Var::parameter(Tensor::from_vec(vec![3.0f64, 4.0], &[2]));
+    let y = (&a.exp() * &Var::apply(CountedSquare, &[&b])).sum();
+    let ga = grad(&[&y], &[&a], None, false).unwrap()[0].clone().unwrap();
+    assert_eq!(
+        CALLS.load(Ordering::SeqCst),
+        0,
+        "the b branch's rule ran for grad wrt a"
+    );
+    let expected: Vec<f64> = [1.0f64, 2.0]
+        .iter()
+        .zip([9.0, 16.0])
+        .map(|(x, s)| x.exp() * s)
+        .collect();
+    assert_eq!(ga.value().to_vec(), expected);
+    let gb = grad(&[&y], &[&b], None, false).unwrap()[0].clone().unwrap();
+    assert_eq!(CALLS.load(Ordering::SeqCst), 1);
+    let expected: Vec<f64> = [1.0f64, 2.0]
+        .iter()
+        .zip([3.0, 4.0])
+        .map(|(x, b)| x.exp() * 2.0 * b)
+        .collect();
+    assert_eq!(gb.value().to_vec(), expected);
+    y.backward().unwrap();
+    assert_eq!(
+        CALLS.load(Ordering::SeqCst),
+        2,
+        "backward fills every leaf's .grad"
+    );
+}
+
+/// An in-place edit of a saved input and an anomaly are told apart by kind.
+#[test]
+fn engine_errors_carry_their_kind() {
+    use graft_tensor::ErrorKind;
+    let w = Var::parameter(t(&[1.0, 2.0], &[2]));
+    let y = (&w * &w).sum();
+    w.set_value(t(&[3.0, 4.0], &[2]));
+    assert_eq!(y.backward().unwrap_err().kind, ErrorKind::InPlaceModified);
+}

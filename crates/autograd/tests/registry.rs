@@ -2,7 +2,8 @@
 //! through gradcheck, gradgradcheck (where the op is smooth) and the non-contiguous-input
 //! consistency check. Inputs are seeded random values inside each op's domain.
 
-use graft_autograd::{check_registry, GradcheckOptions, OpEntry, Var};
+use graft_autograd::testing::{check_registry, OpEntry};
+use graft_autograd::{GradcheckError, GradcheckOptions, Var};
 use graft_tensor::{Tensor, Window2d};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -18,7 +19,7 @@ fn away_from_zero(shape: &[usize], seed: u64) -> Tensor<f64> {
 
 /// Distinct values, so max/min have no ties.
 fn distinct(shape: &[usize], seed: u64) -> Tensor<f64> {
-    graft_autograd::distinct_values(shape, 0.37, seed)
+    graft_autograd::testing::distinct_values(shape, 0.37, seed)
 }
 
 fn idx(v: Vec<i64>, shape: &[usize]) -> Tensor<i64> {
@@ -225,10 +226,13 @@ fn a_wrong_gradient_is_reported_with_input_element_and_values() {
         &Default::default(),
     )
     .unwrap_err();
-    assert_eq!(err.input, 0);
-    assert_eq!(err.element, vec![2], "worst element is the largest |x|");
+    let GradcheckError::Mismatch(m) = &err else {
+        panic!("expected a mismatch, got {err}");
+    };
+    assert_eq!(m.input, 0);
+    assert_eq!(m.element, vec![2], "worst element is the largest |x|");
     assert!(
-        (err.analytic - 3.0).abs() < 1e-9 && (err.numeric - 6.0).abs() < 1e-4,
+        (m.analytic - 3.0).abs() < 1e-9 && (m.numeric - 6.0).abs() < 1e-4,
         "{err}"
     );
     assert!(err.to_string().contains("input 0 element [2]"), "{err}");
@@ -237,4 +241,40 @@ fn a_wrong_gradient_is_reported_with_input_element_and_values() {
         ..Default::default()
     };
     assert!(graft_autograd::gradcheck(|v| Var::apply(BadSquare, &[&v[0]]), &[x], &fast).is_err());
+}
+
+/// A gradient rule that fails (here: a gradient of the wrong shape) is reported as the
+/// backward error it is, by gradcheck and gradgradcheck alike, never as a zero gradient.
+#[test]
+fn gradcheck_reports_a_failing_backward_as_an_error() {
+    use graft_autograd::Op;
+    use graft_tensor::TensorError;
+    struct WrongShapeGrad;
+    impl Op<f64> for WrongShapeGrad {
+        fn name(&self) -> &'static str {
+            "wrong_shape_grad"
+        }
+        fn forward(&self, x: &[Tensor<f64>]) -> Result<Tensor<f64>, TensorError> {
+            Ok(x[0].square())
+        }
+        fn backward(&self, _: &[Var<f64>], _: &Var<f64>, g: &Var<f64>) -> Vec<Option<Var<f64>>> {
+            vec![Some(g.narrow(0, 0, 2))]
+        }
+    }
+    let x = Tensor::from_vec(vec![1.0, -2.0, 3.0], &[3]);
+    let f = |v: &[Var<f64>]| Var::apply(WrongShapeGrad, &[&v[0]]);
+    for fast in [false, true] {
+        let options = GradcheckOptions {
+            fast,
+            ..Default::default()
+        };
+        let err = graft_autograd::gradcheck(f, std::slice::from_ref(&x), &options).unwrap_err();
+        assert!(matches!(err, GradcheckError::Backward(_)), "{err}");
+        assert!(
+            err.to_string().starts_with("gradcheck: backward failed: "),
+            "{err}"
+        );
+    }
+    let err = graft_autograd::gradgradcheck(f, &[x], &Default::default()).unwrap_err();
+    assert!(matches!(err, GradcheckError::Backward(_)), "{err}");
 }

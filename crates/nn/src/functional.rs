@@ -1,13 +1,13 @@
 //! Every layer as a plain function on Vars, composed from autograd ops.
 
 use graft_autograd::{no_grad, Var};
-use graft_tensor::{Float, Result, Tensor, TensorError, Window2d};
+use graft_tensor::{or_panic, Float, Result, Tensor, TensorError, Window2d};
 use rand::Rng;
 
 /// `x @ weightᵀ + bias` with `weight` `[out, in]`; `x` may have extra leading dims.
 pub fn try_linear<T: Float>(x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>) -> Result<Var<T>> {
     if weight.ndim() != 2 || x.ndim() == 0 || x.shape()[x.ndim() - 1] != weight.shape()[1] {
-        return Err(TensorError::new(
+        return Err(TensorError::shape_mismatch(
             "linear",
             format!(
                 "input {:?} does not match weight {:?} ([out, in])",
@@ -26,7 +26,7 @@ pub fn try_linear<T: Float>(x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>) 
 /// [`try_linear`], panicking on a shape mismatch.
 #[track_caller]
 pub fn linear<T: Float>(x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>) -> Var<T> {
-    try_linear(x, weight, bias).unwrap_or_else(|e| panic!("{e}"))
+    or_panic(try_linear(x, weight, bias))
 }
 
 /// Geometry of a 2-D convolution or pooling beyond its kernel.
@@ -116,7 +116,7 @@ pub fn conv2d<T: Float>(
     bias: Option<&Var<T>>,
     opt: &Conv2dOptions,
 ) -> Var<T> {
-    try_conv2d(x, weight, bias, opt).unwrap_or_else(|e| panic!("{e}"))
+    or_panic(try_conv2d(x, weight, bias, opt))
 }
 
 /// Sliding windows of every channel separately: `[N, C, H, W]` -> `[N, C, kh*kw, oh, ow]`.
@@ -129,7 +129,7 @@ fn windows<T: Float>(op: &str, x: &Var<T>, win: &Window2d) -> Result<(Var<T>, us
     }
     let (n, c, h, w) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
     let (oh, ow) = win.output_size(h, w).ok_or_else(|| {
-        TensorError::new(
+        TensorError::shape_mismatch(
             op,
             format!("window {win:?} does not fit input {:?}", x.shape()),
         )
@@ -167,7 +167,7 @@ pub fn max_pool2d<T: Float>(
     stride: [usize; 2],
     padding: [usize; 2],
 ) -> Var<T> {
-    try_max_pool2d(x, kernel, stride, padding).unwrap_or_else(|e| panic!("{e}"))
+    or_panic(try_max_pool2d(x, kernel, stride, padding))
 }
 
 /// Mean over `kernel` windows of the zero-padded input. With `count_include_pad` false the
@@ -202,7 +202,13 @@ pub fn avg_pool2d<T: Float>(
     padding: [usize; 2],
     count_include_pad: bool,
 ) -> Var<T> {
-    try_avg_pool2d(x, kernel, stride, padding, count_include_pad).unwrap_or_else(|e| panic!("{e}"))
+    or_panic(try_avg_pool2d(
+        x,
+        kernel,
+        stride,
+        padding,
+        count_include_pad,
+    ))
 }
 
 /// Average pooling to `[oh, ow]`; supports sizes that divide the input evenly (1x1 always).
@@ -427,8 +433,10 @@ pub fn log_softmax<T: Float>(x: &Var<T>, dim: isize) -> Var<T> {
     x.log_softmax(dim)
 }
 
-/// [`try_adaptive_avg_pool2d`], panicking on bad shapes.
+/// Adaptive average pooling to `output` (`[1, 1]`: global average pooling).
+///
+/// Panics with the message of [`try_adaptive_avg_pool2d`].
 #[track_caller]
-pub fn adaptive_avg_pool2d_or_panic<T: Float>(x: &Var<T>, output: [usize; 2]) -> Var<T> {
-    try_adaptive_avg_pool2d(x, output).unwrap_or_else(|e| panic!("{e}"))
+pub fn adaptive_avg_pool2d<T: Float>(x: &Var<T>, output: [usize; 2]) -> Var<T> {
+    or_panic(try_adaptive_avg_pool2d(x, output))
 }

@@ -6,6 +6,8 @@
 //! `[out, in/groups, kh, kw]`, images NCHW) and parameter names do too (`0.weight`,
 //! `fc1.bias`), so PyTorch state dicts saved as safetensors load as they are.
 
+#![forbid(unsafe_code)]
+
 pub mod functional;
 pub mod init;
 mod layers;

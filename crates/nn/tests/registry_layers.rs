@@ -1,7 +1,8 @@
 //! Every layer in an op registry, checked by gradcheck, gradgradcheck (where smooth) and
 //! the non-contiguous-input check, in f64, through the autograd crate's public kit.
 
-use graft_autograd::{check_registry, GradcheckOptions, OpEntry};
+use graft_autograd::testing::{check_registry, OpEntry};
+use graft_autograd::GradcheckOptions;
 use graft_nn::functional::*;
 use graft_tensor::Tensor;
 use rand::rngs::StdRng;
@@ -13,7 +14,7 @@ fn r(shape: &[usize], seed: u64) -> Tensor<f64> {
 
 /// Distinct values, so max-pool windows have no ties.
 fn distinct(shape: &[usize], seed: u64) -> Tensor<f64> {
-    graft_autograd::distinct_values(shape, 0.1, seed)
+    graft_autograd::testing::distinct_values(shape, 0.1, seed)
 }
 
 fn entries() -> Vec<OpEntry> {

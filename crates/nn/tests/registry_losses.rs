@@ -7,7 +7,8 @@
 //! smooth-L1 keep |d| at least 0.05 from delta/beta. BCE-with-logits deliberately includes
 //! a logit of exactly 0, where a `max(x, 0)`/`|x|` formulation would have a wrong gradient.
 
-use graft_autograd::{check_registry, GradcheckOptions, OpEntry};
+use graft_autograd::testing::{check_registry, OpEntry};
+use graft_autograd::GradcheckOptions;
 use graft_nn::loss::{self, CrossEntropyOptions, KlDivReduction, NllLossOptions, Reduction};
 use graft_tensor::Tensor;
 use rand::rngs::StdRng;

@@ -575,7 +575,7 @@ fn write_failure_part_way_keeps_previous_file() {
     let exe = std::env::current_exe().unwrap();
     let out = std::process::Command::new("bash")
         .arg("-c")
-        .arg(r#"trap '' XFSZ; ulimit -f 4; exec "$0" --exact write_failure_child --ignored --nocapture --test-threads=1"#)
+        .arg(r#"trap '' XFSZ; ulimit -f 4; exec "$0" --exact state_dict::write_failure_child --ignored --nocapture --test-threads=1"#)
         .arg(&exe)
         .env(CHILD_ENV, &path)
         .output()

@@ -60,6 +60,7 @@
 //! [`Optimizer::step`] for the two copy cases). Parameters of at least 65,536 elements are
 //! updated in parallel chunks, which cannot change the result: every rule is elementwise.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod clip;

@@ -16,7 +16,7 @@
 //! cases while catching any formula slip (a wrong bias correction or weight-decay
 //! placement shows up at 1e-4 or larger; `a_wrong_fixture_value_fails` checks 1e-9).
 
-mod support;
+use crate::support;
 
 use graft_autograd::Var;
 use graft_fixtures::{assert_close, load, Case};

@@ -6,7 +6,7 @@
 //! recursively, which differs from the closed form by a few ulps (the fixture README
 //! checked the closed forms at rtol 1e-12 for the same reason).
 
-mod support;
+use crate::support;
 
 use graft_fixtures::{assert_close, load, Case};
 use graft_optim::{

@@ -64,7 +64,7 @@ impl<T: Element> Tensor<T> {
             move |x, m| if m { value } else { x },
         )?;
         if out.shape() != self.shape() {
-            return Err(crate::error::TensorError::new(
+            return Err(crate::error::TensorError::shape_mismatch(
                 "masked_fill",
                 format!(
                     "mask of shape {:?} does not broadcast to {:?}",

@@ -3,10 +3,23 @@
 use std::fmt::{Debug, Display};
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, Sub, SubAssign};
 
+/// Keeps [`Element`] and [`Float`] implemented by graft's own types only: the kernels rely
+/// on what each impl promises (Float's `unsafe fn gemm` above all).
+mod sealed {
+    /// Implemented for exactly the element types below.
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+    impl Sealed for i64 {}
+    impl Sealed for i32 {}
+    impl Sealed for u8 {}
+    impl Sealed for bool {}
+}
+
 /// A type a [`Tensor`](crate::Tensor) can store: floats for math, integers for labels and
-/// indices, `bool` for masks.
+/// indices, `bool` for masks. Sealed: graft implements it for its element types only.
 pub trait Element:
-    Copy + Send + Sync + Default + PartialEq + PartialOrd + Debug + Display + 'static
+    sealed::Sealed + Copy + Send + Sync + Default + PartialEq + PartialOrd + Debug + Display + 'static
 {
     /// The dtype name as PyTorch and safetensors spell it (`"float32"`, `"int64"`, ...).
     const DTYPE: &'static str;
@@ -14,14 +27,17 @@ pub trait Element:
     fn to_f64(self) -> f64;
     /// Converts from f64, rounding or truncating as `as` does (nonzero is `true`).
     fn from_f64(v: f64) -> Self;
-    /// The buffer pool for this element type, where one exists.
+    /// The buffer pool for this element type, where one exists (crate-internal: the trait
+    /// is sealed, so no other crate implements or calls it).
     #[doc(hidden)]
+    #[allow(private_interfaces)]
     fn pool() -> Option<&'static crate::pool::BufferPool<Self>> {
         None
     }
 }
 
-/// A floating-point element (`f32` or `f64`): everything the math kernels call.
+/// A floating-point element (`f32` or `f64`): everything the math kernels call. Sealed
+/// through [`Element`].
 pub trait Float:
     Element
     + Add<Output = Self>

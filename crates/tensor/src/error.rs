@@ -2,7 +2,31 @@
 
 use std::fmt;
 
-/// An error from a tensor op: which op failed and why, naming the shapes involved.
+/// What kind of mistake a [`TensorError`] reports, for callers that act on it (`match`)
+/// rather than print it.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// Shapes that must agree (or broadcast) do not: matmul, binary ops, reshape, concat.
+    ShapeMismatch,
+    /// A `dim` argument outside `-ndim..ndim`.
+    DimOutOfRange,
+    /// An index (select, gather, index_select, embedding) outside its dimension.
+    IndexOutOfRange,
+    /// A value of the wrong element type (a dtype in a file, say).
+    DType,
+    /// A Var saved for backward was modified in place after the forward pass.
+    InPlaceModified,
+    /// Anomaly mode found a NaN or infinity.
+    Anomaly,
+    /// Reading or writing a file failed.
+    Io,
+    /// Any other invalid argument: a step of 0, an empty list, a bad window.
+    InvalidArgument,
+}
+
+/// An error from a tensor op: which op failed, what kind of mistake it was, and why,
+/// naming the shapes involved.
 ///
 /// Its `Display` reads like `matmul: [2, 3] x [4, 5]: inner dimensions 3 and 4 differ`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -11,14 +35,45 @@ pub struct TensorError {
     pub op: String,
     /// What was wrong, with the shapes or indices involved.
     pub message: String,
+    /// The kind of mistake, to match on.
+    pub kind: ErrorKind,
 }
 
 impl TensorError {
-    /// Builds an error for `op` with `message`.
+    /// An [`ErrorKind::InvalidArgument`] error for `op` with `message`.
     pub fn new(op: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::of_kind(ErrorKind::InvalidArgument, op, message)
+    }
+
+    /// An error of `kind` for `op` with `message`.
+    pub fn of_kind(kind: ErrorKind, op: impl Into<String>, message: impl Into<String>) -> Self {
         TensorError {
             op: op.into(),
             message: message.into(),
+            kind,
+        }
+    }
+
+    /// An [`ErrorKind::ShapeMismatch`] error.
+    pub fn shape_mismatch(op: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::of_kind(ErrorKind::ShapeMismatch, op, message)
+    }
+
+    /// An [`ErrorKind::DimOutOfRange`] error.
+    pub fn dim_out_of_range(op: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::of_kind(ErrorKind::DimOutOfRange, op, message)
+    }
+
+    /// An [`ErrorKind::IndexOutOfRange`] error.
+    pub fn index_out_of_range(op: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::of_kind(ErrorKind::IndexOutOfRange, op, message)
+    }
+
+    /// The same error under another op name (a composite op reporting its own name).
+    pub fn renamed(self, op: impl Into<String>) -> Self {
+        TensorError {
+            op: op.into(),
+            ..self
         }
     }
 }
@@ -39,9 +94,10 @@ pub(crate) fn fmt_shape(shape: &[usize]) -> String {
     format!("{shape:?}")
 }
 
-/// Unwraps a result, panicking with the error's message: the plain (non-`try_`) form of an op.
+/// Unwraps a result, panicking with the error's message: how every crate of graft makes
+/// the plain form `x()` of an op out of its `try_x()` (the one such helper in the workspace).
 #[track_caller]
-pub(crate) fn or_panic<T>(r: Result<T>) -> T {
+pub fn or_panic<T>(r: Result<T>) -> T {
     match r {
         Ok(v) => v,
         Err(e) => panic!("{e}"),

@@ -37,7 +37,7 @@ fn pooled_copy<T: Element>(t: &Tensor<T>) -> Vec<T> {
 /// Checks that every index is in `0..size`, naming the op, the bad index and the shape.
 fn check_indices(op: &str, index: &[i64], size: usize, dim: isize, shape: &[usize]) -> Result<()> {
     match index.iter().find(|&&i| i < 0 || i as usize >= size) {
-        Some(bad) => Err(TensorError::new(
+        Some(bad) => Err(TensorError::index_out_of_range(
             op,
             format!(
                 "index {bad} is out of range for dim {dim} (size {size}) of shape {}",
@@ -133,7 +133,7 @@ impl<T: Element> Tensor<T> {
             let same = t.ndim() == first.ndim()
                 && (0..t.ndim()).all(|i| i == d || t.shape()[i] == first.shape()[i]);
             if !same {
-                return Err(TensorError::new(
+                return Err(TensorError::shape_mismatch(
                     "concat",
                     format!("shapes {} differ outside dim {dim}", all_shapes()),
                 ));
@@ -158,7 +158,7 @@ impl<T: Element> Tensor<T> {
             .first()
             .ok_or_else(|| TensorError::new("stack", "needs at least one tensor"))?;
         if let Some(bad) = tensors.iter().find(|t| t.shape() != first.shape()) {
-            return Err(TensorError::new(
+            return Err(TensorError::shape_mismatch(
                 "stack",
                 format!(
                     "all tensors need the same shape, got {} and {}",
@@ -246,7 +246,7 @@ fn check_scatter_shapes(
     let src_part = src
         .map(|s| format!(", src {}", fmt_shape(s)))
         .unwrap_or_default();
-    Err(TensorError::new(
+    Err(TensorError::shape_mismatch(
         op,
         format!(
             "index {} does not fit input {}{src_part} outside dim {d}",
@@ -290,7 +290,7 @@ impl<T: Float> Tensor<T> {
         src: &Tensor<T>,
     ) -> Result<Tensor<T>> {
         let d = crate::layout::normalize_dim(dim, shape.len()).ok_or_else(|| {
-            TensorError::new(
+            TensorError::dim_out_of_range(
                 "scatter_add",
                 format!("dim {dim} is out of range for shape {}", fmt_shape(shape)),
             )
@@ -317,7 +317,7 @@ impl<T: Float> Tensor<T> {
         let mut expected = self.shape().to_vec();
         expected[d] = idx.len();
         if index.ndim() != 1 || src.shape() != expected.as_slice() {
-            return Err(TensorError::new(
+            return Err(TensorError::shape_mismatch(
                 "index_add",
                 format!(
                     "src {} and index {} do not match input {} along dim {dim}",

@@ -15,14 +15,14 @@ use crate::tensor::Tensor;
 /// (code running under `ThreadPool::install` or `rayon::scope`), where a split only costs
 /// waking the other worker. Measured with the `tensor` bench's threshold sweep on the 2-core
 /// machine: an add of 32K f32 gains 1.1x there, 64K 1.4x.
-pub const PAR_MIN_ELEMS: usize = 1 << 15;
+pub(crate) const PAR_MIN_ELEMS: usize = 1 << 15;
 /// The same threshold for calls from a thread outside any pool (a plain `main`): each split
 /// then sends the work to the pool and waits for it to come back, 10-25 µs on the 2-core VM,
 /// and an add only breaks even at 256K elements (measured: 0.4x at 32K, 0.65x at 128K, 1.05x
 /// at 256K, 1.6x at 512K).
 pub(crate) const PAR_MIN_ELEMS_OUTSIDE_POOL: usize = 1 << 18;
 /// Elements per parallel work item; fixed so that results never depend on thread count.
-pub const PAR_CHUNK: usize = 1 << 14;
+pub(crate) const PAR_CHUNK: usize = 1 << 14;
 
 /// The size from which an elementwise kernel or reduction splits across threads, for the
 /// calling thread (see [`PAR_MIN_ELEMS`]). Results never depend on it.
@@ -117,7 +117,7 @@ pub(crate) fn broadcast_all(op: &str, shapes: &[&[usize]]) -> Result<Shape> {
                 .map(|s| fmt_shape(s))
                 .collect::<Vec<_>>()
                 .join(" and ");
-            TensorError::new(op, format!("shapes {all} cannot be broadcast together"))
+            TensorError::shape_mismatch(op, format!("shapes {all} cannot be broadcast together"))
         })?;
     }
     Ok(out)

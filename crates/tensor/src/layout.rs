@@ -30,10 +30,34 @@ pub fn contiguous_strides(shape: &[usize]) -> Strides {
     strides
 }
 
-/// Resolves a possibly negative dimension index against `ndim` dimensions.
+/// Resolves a possibly negative dimension index against `ndim` dimensions (`-1` is the
+/// last), or `None` when it is out of range. The one place every crate resolves a `dim`.
 pub fn normalize_dim(dim: isize, ndim: usize) -> Option<usize> {
     let d = if dim < 0 { dim + ndim as isize } else { dim };
     (d >= 0 && (d as usize) < ndim).then_some(d as usize)
+}
+
+/// [`normalize_dim`] against `shape`, as an error naming `op`, the dim and the shape.
+pub fn try_normalize_dim(op: &str, dim: isize, shape: &[usize]) -> crate::Result<usize> {
+    normalize_dim(dim, shape.len()).ok_or_else(|| {
+        crate::TensorError::dim_out_of_range(
+            op,
+            format!("dim {dim} is out of range for shape {shape:?}"),
+        )
+    })
+}
+
+/// The in-range entries of `axes` resolved against `ndim` dimensions; out-of-range ones
+/// are dropped (callers that must reject them validate first, as the reductions do).
+pub fn normalize_axes(axes: &[isize], ndim: usize) -> impl Iterator<Item = usize> + '_ {
+    axes.iter().filter_map(move |&a| normalize_dim(a, ndim))
+}
+
+/// Where Python's slice bound `index` lands in a dimension of length `len`: negative
+/// bounds count from the end, and the result is clamped to `0..=len`.
+pub fn clamp_slice_bound(index: isize, len: usize) -> usize {
+    let n = len as isize;
+    (if index < 0 { index + n } else { index }).clamp(0, n) as usize
 }
 
 /// The NumPy broadcast of two shapes, or `None` when a pair of dimensions clashes.

@@ -27,7 +27,7 @@ mod kernels;
 mod layout;
 mod matmul;
 mod operators;
-pub mod pool;
+mod pool;
 mod pool2d;
 mod random;
 mod reduce;
@@ -37,10 +37,11 @@ mod unfold;
 mod view;
 
 pub use element::{Element, Float};
-pub use error::{Result, TensorError};
-pub use kernels::{PAR_CHUNK, PAR_MIN_ELEMS};
-pub use layout::{broadcast_shapes, Layout, Shape, Strides};
-pub use matmul::PAR_MATMUL_MIN_MACS;
+pub use error::{or_panic, ErrorKind, Result, TensorError};
+pub use layout::{
+    broadcast_shapes, clamp_slice_bound, normalize_axes, normalize_dim, try_normalize_dim, Layout,
+    Shape, Strides,
+};
 pub use tensor::Tensor;
 pub use unfold::Window2d;
 

@@ -16,7 +16,7 @@ use crate::tensor::Tensor;
 /// worker (code under `ThreadPool::install` or `rayon::scope`): below it the second thread's
 /// packing and wake-up cost more than it saves. Measured with the `tensor` bench's threshold
 /// sweep on the 2-core machine: 96³ gains nothing, 128³ (2M) 1.5x, 32x784x128 1.4x.
-pub const PAR_MATMUL_MIN_MACS: usize = 1 << 21;
+pub(crate) const PAR_MATMUL_MIN_MACS: usize = 1 << 21;
 /// The same threshold for callers outside any pool (a plain `main`), where a split also pays
 /// for sending the work to the pool and waiting for it, 10-25 µs on the 2-core VM: there
 /// 128³ and 32x784x128 gain 0.65-1.15x depending on the machine's load, 4M-MAC products
@@ -103,7 +103,7 @@ impl<T: Float> Gemm<'_, T> {
 }
 
 fn err(a: &[usize], b: &[usize], why: String) -> TensorError {
-    TensorError::new(
+    TensorError::shape_mismatch(
         "matmul",
         format!("{} x {}: {why}", fmt_shape(a), fmt_shape(b)),
     )

@@ -44,7 +44,7 @@ fn plan<T: Element>(x: &Tensor<T>, op: &str, axes: &[isize], keepdim: bool) -> R
     let mut resolved: SmallVec<[usize; 6]> = SmallVec::new();
     for &a in axes {
         let d = normalize_dim(a, nd.max(1)).ok_or_else(|| {
-            TensorError::new(
+            TensorError::dim_out_of_range(
                 op,
                 format!(
                     "dim {a} is out of range for shape {} ({nd} dims)",

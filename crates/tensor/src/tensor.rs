@@ -48,7 +48,7 @@ impl<T: Element> Tensor<T> {
     pub fn try_from_vec(data: Vec<T>, shape: &[usize]) -> Result<Self> {
         let n: usize = shape.iter().product();
         if data.len() != n {
-            return Err(TensorError::new(
+            return Err(TensorError::shape_mismatch(
                 "from_vec",
                 format!(
                     "{} elements do not fill shape {} ({n} elements)",
@@ -70,7 +70,7 @@ impl<T: Element> Tensor<T> {
     pub fn try_from_slice(data: &[T], shape: &[usize]) -> Result<Self> {
         let n: usize = shape.iter().product();
         if data.len() != n {
-            return Err(TensorError::new(
+            return Err(TensorError::shape_mismatch(
                 "from_slice",
                 format!(
                     "{} elements do not fill shape {} ({n} elements)",
@@ -214,7 +214,7 @@ impl<T: Element> Tensor<T> {
     /// The element at a multi-index; errors if the index has the wrong rank or is out of range.
     pub fn try_get(&self, index: &[usize]) -> Result<T> {
         if index.len() != self.ndim() || index.iter().zip(self.shape()).any(|(i, n)| i >= n) {
-            return Err(TensorError::new(
+            return Err(TensorError::index_out_of_range(
                 "get",
                 format!(
                     "index {index:?} is out of bounds for shape {}",
@@ -258,7 +258,7 @@ impl<T: Element> Tensor<T> {
     /// Resolves a possibly negative dim for `op`, with an error naming the shape.
     pub(crate) fn try_dim(&self, op: &str, dim: isize) -> Result<usize> {
         crate::layout::normalize_dim(dim, self.ndim()).ok_or_else(|| {
-            TensorError::new(
+            TensorError::dim_out_of_range(
                 op,
                 format!(
                     "dim {dim} is out of range for shape {} ({} dims)",

@@ -93,7 +93,7 @@ impl Window2d {
 }
 
 fn bad(op: &str, shape: &[usize], win: &Window2d) -> TensorError {
-    TensorError::new(
+    TensorError::shape_mismatch(
         op,
         format!(
             "window {win:?} does not fit input of shape {}",
@@ -167,7 +167,7 @@ impl<T: Float> Tensor<T> {
         let (oh, ow) = match geometry {
             Some((oh, ow)) if ok && self.shape()[2] == oh * ow => (oh, ow),
             _ => {
-                return Err(TensorError::new(
+                return Err(TensorError::shape_mismatch(
                     "fold",
                     format!(
                         "input of shape {} does not match output size {output_size:?} and window {win:?}",

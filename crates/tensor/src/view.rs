@@ -3,7 +3,7 @@
 
 use crate::element::Element;
 use crate::error::{fmt_shape, plain, Result, TensorError};
-use crate::layout::broadcast_shapes;
+use crate::layout::{broadcast_shapes, clamp_slice_bound};
 use crate::tensor::Tensor;
 
 impl<T: Element> Tensor<T> {
@@ -15,7 +15,7 @@ impl<T: Element> Tensor<T> {
             .view(shape)
             .map(|l| self.with_layout(l))
             .ok_or_else(|| {
-                TensorError::new(
+                TensorError::shape_mismatch(
                     "view",
                     format!(
                     "shape {} with strides {:?} cannot be viewed as {} without a copy; use reshape",
@@ -41,7 +41,7 @@ impl<T: Element> Tensor<T> {
     fn check_reshape(&self, op: &str, shape: &[usize]) -> Result<()> {
         let n: usize = shape.iter().product();
         if n != self.numel() {
-            return Err(TensorError::new(
+            return Err(TensorError::shape_mismatch(
                 op,
                 format!(
                     "shape {} ({} elements) cannot become {} ({n} elements)",
@@ -160,9 +160,8 @@ impl<T: Element> Tensor<T> {
                 format!("step must be positive (shape {})", fmt_shape(self.shape())),
             ));
         }
-        let n = self.shape()[d] as isize;
-        let clamp = |i: isize| (if i < 0 { i + n } else { i }).clamp(0, n) as usize;
-        let (s, e) = (clamp(start), clamp(end));
+        let len = self.shape()[d];
+        let (s, e) = (clamp_slice_bound(start, len), clamp_slice_bound(end, len));
         Ok(self.with_layout(self.layout.slice(d, s, e.max(s), step)))
     }
 
@@ -170,7 +169,7 @@ impl<T: Element> Tensor<T> {
     pub fn try_select(&self, dim: isize, index: usize) -> Result<Tensor<T>> {
         let d = self.try_dim("select", dim)?;
         if index >= self.shape()[d] {
-            return Err(TensorError::new(
+            return Err(TensorError::index_out_of_range(
                 "select",
                 format!(
                     "index {index} is out of range for dim {dim} of shape {}",
@@ -206,7 +205,7 @@ impl<T: Element> Tensor<T> {
     /// the end of the result).
     pub fn try_unsqueeze(&self, dim: isize) -> Result<Tensor<T>> {
         let d = crate::layout::normalize_dim(dim, self.ndim() + 1).ok_or_else(|| {
-            TensorError::new(
+            TensorError::dim_out_of_range(
                 "unsqueeze",
                 format!(
                     "dim {dim} is out of range for shape {}",
@@ -222,7 +221,7 @@ impl<T: Element> Tensor<T> {
         let ok = broadcast_shapes(self.shape(), shape).is_some_and(|s| s.as_slice() == shape);
         match self.layout.broadcast_to(shape) {
             Some(l) if ok => Ok(self.with_layout(l)),
-            _ => Err(TensorError::new(
+            _ => Err(TensorError::shape_mismatch(
                 "broadcast_to",
                 format!(
                     "shape {} cannot be broadcast to {}",

@@ -777,10 +777,43 @@ fn the_error_type() {
     );
     assert_eq!(
         e,
-        TensorError::new("matmul", "[2, 3] x [4, 5]: inner dimensions 3 and 4 differ")
+        TensorError::shape_mismatch("matmul", "[2, 3] x [4, 5]: inner dimensions 3 and 4 differ")
     );
     assert_eq!(
         e.message,
         "[2, 3] x [4, 5]: inner dimensions 3 and 4 differ"
+    );
+}
+
+/// Callers can act on an error's kind without parsing its message.
+#[test]
+fn errors_carry_a_kind_to_match_on() {
+    use graft_tensor::ErrorKind;
+    let a = Tensor::<f64>::zeros(&[2, 3]);
+    assert_eq!(a.try_matmul(&a).unwrap_err().kind, ErrorKind::ShapeMismatch);
+    assert_eq!(
+        a.try_reshape(&[4]).unwrap_err().kind,
+        ErrorKind::ShapeMismatch
+    );
+    assert_eq!(
+        a.try_sum_dims(&[2], false).unwrap_err().kind,
+        ErrorKind::DimOutOfRange
+    );
+    assert_eq!(
+        a.try_transpose(0, -3).unwrap_err().kind,
+        ErrorKind::DimOutOfRange
+    );
+    assert_eq!(
+        a.try_select(1, 3).unwrap_err().kind,
+        ErrorKind::IndexOutOfRange
+    );
+    let idx = Tensor::from_vec(vec![0i64, 2], &[2]);
+    assert_eq!(
+        a.try_index_select(0, &idx).unwrap_err().kind,
+        ErrorKind::IndexOutOfRange
+    );
+    assert_eq!(
+        a.try_slice(0, 0, 1, 0).unwrap_err().kind,
+        ErrorKind::InvalidArgument
     );
 }

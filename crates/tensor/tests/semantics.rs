@@ -2,7 +2,7 @@
 //! allclose, cast, item, to_vec, and determinism / correctness of the parallel kernels on
 //! large tensors run inside rayon pools of 1 and 2 threads.
 
-use graft_tensor::{Tensor, PAR_CHUNK, PAR_MIN_ELEMS};
+use graft_tensor::Tensor;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -499,8 +499,10 @@ fn large_matmul_is_bit_identical_on_1_and_2_threads() {
 /// layouts, so every parallel chunk boundary is crossed.
 #[test]
 fn large_kernels_match_naive_loops() {
-    let (r, c) = (301, 517); // 155_617 elements: above the threshold, not a chunk multiple
-    assert!(r * c > 4 * PAR_MIN_ELEMS && (r * c) % PAR_CHUNK != 0);
+    // 155_617 elements: several times the parallel threshold (2^15 elements) and no
+    // multiple of the chunk size (2^14), whatever power of two either is tuned to below 2^15.
+    let (r, c) = (301, 517);
+    assert!(r * c > 4 * (1 << 15) && (r * c) % 2 != 0);
     let x = Tensor::from_vec(noise(r * c, 5), &[r, c]);
     let xv = x.to_vec();
     let row = Tensor::from_vec(noise(c, 6), &[c]);

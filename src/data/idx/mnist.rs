@@ -49,23 +49,50 @@ pub fn mnist_files(dir: &Path) -> Result<[PathBuf; 4], DataError> {
 /// checking that each images file has as many images as its labels file has labels,
 /// and that training and test images are the same size.
 pub fn load_mnist_dir(dir: &Path) -> Result<MnistData, DataError> {
-    let [train_x, train_y, test_x, test_y] = mnist_files(dir)?;
-    let (train_images, train_labels) = load_split(&train_x, &train_y)?;
-    let (test_images, test_labels) = load_split(&test_x, &test_y)?;
-    let size = |im: &Images| (im.rows, im.cols);
-    if size(&train_images) != size(&test_images) {
-        return Err(DataError::ImageSizeMismatch {
-            train_file: train_x.display().to_string(),
-            train: size(&train_images),
-            test_file: test_x.display().to_string(),
-            test: size(&test_images),
-        });
-    }
+    let split = read_mnist_splits(dir, |images, labels| (images, labels))?;
+    let ((train_images, train_labels), (test_images, test_labels)) = split.splits;
     Ok(MnistData {
         train_images,
         train_labels,
         test_images,
         test_labels,
+    })
+}
+
+/// Both splits of an MNIST-style directory, each as `convert` made it.
+pub struct MnistSplits<S> {
+    /// (training split, test split).
+    pub splits: (S, S),
+    /// Image height and width, the same in both splits.
+    pub image_size: (usize, usize),
+}
+
+/// Reads the training then the test split of `dir`, handing each to `convert` before the
+/// next is read, so a caller that converts (to f32, say) never holds both splits' raw bytes
+/// next to its own copy (peak memory). The one place the directory's checks live: every
+/// file present, image and label counts equal within a split, image sizes equal across.
+pub fn read_mnist_splits<S>(
+    dir: &Path,
+    mut convert: impl FnMut(Images, Vec<u8>) -> S,
+) -> Result<MnistSplits<S>, DataError> {
+    let [train_x, train_y, test_x, test_y] = mnist_files(dir)?;
+    let (train_images, train_labels) = load_split(&train_x, &train_y)?;
+    let train_size = (train_images.rows, train_images.cols);
+    let train = convert(train_images, train_labels);
+    let (test_images, test_labels) = load_split(&test_x, &test_y)?;
+    let test_size = (test_images.rows, test_images.cols);
+    if train_size != test_size {
+        return Err(DataError::ImageSizeMismatch {
+            train_file: train_x.display().to_string(),
+            train: train_size,
+            test_file: test_x.display().to_string(),
+            test: test_size,
+        });
+    }
+    let test = convert(test_images, test_labels);
+    Ok(MnistSplits {
+        splits: (train, test),
+        image_size: train_size,
     })
 }
 

@@ -1,7 +1,7 @@
 //! Movement primitives: reshape, permute, expand, strided slicing and its adjoint, constant
 //! padding, and concatenation. Each backward is the adjoint movement.
 
-use graft_tensor::{Float, Tensor, TensorError};
+use graft_tensor::{normalize_axes, normalize_dim, Float, Tensor, TensorError};
 
 use crate::graph::Op;
 use crate::var::Var;
@@ -32,10 +32,10 @@ impl<T: Float> Op<T> for Permute {
         x[0].try_permute(&self.0)
     }
     fn backward(&self, x: &[Var<T>], _: &Var<T>, g: &Var<T>) -> Grads<T> {
-        let n = x[0].ndim() as isize;
+        // The forward validated the dims, so each resolves.
         let mut inverse = vec![0isize; self.0.len()];
-        for (i, &d) in self.0.iter().enumerate() {
-            inverse[(if d < 0 { d + n } else { d }) as usize] = i as isize;
+        for (i, d) in normalize_axes(&self.0, x[0].ndim()).enumerate() {
+            inverse[d] = i as isize;
         }
         vec![Some(g.permute(&inverse))]
     }
@@ -177,11 +177,7 @@ impl<T: Float> Op<T> for Concat {
     }
     fn backward(&self, x: &[Var<T>], _: &Var<T>, g: &Var<T>) -> Grads<T> {
         let mut start = 0;
-        let d = if self.0 < 0 {
-            self.0 + g.ndim() as isize
-        } else {
-            self.0
-        } as usize;
+        let d = normalize_dim(self.0, g.ndim()).expect("the forward validated the dim");
         x.iter()
             .map(|input| {
                 let len = input.shape()[d];

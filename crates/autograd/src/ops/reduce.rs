@@ -1,7 +1,7 @@
 //! Reduction primitives: sum and max over axes. Mean, var, logsumexp, softmax and min are
 //! composed from these.
 
-use graft_tensor::{Float, Tensor, TensorError};
+use graft_tensor::{normalize_axes, Float, Tensor, TensorError};
 
 use super::constant;
 use crate::graph::Op;
@@ -9,13 +9,9 @@ use crate::var::Var;
 
 /// Shape of `input` with `axes` kept as size 1: how a reduced gradient lines up again.
 fn keepdim_shape(input: &[usize], axes: &[isize]) -> Vec<usize> {
-    let n = input.len() as isize;
     let mut shape = input.to_vec();
-    for &a in axes {
-        let d = if a < 0 { a + n } else { a };
-        if (0..n).contains(&d) {
-            shape[d as usize] = 1;
-        }
+    for d in normalize_axes(axes, input.len()) {
+        shape[d] = 1;
     }
     shape
 }

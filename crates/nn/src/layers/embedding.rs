@@ -1,7 +1,7 @@
 //! Embedding table.
 
 use graft_autograd::Var;
-use graft_tensor::{Float, Tensor};
+use graft_tensor::{or_panic, Float, Tensor};
 use rand::Rng;
 
 use crate::functional::try_embedding;
@@ -32,7 +32,7 @@ impl<T: Float> Embedding<T> {
     /// The rows for `indices` (any shape) -> `[..., dim]`; panics on an out-of-range index.
     #[track_caller]
     pub fn lookup(&self, indices: &Tensor<i64>) -> Var<T> {
-        try_embedding(indices, &self.weight, self.padding_idx).unwrap_or_else(|e| panic!("{e}"))
+        or_panic(try_embedding(indices, &self.weight, self.padding_idx))
     }
 }
 

@@ -3,7 +3,7 @@
 use graft_autograd::Var;
 use graft_tensor::Float;
 
-use crate::functional::{adaptive_avg_pool2d_or_panic, avg_pool2d, max_pool2d};
+use crate::functional::{adaptive_avg_pool2d, avg_pool2d, max_pool2d};
 use crate::module::Module;
 
 /// Max over `kernel` windows; stride defaults to the kernel size, as in PyTorch.
@@ -77,7 +77,7 @@ pub struct AdaptiveAvgPool2d(pub [usize; 2]);
 
 impl<T: Float> Module<T> for AdaptiveAvgPool2d {
     fn forward(&self, x: &Var<T>) -> Var<T> {
-        adaptive_avg_pool2d_or_panic(x, self.0)
+        adaptive_avg_pool2d(x, self.0)
     }
 }
 

@@ -3,7 +3,7 @@
 use graft_tensor::{Float, Tensor};
 use proptest::prelude::*;
 
-use crate::common::*;
+use super::common::*;
 
 type CmpOp<T> = Box<dyn Fn(&Tensor<T>, &Tensor<T>) -> Tensor<bool>>;
 /// (name, op, reference).

@@ -3,7 +3,7 @@
 use graft_tensor::{broadcast_shapes, Float, Tensor};
 use proptest::prelude::*;
 
-use crate::common::*;
+use super::common::*;
 
 /// erf by composite Simpson integration of 2/sqrt(pi) e^(-t^2) (error below 1e-10 on [-4, 4]).
 fn erf_ref(x: f64) -> f64 {

@@ -3,7 +3,7 @@
 use graft_tensor::{Float, Tensor};
 use proptest::prelude::*;
 
-use crate::common::*;
+use super::common::*;
 
 fn dot(a: &Arr, b: &Arr) -> f64 {
     a.data.iter().zip(&b.data).map(|(x, y)| x * y).sum()

@@ -5,7 +5,7 @@
 use graft_tensor::{Float, Tensor};
 use proptest::prelude::*;
 
-use crate::common::*;
+use super::common::*;
 
 /// torch.matmul on reference arrays; also returns the sum of |a_ik b_kj| per output (for
 /// the tolerance).

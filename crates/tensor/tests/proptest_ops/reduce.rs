@@ -3,7 +3,7 @@
 use graft_tensor::{Float, Tensor};
 use proptest::prelude::*;
 
-use crate::common::*;
+use super::common::*;
 
 /// Groups `a`'s values by their kept coordinates, each group in row-major order of the
 /// reduced dims; returns the output shape (with `keepdim`) and the groups.

@@ -4,7 +4,7 @@
 use graft_tensor::{Float, Tensor, Window2d};
 use proptest::prelude::*;
 
-use crate::common::*;
+use super::common::*;
 
 /// Output length along one axis, or None when the window does not fit.
 fn out_len(size: usize, k: usize, s: usize, p: usize, d: usize) -> Option<usize> {

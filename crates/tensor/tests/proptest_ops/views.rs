@@ -5,7 +5,7 @@
 use graft_tensor::{Element, Tensor};
 use proptest::prelude::*;
 
-use crate::common::*;
+use super::common::*;
 
 /// The storage offset of every logical element, in row-major order.
 fn offsets<T: Element>(t: &Tensor<T>) -> Vec<isize> {

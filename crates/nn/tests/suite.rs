@@ -1,0 +1,12 @@
+//! Every integration test of this crate, as modules of one test binary: one link
+//! instead of one per file keeps the test build fast. A new test file is a new `mod` line.
+
+mod fixtures_layers;
+mod fixtures_losses;
+mod losses;
+mod models;
+mod modules;
+mod registry_layers;
+mod registry_losses;
+mod regularize;
+mod state_dict;

@@ -1,0 +1,7 @@
+//! Every integration test of this crate, as modules of one test binary: one link
+//! instead of one per file keeps the test build fast. A new test file is a new `mod` line.
+
+mod data_loader;
+mod idx_data;
+mod mnist_e2e;
+mod train;
