@@ -23,19 +23,24 @@
 
 mod api;
 mod backward;
+mod checkpoint;
 mod composite;
+pub mod functional;
 pub mod gradcheck;
 mod graph;
 mod operators;
 mod ops;
+mod rng;
 #[cfg(feature = "proptest")]
 pub mod strategies;
 mod var;
 
 pub use backward::grad;
+pub use checkpoint::checkpoint;
 pub use gradcheck::{
     check_registry, distinct_values, gradcheck, gradgradcheck, GradcheckError, GradcheckOptions,
     OpEntry,
 };
 pub use graph::{is_anomaly_mode, is_grad_enabled, live_nodes, no_grad, set_anomaly_mode, Op};
+pub use rng::RngStream;
 pub use var::Var;
