@@ -126,7 +126,11 @@ fn main() {
             .split_whitespace()
             .filter_map(|v| v.parse().ok())
             .collect();
-        assert!(fields.len() == 4, "child failed: {text} {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            fields.len() == 4,
+            "child failed: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         fields
     };
     println!(
@@ -138,10 +142,16 @@ fn main() {
     let plain = run(0);
     let checkpointed = run(segments);
     let mib = |kb: f64| kb / 1024.0;
-    println!("{:<32} {:>14} {:>14} {:>14} {:>12}", "", "RSS before", "peak RSS", "step adds", "step time");
+    println!(
+        "{:<32} {:>14} {:>14} {:>14} {:>12}",
+        "", "RSS before", "peak RSS", "step adds", "step time"
+    );
     for (name, r) in [
         ("no checkpointing".to_string(), &plain),
-        (format!("checkpoint every {} layers", cli.every), &checkpointed),
+        (
+            format!("checkpoint every {} layers", cli.every),
+            &checkpointed,
+        ),
     ] {
         println!(
             "{name:<32} {:>10.1} MiB {:>10.1} MiB {:>10.1} MiB {:>9.1} ms",

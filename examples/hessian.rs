@@ -141,7 +141,10 @@ fn main() {
         let (out, g) = vjp(f, &xs, None, false).unwrap();
         let g = g[0].value().to_vec();
         let gnorm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
-        println!("step {step}: f = {:.3e}, |grad| = {gnorm:.3e}", out[0].item());
+        println!(
+            "step {step}: f = {:.3e}, |grad| = {gnorm:.3e}",
+            out[0].item()
+        );
         if step == cli.steps || gnorm < 1e-12 {
             break;
         }

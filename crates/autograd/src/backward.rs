@@ -160,7 +160,9 @@ fn run<T: Float>(
         Ok(())
     })?;
     Ok(match sink {
-        Sink::Capture(vars) | Sink::Partial(vars) => vars.iter().map(|v| grads.get(&v.key()).cloned()).collect(),
+        Sink::Capture(vars) | Sink::Partial(vars) => {
+            vars.iter().map(|v| grads.get(&v.key()).cloned()).collect()
+        }
         Sink::LeafGrads => Vec::new(),
     })
 }
@@ -319,5 +321,10 @@ pub(crate) fn partial_grad<T: Float>(
     if live_roots.is_empty() {
         return Ok(vec![None; targets.len()]);
     }
-    run(&live_roots, live_seeds, create_graph, Sink::Partial(targets))
+    run(
+        &live_roots,
+        live_seeds,
+        create_graph,
+        Sink::Partial(targets),
+    )
 }

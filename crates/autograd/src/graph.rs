@@ -47,10 +47,13 @@ thread_local! {
     static IN_BACKWARD: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Tracked Vars (keyed by address, type-erased) noted while a capture frame is open.
+type CaptureFrame = Vec<(usize, Box<dyn Any>)>;
+
 thread_local! {
     /// Open capture frames (innermost last): each collects the tracked Vars that untracked
     /// ops read while it is open, type-erased because thread-locals cannot be generic.
-    static CAPTURES: RefCell<Vec<Vec<(usize, Box<dyn Any>)>>> = const { RefCell::new(Vec::new()) };
+    static CAPTURES: RefCell<Vec<CaptureFrame>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Notes the tracked Vars among `inputs` of an op that ran untracked, in the innermost

@@ -101,7 +101,10 @@ fn transforms_match_pytorch_gradients_and_hessian_vector_products() {
         let n = x.numel();
         for i in 0..n {
             for j in 0..i {
-                assert!((h_flat[i * n + j] - h_flat[j * n + i]).abs() < 1e-12, "{name}");
+                assert!(
+                    (h_flat[i * n + j] - h_flat[j * n + i]).abs() < 1e-12,
+                    "{name}"
+                );
             }
         }
         let v = if case.op() == "hvp" {
@@ -145,7 +148,10 @@ fn transforms_match_pytorch_gradients_and_hessian_vector_products() {
                 .unwrap()
         };
         for (mode, jac) in [
-            ("jacobian", jacobian(gradient, std::slice::from_ref(&x), false)),
+            (
+                "jacobian",
+                jacobian(gradient, std::slice::from_ref(&x), false),
+            ),
             (
                 "jacobian_forward",
                 jacobian_forward(gradient, std::slice::from_ref(&x), false),
@@ -157,7 +163,10 @@ fn transforms_match_pytorch_gradients_and_hessian_vector_products() {
                 .zip(&h_flat)
                 .map(|(a, b)| (a - b).abs())
                 .fold(0.0, f64::max);
-            assert!(worst < 1e-12, "{name}: {mode} of the gradient vs hessian: {worst:e}");
+            assert!(
+                worst < 1e-12,
+                "{name}: {mode} of the gradient vs hessian: {worst:e}"
+            );
         }
     }
 }
@@ -169,14 +178,12 @@ fn two_by_two(v: &[Var<f64>]) -> Vec<Var<f64>> {
     vec![a, b]
 }
 
+/// A function with several outputs.
+type MultiOutput = dyn Fn(&[Var<f64>]) -> Vec<Var<f64>>;
+
 /// Central-difference Jacobian of output `i` with respect to input `j`, flattened
 /// row-major over `output.shape ++ input.shape`.
-fn numeric_jacobian(
-    f: &dyn Fn(&[Var<f64>]) -> Vec<Var<f64>>,
-    inputs: &[Tensor<f64>],
-    i: usize,
-    j: usize,
-) -> Vec<f64> {
+fn numeric_jacobian(f: &MultiOutput, inputs: &[Tensor<f64>], i: usize, j: usize) -> Vec<f64> {
     let eps = 1e-6;
     let eval = |xs: Vec<Tensor<f64>>| {
         let vars: Vec<Var<f64>> = xs.into_iter().map(Var::new).collect();
@@ -218,7 +225,10 @@ fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
 
 #[test]
 fn jacobians_in_both_modes_match_finite_differences() {
-    let inputs = vec![rand_in(&[3, 2], -1.0, 1.0, 1), rand_in(&[2, 4], -1.0, 1.0, 2)];
+    let inputs = vec![
+        rand_in(&[3, 2], -1.0, 1.0, 1),
+        rand_in(&[2, 4], -1.0, 1.0, 2),
+    ];
     let vars: Vec<Var<f64>> = inputs.iter().cloned().map(Var::new).collect();
     let rev = jacobian(two_by_two, &vars, false).unwrap();
     let fwd = jacobian_forward(two_by_two, &vars, false).unwrap();
@@ -229,8 +239,18 @@ fn jacobians_in_both_modes_match_finite_differences() {
             assert_eq!(rev[i][j].shape(), shape.as_slice());
             assert_eq!(fwd[i][j].shape(), shape.as_slice());
             let numeric = numeric_jacobian(&two_by_two, &inputs, i, j);
-            assert_close(&format!("reverse J[{i}][{j}]"), &rev[i][j].value().to_vec(), &numeric, 1e-6);
-            assert_close(&format!("forward J[{i}][{j}]"), &fwd[i][j].value().to_vec(), &numeric, 1e-6);
+            assert_close(
+                &format!("reverse J[{i}][{j}]"),
+                &rev[i][j].value().to_vec(),
+                &numeric,
+                1e-6,
+            );
+            assert_close(
+                &format!("forward J[{i}][{j}]"),
+                &fwd[i][j].value().to_vec(),
+                &numeric,
+                1e-6,
+            );
         }
     }
     // Output 1 ignores input 1: a zero block, not an error.
@@ -264,7 +284,12 @@ fn hessian_blocks_match_finite_differences_of_the_gradient() {
                 [inputs[i].shape(), inputs[j].shape()].concat().as_slice()
             );
             let numeric = numeric_jacobian(&gradient, &inputs, i, j);
-            assert_close(&format!("H[{i}][{j}]"), &h[i][j].value().to_vec(), &numeric, 1e-6);
+            assert_close(
+                &format!("H[{i}][{j}]"),
+                &h[i][j].value().to_vec(),
+                &numeric,
+                1e-6,
+            );
         }
     }
     // hvp and vhp agree with the blocks: (H v)_i = Σ_j H[i][j] v_j.
@@ -277,7 +302,10 @@ fn hessian_blocks_match_finite_differences_of_the_gradient() {
     for i in 0..2 {
         let mut want = vec![0.0; inputs[i].numel()];
         for (j, vj) in v.iter().enumerate() {
-            for (w, row) in want.iter_mut().zip(matvec(&h[i][j].value().to_vec(), &vj.value().to_vec())) {
+            for (w, row) in want
+                .iter_mut()
+                .zip(matvec(&h[i][j].value().to_vec(), &vj.value().to_vec()))
+            {
                 *w += row;
             }
         }
@@ -295,14 +323,24 @@ fn with_create_graph_the_transforms_are_differentiable() {
     let t = rand_in(&[2, 3], -1.0, 1.0, 9);
     // vjp as a function of both x and the cotangent.
     gradcheck(
-        |v| vjp(|a: &[Var<f64>]| f(&a[0]), &v[..1], Some(&v[1..]), true).unwrap().1[0].clone(),
+        |v| {
+            vjp(|a: &[Var<f64>]| f(&a[0]), &v[..1], Some(&v[1..]), true)
+                .unwrap()
+                .1[0]
+                .clone()
+        },
         &[x.clone(), u],
         &opts,
     )
     .unwrap();
     // jvp as a function of both x and the tangent.
     gradcheck(
-        |v| jvp(|a: &[Var<f64>]| f(&a[0]), &v[..1], Some(&v[1..]), true).unwrap().1[0].clone(),
+        |v| {
+            jvp(|a: &[Var<f64>]| f(&a[0]), &v[..1], Some(&v[1..]), true)
+                .unwrap()
+                .1[0]
+                .clone()
+        },
         &[x.clone(), t.clone()],
         &opts,
     )
@@ -317,7 +355,8 @@ fn with_create_graph_the_transforms_are_differentiable() {
             };
             r.unwrap().1[0].clone()
         };
-        gradcheck(transform, &[x.clone(), t.clone()], &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
+        gradcheck(transform, &[x.clone(), t.clone()], &opts)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     gradcheck(
         |v| hessian(scalar, v, true).unwrap()[0][0].clone(),
@@ -339,7 +378,13 @@ fn with_create_graph_the_transforms_are_differentiable() {
     .unwrap();
     // Without create_graph the results are constants.
     let xv = Var::parameter(x);
-    let (_, g) = vjp(|a: &[Var<f64>]| f(&a[0]), &[xv], Some(&[Var::new(Tensor::ones(&[2]))]), false).unwrap();
+    let (_, g) = vjp(
+        |a: &[Var<f64>]| f(&a[0]),
+        &[xv],
+        Some(&[Var::new(Tensor::ones(&[2]))]),
+        false,
+    )
+    .unwrap();
     assert!(!g[0].needs_grad());
 }
 
@@ -350,7 +395,11 @@ fn inputs_are_independent_variables() {
     let f = |v: &[Var<f64>]| (&v[0] * &v[1].square()).sum();
     for create_graph in [false, true] {
         let (_, g) = vjp(f, &[x.clone(), x.clone()], None, create_graph).unwrap();
-        assert_eq!((g[0].item(), g[1].item()), (4.0, 8.0), "create_graph {create_graph}");
+        assert_eq!(
+            (g[0].item(), g[1].item()),
+            (4.0, 8.0),
+            "create_graph {create_graph}"
+        );
     }
     // An input computed from another: still a partial derivative.
     let y = x.mul_scalar(3.0);
@@ -362,31 +411,65 @@ fn inputs_are_independent_variables() {
 fn bad_vectors_and_non_scalar_functions_are_errors_naming_the_shapes() {
     let x = Var::new(Tensor::<f64>::ones(&[2, 3]));
     let wrong = Var::new(Tensor::<f64>::ones(&[3]));
-    let e = vjp(|v: &[Var<f64>]| v[0].tanh(), std::slice::from_ref(&x), Some(std::slice::from_ref(&wrong)), false)
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("vjp") && e.contains("[3]") && e.contains("[2, 3]"), "{e}");
-    let e = vjp(|v: &[Var<f64>]| v[0].tanh(), std::slice::from_ref(&x), None, false)
-        .unwrap_err()
-        .to_string();
+    let e = vjp(
+        |v: &[Var<f64>]| v[0].tanh(),
+        std::slice::from_ref(&x),
+        Some(std::slice::from_ref(&wrong)),
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("vjp") && e.contains("[3]") && e.contains("[2, 3]"),
+        "{e}"
+    );
+    let e = vjp(
+        |v: &[Var<f64>]| v[0].tanh(),
+        std::slice::from_ref(&x),
+        None,
+        false,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("vjp") && e.contains("[2, 3]"), "{e}");
-    let e = jvp(|v: &[Var<f64>]| v[0].tanh(), std::slice::from_ref(&x), Some(&[]), false)
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("jvp") && e.contains("0 vectors given for 1 inputs"), "{e}");
-    let e = hessian(|v: &[Var<f64>]| v[0].tanh(), std::slice::from_ref(&x), false)
-        .unwrap_err()
-        .to_string();
+    let e = jvp(
+        |v: &[Var<f64>]| v[0].tanh(),
+        std::slice::from_ref(&x),
+        Some(&[]),
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("jvp") && e.contains("0 vectors given for 1 inputs"),
+        "{e}"
+    );
+    let e = hessian(
+        |v: &[Var<f64>]| v[0].tanh(),
+        std::slice::from_ref(&x),
+        false,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("hessian") && e.contains("[2, 3]"), "{e}");
-    let e = hvp(|v: &[Var<f64>]| v[0].sum(), std::slice::from_ref(&x), Some(std::slice::from_ref(&wrong)), false)
-        .unwrap_err()
-        .to_string();
+    let e = hvp(
+        |v: &[Var<f64>]| v[0].sum(),
+        std::slice::from_ref(&x),
+        Some(std::slice::from_ref(&wrong)),
+        false,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("hvp") && e.contains("[3]"), "{e}");
 }
 
 /// Ops from the registry (crates/autograd/tests/registry.rs) that accept any input shape:
 /// name, the input shapes made from a base shape, and the op.
-type AnyShapeOp = (&'static str, fn(&[usize]) -> Vec<Vec<usize>>, fn(&[Var<f64>]) -> Var<f64>);
+type AnyShapeOp = (
+    &'static str,
+    fn(&[usize]) -> Vec<Vec<usize>>,
+    fn(&[Var<f64>]) -> Var<f64>,
+);
 
 fn same(s: &[usize]) -> Vec<Vec<usize>> {
     vec![s.to_vec()]
@@ -416,7 +499,9 @@ fn registry_ops() -> Vec<AnyShapeOp> {
         ("softplus", same, |v| v[0].softplus(1.0, 20.0)),
         ("sum", same, |v| v[0].sum()),
         ("mean", same, |v| v[0].mean()),
-        ("softmax", same, |v| v[0].reshape(&[v[0].numel()]).softmax(0)),
+        ("softmax", same, |v| {
+            v[0].reshape(&[v[0].numel()]).softmax(0)
+        }),
         ("logsumexp", same, |v| {
             v[0].reshape(&[v[0].numel()]).logsumexp_dims(&[0], false)
         }),
@@ -425,7 +510,9 @@ fn registry_ops() -> Vec<AnyShapeOp> {
         ("div", pair, |v| &v[0] / &v[1].exp()),
         ("maximum", pair, |v| v[0].maximum(&v[1])),
         ("matmul", mat, |v| v[0].matmul(&v[1])),
-        ("tanh_matmul", mat, |v| v[0].matmul(&v[1]).tanh().sum_dims(&[0], false)),
+        ("tanh_matmul", mat, |v| {
+            v[0].matmul(&v[1]).tanh().sum_dims(&[0], false)
+        }),
     ]
 }
 

@@ -48,7 +48,11 @@ fn checkpointed_chains_match_the_plain_chain_with_dropout() {
         // the second step also shows the RNGs end where the plain chain leaves them.
         assert_eq!(two_steps(&m), plain, "segments {segments}");
     }
-    let names: Vec<String> = model(3).named_parameters().into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = model(3)
+        .named_parameters()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     assert_eq!(names[..2], ["0.weight", "0.bias"]);
     assert_eq!(names.last().unwrap(), "9.bias");
 }

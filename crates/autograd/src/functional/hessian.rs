@@ -9,6 +9,9 @@ use super::{
 use crate::backward::partial_grad;
 use crate::var::Var;
 
+/// One gradient per input, `None` where the output does not reach it.
+type Gradient<T> = Vec<Option<Var<T>>>;
+
 /// The single output of a function that must be scalar-valued for second derivatives.
 fn scalar_output<T: Float>(op: &str, outputs: Vec<Var<T>>) -> Result<Var<T>> {
     let out = outputs.into_iter().next().expect("one output");
@@ -30,7 +33,7 @@ fn recorded_gradient<T: Float>(
     op: &str,
     f: impl Fn(&[Var<T>]) -> Var<T>,
     xs: &[Var<T>],
-) -> Result<(Var<T>, Vec<Option<Var<T>>>)> {
+) -> Result<(Var<T>, Gradient<T>)> {
     let out = scalar_output(op, call(f, xs))?;
     let targets: Vec<&Var<T>> = xs.iter().collect();
     let ones = Var::new(Tensor::full(out.shape(), T::ONE));

@@ -28,12 +28,8 @@ pub fn jacobian<T: Float, O: Outputs<T>>(
         if out.needs_grad() {
             for k in 0..out.numel() {
                 let seed = one_hot(out.shape(), k);
-                let grads = partial_grad(
-                    std::slice::from_ref(out),
-                    &[seed],
-                    &targets,
-                    create_graph,
-                )?;
+                let grads =
+                    partial_grad(std::slice::from_ref(out), &[seed], &targets, create_graph)?;
                 for ((row, g), x) in rows.iter_mut().zip(grads).zip(&xs) {
                     row.push(or_zeros(g, x.shape()));
                 }

@@ -46,6 +46,10 @@ use graft_tensor::{Float, Result, Tensor, TensorError};
 use crate::graph::with_grad_mode;
 use crate::var::Var;
 
+/// What [`vjp`] and [`jvp`] return: the function's outputs and the products (one per
+/// input for `vjp`, one per output for `jvp`).
+pub type Products<T> = (Vec<Var<T>>, Vec<Var<T>>);
+
 /// What a transformed function may return: one Var, or several.
 pub trait Outputs<T: Float> {
     /// The outputs as a list.
@@ -122,11 +126,7 @@ fn vectors<T: Float>(
     if given.len() != shapes.len() {
         return Err(TensorError::new(
             op,
-            format!(
-                "{} vectors given for {} {role}s",
-                given.len(),
-                shapes.len()
-            ),
+            format!("{} vectors given for {} {role}s", given.len(), shapes.len()),
         ));
     }
     for (i, (v, s)) in given.iter().zip(shapes).enumerate() {

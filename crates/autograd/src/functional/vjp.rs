@@ -2,7 +2,7 @@
 
 use graft_tensor::{Float, Result, Tensor};
 
-use super::{call, hand_back, or_zeros, shapes, variables, vectors, Outputs};
+use super::{call, hand_back, or_zeros, shapes, variables, vectors, Outputs, Products};
 use crate::backward::partial_grad;
 use crate::var::Var;
 
@@ -27,7 +27,7 @@ pub fn vjp<T: Float, O: Outputs<T>>(
     inputs: &[Var<T>],
     v: Option<&[Var<T>]>,
     create_graph: bool,
-) -> Result<(Vec<Var<T>>, Vec<Var<T>>)> {
+) -> Result<Products<T>> {
     let xs = variables(inputs, create_graph);
     let outputs = call(f, &xs);
     let v = vectors("vjp", v, &shapes(&outputs), "output")?;
@@ -67,7 +67,7 @@ pub fn jvp<T: Float, O: Outputs<T>>(
     inputs: &[Var<T>],
     tangents: Option<&[Var<T>]>,
     create_graph: bool,
-) -> Result<(Vec<Var<T>>, Vec<Var<T>>)> {
+) -> Result<Products<T>> {
     let xs = variables(inputs, create_graph);
     let tangents = vectors("jvp", tangents, &shapes(&xs), "input")?;
     let outputs = call(f, &xs);

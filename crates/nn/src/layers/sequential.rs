@@ -95,9 +95,7 @@ impl<T: Float> Sequential<T> {
 impl<T: Float> Module<T> for Sequential<T> {
     fn forward(&self, x: &Var<T>) -> Var<T> {
         let run = |layers: &[Arc<dyn Module<T>>], h: &Var<T>| {
-            layers
-                .iter()
-                .fold(h.clone(), |h, layer| layer.forward(&h))
+            layers.iter().fold(h.clone(), |h, layer| layer.forward(&h))
         };
         let size = self.layers.len() / self.segments.max(1);
         if self.segments <= 1 || size == 0 || !is_grad_enabled() {
