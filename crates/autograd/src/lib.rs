@@ -7,6 +7,10 @@
 //! products come for free ([`grad`] with `create_graph`). Everything else — mean, var,
 //! softmax, every loss and layer — is composed from the primitives.
 //!
+//! [`functional`] turns that into function transforms (vjp, jvp, jacobian, hessian, hvp,
+//! vhp), and [`checkpoint()`] trades compute for memory by recomputing a function's inside
+//! in the backward pass.
+//!
 //! The public gradient-check kit ([`gradcheck`](crate::gradcheck::gradcheck),
 //! [`gradgradcheck`](crate::gradcheck::gradgradcheck) and, with the `proptest` feature,
 //! strategies in [`strategies`]) lets users check their own models and ops.
