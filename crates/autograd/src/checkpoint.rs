@@ -91,7 +91,10 @@ impl<T: Float> Op<T> for Checkpoint<T> {
 /// - Outside grad mode (or with nothing tracked) it is a plain call of `f`.
 ///
 /// `f` must compute the same thing when run again: state it changes (BatchNorm's running
-/// statistics) is changed twice, and random numbers from other sources differ.
+/// statistics) is changed twice, and random numbers from other sources differ. A
+/// recomputation whose output shape differs from the first run's panics in the backward
+/// pass, naming both shapes. Only tracked Vars that `f` reads through ops are found; one it
+/// reads inside a region where it switches grad mode back on itself is not.
 ///
 /// ```
 /// use graft_autograd::{checkpoint, Var};
