@@ -1,10 +1,14 @@
 //! Second derivatives with graft: Hessian-vector products by differentiating a gradient
-//! (`grad` with `create_graph`), checked against finite differences of the gradient, and
-//! Newton's method on the Rosenbrock function using the full Hessian built from HVPs.
+//! (`grad` with `create_graph`), checked against finite differences of the gradient; the
+//! full Hessian from `autograd::functional::hessian` against the one built column by column
+//! from `functional::hvp`; and Newton's method on the Rosenbrock function with the
+//! gradient from `functional::vjp` and the Hessian's columns from `functional::jvp` of the
+//! gradient.
 //!
 //! `cargo run --release --example hessian`
 
 use clap::Parser;
+use graft::autograd::functional::{hessian, hvp as functional_hvp, jvp, vjp};
 use graft::autograd::{grad, Var};
 use graft::tensor::Tensor;
 
@@ -107,26 +111,69 @@ fn main() {
     println!("largest relative difference: {worst:.2e}");
     assert!(worst < 1e-6, "HVP disagrees with finite differences");
 
-    // Newton's method: H from n HVPs with the unit vectors, then solve H d = -g.
+    // The full Hessian in one call, against the same matrix built column by column from
+    // Hessian-vector products with the unit vectors.
+    let f = |v: &[Var<f64>]| rosenbrock(&v[0]);
+    let xs = [Var::new(x.clone())];
+    let full = hessian(f, &xs, false).unwrap()[0][0].value().to_vec();
+    let mut by_columns = vec![0.0; n * n];
+    for j in 0..n {
+        let (_, column) = functional_hvp(f, &xs, Some(&[Var::new(unit(n, j))]), false).unwrap();
+        for (i, h) in column[0].value().to_vec().into_iter().enumerate() {
+            by_columns[i * n + j] = h;
+        }
+    }
+    let worst = full
+        .iter()
+        .zip(&by_columns)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    println!("hessian():            {:.3?}", rows(&full, n));
+    println!("hvp() column by column: {:.3?}", rows(&by_columns, n));
+    println!("largest difference: {worst:.2e}");
+    assert!(worst < 1e-9, "hessian and hvp columns disagree");
+
+    // Newton's method: the gradient is a vjp of f (with v = 1), the Hessian's columns are
+    // jvps of the gradient function with the unit vectors; then solve H d = -g.
     let mut x = x;
     for step in 0..=cli.steps {
-        let xv = Var::new(x.clone());
-        let f = rosenbrock(&xv).item();
-        let g = gradient(&x);
+        let xs = [Var::new(x.clone())];
+        let (out, g) = vjp(f, &xs, None, false).unwrap();
+        let g = g[0].value().to_vec();
         let gnorm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
-        println!("step {step}: f = {f:.3e}, |grad| = {gnorm:.3e}");
+        println!(
+            "step {step}: f = {:.3e}, |grad| = {gnorm:.3e}",
+            out[0].item()
+        );
         if step == cli.steps || gnorm < 1e-12 {
             break;
         }
-        let hessian: Vec<Vec<f64>> = (0..n)
-            .map(|i| {
-                let mut e = vec![0.0; n];
-                e[i] = 1.0;
-                hvp(&x, &Tensor::from_vec(e, &[n]))
-            })
-            .collect();
-        let d = solve(hessian, g.iter().map(|v| -v).collect());
+        let gradient = |v: &[Var<f64>]| {
+            grad(&[&rosenbrock(&v[0])], &[&v[0]], None, true).unwrap()[0]
+                .clone()
+                .unwrap()
+        };
+        let mut hess = vec![vec![0.0; n]; n];
+        for j in 0..n {
+            let (_, column) = jvp(gradient, &xs, Some(&[Var::new(unit(n, j))]), false).unwrap();
+            for (row, h) in hess.iter_mut().zip(column[0].value().to_vec()) {
+                row[j] = h;
+            }
+        }
+        let d = solve(hess, g.iter().map(|v| -v).collect());
         x = &x + &Tensor::from_vec(d, &[n]);
     }
     println!("solution: {:.6?} (the minimum is at all ones)", x.to_vec());
+}
+
+/// The unit vector e_j of length n.
+fn unit(n: usize, j: usize) -> Tensor<f64> {
+    let mut e = vec![0.0; n];
+    e[j] = 1.0;
+    Tensor::from_vec(e, &[n])
+}
+
+/// A flat n × n matrix as rows, for printing.
+fn rows(m: &[f64], n: usize) -> Vec<Vec<f64>> {
+    m.chunks(n).map(<[f64]>::to_vec).collect()
 }

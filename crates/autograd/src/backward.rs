@@ -36,8 +36,9 @@ type KeyMap<V> = HashMap<usize, V, BuildHasherDefault<KeyHasher>>;
 type KeySet = HashSet<usize, BuildHasherDefault<KeyHasher>>;
 
 /// Vars reachable from `roots` through tracked inputs, ordered so that every Var comes
-/// before the inputs it was computed from. Iterative: a million-op chain is fine.
-fn topological_order<T: Float>(roots: &[Var<T>]) -> Vec<&Var<T>> {
+/// before the inputs it was computed from; the walk does not go past Vars in `stop`.
+/// Iterative: a million-op chain is fine.
+fn topological_order<'a, T: Float>(roots: &'a [Var<T>], stop: &KeySet) -> Vec<&'a Var<T>> {
     let mut post_order = Vec::new();
     let mut visited = KeySet::default();
     let mut stack: Vec<(&Var<T>, bool)> = roots.iter().map(|r| (r, false)).collect();
@@ -50,6 +51,9 @@ fn topological_order<T: Float>(roots: &[Var<T>]) -> Vec<&Var<T>> {
             continue;
         }
         stack.push((var, true));
+        if stop.contains(&var.key()) {
+            continue;
+        }
         if let Some(node) = var.node() {
             for input in &node.inputs {
                 if input.needs_grad() && !visited.contains(&input.key()) {
@@ -100,6 +104,9 @@ enum Sink<'a, T: Float> {
     LeafGrads,
     /// Keep the gradients of these Vars and return them (what `grad` does).
     Capture(&'a [&'a Var<T>]),
+    /// Like `Capture`, but the Vars are independent variables: the walk stops at them, so
+    /// what they were computed from is neither visited nor counted (partial derivatives).
+    Partial(&'a [&'a Var<T>]),
 }
 
 /// Runs the reverse pass from `roots` seeded with `seeds`, returning the captured gradients.
@@ -109,14 +116,16 @@ fn run<T: Float>(
     create_graph: bool,
     sink: Sink<'_, T>,
 ) -> Result<Vec<Option<Var<T>>>> {
-    let order = topological_order(roots);
     let keep: KeySet = match &sink {
-        Sink::Capture(vars) => vars.iter().map(|v| v.key()).collect(),
+        Sink::Capture(vars) | Sink::Partial(vars) => vars.iter().map(|v| v.key()).collect(),
         Sink::LeafGrads => KeySet::default(),
     };
+    let partial = matches!(sink, Sink::Partial(_));
+    let no_stop = KeySet::default();
+    let order = topological_order(roots, if partial { &keep } else { &no_stop });
     // `None`: every tracked Var needs its gradient (backward fills every leaf's `.grad`).
     let needed = match &sink {
-        Sink::Capture(_) => Some(on_paths_to(&order, &keep)),
+        Sink::Capture(_) | Sink::Partial(_) => Some(on_paths_to(&order, &keep)),
         Sink::LeafGrads => None,
     };
     let is_needed = |key: usize| needed.as_ref().is_none_or(|n| n.contains(&key));
@@ -133,6 +142,9 @@ fn run<T: Float>(
             }) else {
                 continue;
             };
+            if partial && keep.contains(&var.key()) {
+                continue;
+            }
             let Some(node) = var.node() else {
                 if matches!(sink, Sink::LeafGrads) {
                     var.accumulate_grad(g.value());
@@ -191,7 +203,9 @@ fn run<T: Float>(
         Ok(())
     })?;
     Ok(match sink {
-        Sink::Capture(vars) => vars.iter().map(|v| grads.get(&v.key()).cloned()).collect(),
+        Sink::Capture(vars) | Sink::Partial(vars) => {
+            vars.iter().map(|v| grads.get(&v.key()).cloned()).collect()
+        }
         Sink::LeafGrads => Vec::new(),
     })
 }
@@ -317,4 +331,43 @@ pub fn grad<T: Float>(
     }
     let roots: Vec<Var<T>> = outputs.iter().map(|v| (*v).clone()).collect();
     run(&roots, seeds, create_graph, Sink::Capture(inputs))
+}
+
+/// Partial derivatives of `roots` (seeded with `seeds`, which may themselves be tracked so
+/// that the result can be differentiated with respect to them) with respect to `targets`,
+/// each treated as an independent variable: the walk stops at the targets. Roots that do
+/// not need gradients contribute nothing; a target no root reaches gets `None`.
+pub(crate) fn partial_grad<T: Float>(
+    roots: &[Var<T>],
+    seeds: &[Var<T>],
+    targets: &[&Var<T>],
+    create_graph: bool,
+) -> Result<Vec<Option<Var<T>>>> {
+    let mut live_roots = Vec::with_capacity(roots.len());
+    let mut live_seeds = Vec::with_capacity(roots.len());
+    for (root, seed) in roots.iter().zip(seeds) {
+        if seed.shape() != root.shape() {
+            return Err(TensorError::new(
+                "grad",
+                format!(
+                    "seed of shape {:?} does not match output {:?}",
+                    seed.shape(),
+                    root.shape()
+                ),
+            ));
+        }
+        if root.needs_grad() {
+            live_roots.push(root.clone());
+            live_seeds.push(seed.clone());
+        }
+    }
+    if live_roots.is_empty() {
+        return Ok(vec![None; targets.len()]);
+    }
+    run(
+        &live_roots,
+        live_seeds,
+        create_graph,
+        Sink::Partial(targets),
+    )
 }

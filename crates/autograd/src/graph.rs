@@ -1,7 +1,8 @@
 //! The recorded graph: nodes, the `Op` trait every differentiable op implements, and the
 //! switches that decide whether anything is recorded (grad mode, anomaly mode).
 
-use std::cell::Cell;
+use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use graft_tensor::{ErrorKind, Float, Tensor, TensorError};
@@ -44,6 +45,53 @@ thread_local! {
     /// Set while gradient rules run: anomaly mode then checks each rule's result, not the
     /// Var ops inside it (which would panic mid-rule instead of returning an error).
     static IN_BACKWARD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Tracked Vars (keyed by address, type-erased) noted while a capture frame is open.
+type CaptureFrame = Vec<(usize, Box<dyn Any>)>;
+
+thread_local! {
+    /// Open capture frames (innermost last): each collects the tracked Vars that untracked
+    /// ops read while it is open, type-erased because thread-locals cannot be generic.
+    static CAPTURES: RefCell<Vec<CaptureFrame>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Notes the tracked Vars among `inputs` of an op that ran untracked, in the innermost
+/// open capture frame (nothing when none is open: one thread-local read).
+pub(crate) fn note_tracked_inputs<T: Float>(inputs: &[&Var<T>]) {
+    CAPTURES.with(|c| {
+        let mut frames = c.borrow_mut();
+        let Some(frame) = frames.last_mut() else {
+            return;
+        };
+        for v in inputs.iter().filter(|v| v.needs_grad()) {
+            if !frame.iter().any(|(k, _)| *k == v.key()) {
+                frame.push((v.key(), Box::new((*v).clone())));
+            }
+        }
+    });
+}
+
+/// Runs `f` with a capture frame open and returns what it returned plus the tracked Vars
+/// that untracked ops inside it read, in first-use order.
+pub(crate) fn capture_tracked_inputs<T: Float, R>(f: impl FnOnce() -> R) -> (R, Vec<Var<T>>) {
+    struct Close;
+    impl Drop for Close {
+        fn drop(&mut self) {
+            CAPTURES.with(|c| c.borrow_mut().pop());
+        }
+    }
+    CAPTURES.with(|c| c.borrow_mut().push(Vec::new()));
+    let close = Close;
+    let r = f();
+    let frame = CAPTURES.with(|c| c.borrow_mut().last_mut().map(std::mem::take));
+    drop(close);
+    let vars = frame
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(_, v)| v.downcast::<Var<T>>().ok().map(|v| *v))
+        .collect();
+    (r, vars)
 }
 
 /// Runs gradient rules with the in-backward flag set on this thread.

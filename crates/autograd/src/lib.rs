@@ -7,6 +7,10 @@
 //! products come for free ([`grad`] with `create_graph`). Everything else — mean, var,
 //! softmax, every loss and layer — is composed from the primitives.
 //!
+//! [`functional`] turns that into function transforms (vjp, jvp, jacobian, hessian, hvp,
+//! vhp), and [`checkpoint()`] trades compute for memory by recomputing a function's inside
+//! in the backward pass.
+//!
 //! The public gradient-check kit ([`gradcheck`](crate::gradcheck::gradcheck),
 //! [`gradgradcheck`](crate::gradcheck::gradgradcheck) and, with the `proptest` feature,
 //! strategies in [`strategies`]) lets users check their own models and ops.
@@ -25,17 +29,22 @@
 
 mod api;
 mod backward;
+mod checkpoint;
 mod composite;
+pub mod functional;
 pub mod gradcheck;
 mod graph;
 mod operators;
 mod ops;
+mod rng;
 #[cfg(feature = "proptest")]
 pub mod strategies;
 pub mod testing;
 mod var;
 
 pub use backward::grad;
+pub use checkpoint::checkpoint;
 pub use gradcheck::{gradcheck, gradgradcheck, GradcheckError, GradcheckOptions, GradientMismatch};
 pub use graph::{is_anomaly_mode, is_grad_enabled, live_nodes, no_grad, set_anomaly_mode, Op};
+pub use rng::RngStream;
 pub use var::Var;

@@ -221,12 +221,21 @@ impl<T: Float> Var<T> {
             let label = inputs.iter().find_map(|v| v.name());
             check_finite(&out, op.name(), "forward", &shapes, label)?;
         }
+        Ok(Self::record(out, op, inputs))
+    }
+
+    /// Wraps `out`, computed by `op` from `inputs`, recording a node when grad mode is on
+    /// and any input is tracked.
+    pub(crate) fn record(out: Tensor<T>, op: impl Op<T>, inputs: &[&Var<T>]) -> Var<T> {
         let track = is_grad_enabled() && inputs.iter().any(|v| v.needs_grad());
         if !track {
-            return Ok(Var::new(out));
+            // Checkpointing runs its function untracked and learns here which tracked
+            // Vars (parameters it captured) that function reads.
+            crate::graph::note_tracked_inputs(inputs);
+            return Var::new(out);
         }
         let node = Node::new(Box::new(op), inputs.iter().map(|v| (*v).clone()).collect());
-        Ok(Self::from_parts(out, false, Some(node)))
+        Self::from_parts(out, false, Some(node))
     }
 
     /// Applies `op` to `inputs`; panics with the op's error message on failure.

@@ -2,9 +2,11 @@
 //! instead of one per file keeps the test build fast. A new test file is a new `mod` line.
 
 mod anomaly;
+mod checkpoint;
 mod engine;
 mod fixtures_higher_order;
 mod fixtures_ops;
+mod functional;
 mod registry;
 
 // live_nodes is a test binary of its own: it counts the process-wide live nodes, which

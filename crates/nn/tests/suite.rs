@@ -1,6 +1,7 @@
 //! Every integration test of this crate, as modules of one test binary: one link
 //! instead of one per file keeps the test build fast. A new test file is a new `mod` line.
 
+mod checkpoint_sequential;
 mod fixtures_layers;
 mod fixtures_losses;
 mod losses;

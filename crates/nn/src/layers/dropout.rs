@@ -1,23 +1,21 @@
 //! Dropout layer with its own seeded RNG.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 
-use graft_autograd::Var;
+use graft_autograd::{RngStream, Var};
 use graft_tensor::Float;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 
 use crate::functional::dropout;
 use crate::module::Module;
 
 /// Zeroes elements with probability `p` in training mode (scaling the rest by 1/(1-p));
 /// the identity in evaluation mode. Its masks come from its own RNG, seeded at
-/// construction, so runs are reproducible.
+/// construction, so runs are reproducible. The RNG is an [`RngStream`], so a checkpointed
+/// forward pass (`graft_autograd::checkpoint`) replays the same mask when it recomputes.
 pub struct Dropout {
     p: f64,
     training: AtomicBool,
-    rng: Mutex<StdRng>,
+    rng: RngStream,
 }
 
 impl Dropout {
@@ -26,7 +24,7 @@ impl Dropout {
         Dropout {
             p: p.clamp(0.0, 1.0),
             training: AtomicBool::new(true),
-            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            rng: RngStream::new(seed),
         }
     }
 
@@ -38,8 +36,8 @@ impl Dropout {
 
 impl<T: Float> Module<T> for Dropout {
     fn forward(&self, x: &Var<T>) -> Var<T> {
-        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
-        dropout(x, self.p, self.training.load(Ordering::Relaxed), &mut *rng)
+        let training = self.training.load(Ordering::Relaxed);
+        self.rng.with(|rng| dropout(x, self.p, training, rng))
     }
 
     fn set_own_training(&self, training: bool) {

@@ -1,6 +1,8 @@
 //! A chain of modules, named `0`, `1`, ... as in PyTorch.
 
-use graft_autograd::Var;
+use std::sync::Arc;
+
+use graft_autograd::{checkpoint, is_grad_enabled, Var};
 use graft_tensor::Float;
 
 use crate::module::{Module, Visitor};
@@ -8,12 +10,18 @@ use crate::module::{Module, Visitor};
 /// Modules applied in order. Children are named by position, so parameters are called
 /// `0.weight`, `2.bias`, ... exactly as in a PyTorch `nn.Sequential` state dict.
 pub struct Sequential<T: Float = f32> {
-    layers: Vec<Box<dyn Module<T>>>,
+    // Shared, so that a checkpointed segment's recomputation can own its layers.
+    layers: Vec<Arc<dyn Module<T>>>,
+    // Number of segments for gradient checkpointing (0 or 1: none).
+    segments: usize,
 }
 
 impl<T: Float> Default for Sequential<T> {
     fn default() -> Self {
-        Sequential { layers: Vec::new() }
+        Sequential {
+            layers: Vec::new(),
+            segments: 0,
+        }
     }
 }
 
@@ -26,13 +34,46 @@ impl<T: Float> Sequential<T> {
     /// Appends a module (builder style; named like Keras' `model.add`, not `std::ops::Add`).
     #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, layer: impl Module<T> + 'static) -> Self {
-        self.layers.push(Box::new(layer));
+        self.layers.push(Arc::new(layer));
         self
     }
 
     /// Appends a boxed module.
     pub fn push(&mut self, layer: Box<dyn Module<T>>) {
-        self.layers.push(layer);
+        self.layers.push(Arc::from(layer));
+    }
+
+    /// Gradient checkpointing in `segments` segments (PyTorch's `checkpoint_sequential`):
+    /// the chain is cut into `segments` runs of `len / segments` modules (the last run also
+    /// takes the remainder); with grad mode on, every run but the last goes
+    /// through [`checkpoint`](graft_autograd::checkpoint()), so only its input is kept for
+    /// the backward pass, which runs it again. Activation memory drops from all layers' to
+    /// about one segment's plus the segment inputs, for about one more forward pass.
+    /// `segments` of 0 or 1 turns checkpointing off. Parameter names do not change.
+    ///
+    /// ```
+    /// use graft_nn::{Linear, Module, Relu, Sequential};
+    /// use graft_autograd::Var;
+    /// use graft_tensor::Tensor;
+    /// use rand::SeedableRng;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let mut model: Sequential = Sequential::new();
+    /// for _ in 0..4 {
+    ///     model = model.add(Linear::new(8, 8, &mut rng)).add(Relu);
+    /// }
+    /// let model = model.checkpointed(2);
+    /// let x = Var::new(Tensor::ones(&[3, 8]));
+    /// model.forward(&x).sum().backward().unwrap();
+    /// assert!(model.parameters().iter().all(|p| p.grad().is_some()));
+    /// ```
+    pub fn checkpointed(mut self, segments: usize) -> Self {
+        self.segments = segments;
+        self
+    }
+
+    /// The number of checkpointing segments (0: none).
+    pub fn segments(&self) -> usize {
+        self.segments
     }
 
     /// Number of modules in the chain.
@@ -53,9 +94,26 @@ impl<T: Float> Sequential<T> {
 
 impl<T: Float> Module<T> for Sequential<T> {
     fn forward(&self, x: &Var<T>) -> Var<T> {
-        self.layers
-            .iter()
-            .fold(x.clone(), |h, layer| layer.forward(&h))
+        let run = |layers: &[Arc<dyn Module<T>>], h: &Var<T>| {
+            layers.iter().fold(h.clone(), |h, layer| layer.forward(&h))
+        };
+        let size = self.layers.len() / self.segments.max(1);
+        if self.segments <= 1 || size == 0 || !is_grad_enabled() {
+            return run(&self.layers, x);
+        }
+        let cut = size * (self.segments - 1);
+        let h = self.layers[..cut].chunks(size).fold(x.clone(), |h, chunk| {
+            let segment: Vec<Arc<dyn Module<T>>> = chunk.to_vec();
+            checkpoint(
+                move |v: &[Var<T>]| {
+                    segment
+                        .iter()
+                        .fold(v[0].clone(), |h, layer| layer.forward(&h))
+                },
+                &[h],
+            )
+        });
+        run(&self.layers[cut..], &h)
     }
 
     fn visit(&self, v: &mut dyn Visitor<T>) {
