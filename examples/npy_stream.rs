@@ -99,15 +99,20 @@ enum Model {
     Linear,
 }
 
-/// Peak resident memory of this process in MiB (Linux's VmHWM).
-fn peak_rss_mib() -> f64 {
+/// A field of /proc/self/status in MiB (Linux).
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?.to_string();
+            let line = s.lines().find(|l| l.starts_with(field))?.to_string();
             line.split_whitespace().nth(1)?.parse::<f64>().ok()
         })
         .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+/// Peak resident memory of this process in MiB (VmHWM).
+fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
 }
 
 /// Streams the training set, `copies` times over, into two .npy files without holding
@@ -205,11 +210,13 @@ fn train<S: SampleSource + 'static>(
         }
         let secs = started.elapsed().as_secs_f64();
         println!(
-            "epoch {}: {secs:.2} s ({:.0} images/s), mean loss {:.6}, peak RSS {:.0} MiB",
+            "epoch {}: {secs:.2} s ({:.0} images/s), mean loss {:.6}, peak RSS {:.0} MiB (now: {:.0} MiB anonymous, {:.0} MiB file pages)",
             epoch + 1,
             n as f64 / secs,
             sum / seen.max(1) as f64,
-            peak_rss_mib()
+            peak_rss_mib(),
+            status_mib("RssAnon:"),
+            status_mib("RssFile:")
         );
     }
     Ok(())

@@ -14,6 +14,10 @@ use crate::data::dataset::{Batch, Dataset, Targets};
 use crate::data::sample::{read_batch, SampleSource, Target};
 use crate::data::DataError;
 
+/// The most a single page fault can map besides the page itself (Linux's default
+/// `fault_around_bytes`), on each side, counted against the resident limit.
+const FAULT_AROUND: usize = 2 * 64 * 1024;
+
 /// A `.npy` file mapped into memory: its header is parsed and checked against the file's
 /// length when opened; rows along the first dimension are then decoded on demand.
 pub struct NpyMmap {
@@ -77,8 +81,9 @@ impl NpyMmap {
         })
     }
 
-    /// Caps how much of the file stays resident in this process: after every `bytes`
-    /// bytes read, the mapped pages are released (`madvise(MADV_DONTNEED)`), so they leave
+    /// Caps how much of the file stays resident in this process: once reads may have
+    /// brought in `bytes` bytes (each read counted with the pages the kernel maps around
+    /// a fault), the mapped pages are released (`madvise(MADV_DONTNEED)`), so they leave
     /// the process's resident set and later reads fault them back in from the page cache.
     /// Without it a pass over a large file leaves all of it counted as resident.
     pub fn resident_limit(mut self, bytes: usize) -> Self {
@@ -123,7 +128,10 @@ impl NpyMmap {
         let (dtype, big) = (self.header.dtype, self.header.big_endian);
         decode_f32_into(data, dtype, big, i * self.row_len, out);
         if let Some(limit) = self.limit {
-            let bytes = self.row_len * dtype.size();
+            // A page fault maps the neighbouring cached pages too (Linux's fault-around,
+            // 64 KiB by default), so under random access each read can add that much to
+            // the resident set, far more than the row itself: charge it.
+            let bytes = self.row_len * dtype.size() + FAULT_AROUND;
             if self.touched.fetch_add(bytes, Ordering::Relaxed) + bytes >= limit {
                 self.touched.store(0, Ordering::Relaxed);
                 // SAFETY: the mapping is read-only and file-backed, so MADV_DONTNEED only
