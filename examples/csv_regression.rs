@@ -56,7 +56,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = CsvOptions::new(&cli.target).missing(Missing::Fill(cli.fill));
     let table = CsvTable::read(&cli.csv, &options)?;
     if table.class_names.is_some() {
-        return Err(format!("column {:?} is not numeric: this example regresses", cli.target).into());
+        return Err(format!(
+            "column {:?} is not numeric: this example regresses",
+            cli.target
+        )
+        .into());
     }
     println!(
         "{}: {} rows, features {:?}",
@@ -101,7 +105,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .metrics(vec![])
         .verbosity(Verbosity::Silent);
     let history = fit(&model, &mut optimizer, &loss, &train, config)?;
-    for e in history.epochs.iter().filter(|e| e.epoch % 25 == 0 || e.epoch == 1) {
+    for e in history
+        .epochs
+        .iter()
+        .filter(|e| e.epoch % 25 == 0 || e.epoch == 1)
+    {
         println!(
             "epoch {:3}: loss {:.4} val_loss {:.4}",
             e.epoch,
@@ -114,7 +122,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pred = predict(&model, &test_x, 256).to_vec();
     let truth = values(&test).to_vec();
     let n = truth.len().max(1) as f32;
-    let errors: Vec<f32> = pred.iter().zip(&truth).map(|(&p, &t)| p * std + mean - t).collect();
+    let errors: Vec<f32> = pred
+        .iter()
+        .zip(&truth)
+        .map(|(&p, &t)| p * std + mean - t)
+        .collect();
     let rmse = (errors.iter().map(|e| e * e).sum::<f32>() / n).sqrt();
     let mae = errors.iter().map(|e| e.abs()).sum::<f32>() / n;
     // The baseline: always predict the training mean.

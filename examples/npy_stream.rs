@@ -138,7 +138,11 @@ fn write(data: Option<&Path>, out: &Path, copies: usize) -> Result<(), Box<dyn s
     };
     let all: Vec<i64> = (0..copies).flat_map(|_| labels.iter().copied()).collect();
     NpyArray::from_i64(&Tensor::from_vec(all, &[n * copies])).write(&out.join("train_y.npy"))?;
-    println!("wrote {} examples of {h}x{w} to {}", n * copies, out.display());
+    println!(
+        "wrote {} examples of {h}x{w} to {}",
+        n * copies,
+        out.display()
+    );
     Ok(())
 }
 
@@ -162,7 +166,9 @@ impl<S: SampleSource> SampleSource for First<S> {
 
 fn model(kind: Model, rng: &mut StdRng) -> Sequential {
     match kind {
-        Model::Linear => Sequential::new().add(Flatten::new()).add(Linear::new(784, 10, rng)),
+        Model::Linear => Sequential::new()
+            .add(Flatten::new())
+            .add(Linear::new(784, 10, rng)),
         Model::Cnn => Sequential::new()
             .add(Conv2d::new(1, 32, 3, rng))
             .add(Relu)
@@ -225,7 +231,17 @@ fn train<S: SampleSource + 'static>(
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().command {
         Command::Write { data, out, copies } => write(data.as_deref(), &out, copies.max(1)),
-        Command::Train { dir, source, model, epochs, limit, workers, batch_size, cap_mib, seed } => {
+        Command::Train {
+            dir,
+            source,
+            model,
+            epochs,
+            limit,
+            workers,
+            batch_size,
+            cap_mib,
+            seed,
+        } => {
             let (x, y) = (dir.join("train_x.npy"), dir.join("train_y.npy"));
             let limit = limit.unwrap_or(usize::MAX);
             let make = (batch_size, workers);
@@ -241,7 +257,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                                 let data = TensorDataset::new(inputs, Targets::Classes(labels))?;
                                 let memory = InMemory::new(&data);
                                 drop(data);
-                                println!("loaded into memory in {:.2} s", started.elapsed().as_secs_f64());
+                                println!(
+                                    "loaded into memory in {:.2} s",
+                                    started.elapsed().as_secs_f64()
+                                );
                                 train(First(memory, limit), model, epochs, make, seed)
                             }
                             Source::Mmap => {

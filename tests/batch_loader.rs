@@ -13,10 +13,15 @@ use graft::tensor::Tensor;
 
 /// `n` 1x4x4 images whose pixels encode their index, classes `i % 3`.
 fn images(n: usize) -> TensorDataset {
-    let x: Vec<f32> = (0..n * 16).map(|v| (v / 16) as f32 + (v % 16) as f32 / 16.0).collect();
+    let x: Vec<f32> = (0..n * 16)
+        .map(|v| (v / 16) as f32 + (v % 16) as f32 / 16.0)
+        .collect();
     let y: Vec<i64> = (0..n as i64).map(|i| i % 3).collect();
-    TensorDataset::new(Tensor::from_vec(x, &[n, 1, 4, 4]), Targets::Classes(Tensor::from_vec(y, &[n])))
-        .unwrap()
+    TensorDataset::new(
+        Tensor::from_vec(x, &[n, 1, 4, 4]),
+        Targets::Classes(Tensor::from_vec(y, &[n])),
+    )
+    .unwrap()
 }
 
 fn classes(t: &Targets) -> Vec<i64> {
@@ -77,9 +82,17 @@ fn augmented_batches_do_not_depend_on_the_worker_count() {
         assert_eq!(collect(&make(workers), 1), reference, "{workers} workers");
     }
     // Augmentation changed the pixels, and differs between epochs.
-    let plain = collect(&BatchLoader::new(Arc::clone(&data), 4).shuffled(3).drop_last(true), 1);
+    let plain = collect(
+        &BatchLoader::new(Arc::clone(&data), 4)
+            .shuffled(3)
+            .drop_last(true),
+        1,
+    );
     assert_ne!(plain, reference);
-    assert_eq!(plain.iter().map(|b| &b.1).collect::<Vec<_>>(), reference.iter().map(|b| &b.1).collect::<Vec<_>>());
+    assert_eq!(
+        plain.iter().map(|b| &b.1).collect::<Vec<_>>(),
+        reference.iter().map(|b| &b.1).collect::<Vec<_>>()
+    );
     assert_ne!(collect(&make(2), 2), reference);
 }
 
@@ -112,7 +125,11 @@ impl SampleSource for Slow {
 
 #[test]
 fn workers_overlap_slow_reads() {
-    let source = Arc::new(Slow { n: 48, delay: Duration::from_millis(3), bad: None });
+    let source = Arc::new(Slow {
+        n: 48,
+        delay: Duration::from_millis(3),
+        bad: None,
+    });
     let time = |workers| {
         let loader = BatchLoader::new(Arc::clone(&source), 4).workers(workers, 2);
         let started = Instant::now();
@@ -139,7 +156,11 @@ fn workers_overlap_slow_reads() {
 #[test]
 fn a_read_error_is_yielded_and_ends_the_epoch() {
     for workers in [0, 3] {
-        let source = Arc::new(Slow { n: 20, delay: Duration::ZERO, bad: Some(9) });
+        let source = Arc::new(Slow {
+            n: 20,
+            delay: Duration::ZERO,
+            bad: Some(9),
+        });
         let loader = BatchLoader::new(source, 4).workers(workers, 1);
         let items: Vec<_> = loader.epoch(0).collect();
         assert_eq!(items.len(), 3, "{workers} workers");
@@ -151,11 +172,19 @@ fn a_read_error_is_yielded_and_ends_the_epoch() {
 
 #[test]
 fn dropping_an_epoch_early_stops_its_workers() {
-    let source = Arc::new(Slow { n: 400, delay: Duration::from_micros(200), bad: None });
+    let source = Arc::new(Slow {
+        n: 400,
+        delay: Duration::from_micros(200),
+        bad: None,
+    });
     let loader = BatchLoader::new(source, 2).workers(4, 1);
     let started = Instant::now();
     let first: Vec<_> = loader.epoch(0).take(3).collect();
     assert_eq!(first.len(), 3);
     // Finishing all 200 batches would take 80 ms of sleeps; the drop joins promptly.
-    assert!(started.elapsed() < Duration::from_millis(70), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(70),
+        "{:?}",
+        started.elapsed()
+    );
 }

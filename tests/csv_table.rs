@@ -24,7 +24,9 @@ fn values(t: &Targets) -> Vec<f32> {
 
 #[test]
 fn numeric_and_one_hot_columns_with_a_fill_policy() {
-    let opts = CsvOptions::new("price").ignore("id").missing(Missing::Fill(-1.0));
+    let opts = CsvOptions::new("price")
+        .ignore("id")
+        .missing(Missing::Fill(-1.0));
     let t = CsvTable::parse(HOUSES.as_bytes(), "houses.csv", &opts).unwrap();
     assert_eq!(
         t.feature_names,
@@ -52,13 +54,18 @@ fn categorical_indices_and_a_string_target() {
         .missing(Missing::Fill(0.0));
     let t = CsvTable::parse(HOUSES.as_bytes(), "houses.csv", &opts).unwrap();
     assert_eq!(t.feature_names, vec!["id", "rooms", "area", "price"]);
-    assert_eq!(t.class_names.as_deref(), Some(&["alta".to_string(), "bergen".into(), "oslo".into()][..]));
+    assert_eq!(
+        t.class_names.as_deref(),
+        Some(&["alta".to_string(), "bergen".into(), "oslo".into()][..])
+    );
     match &t.targets {
         Targets::Classes(c) => assert_eq!(c.to_vec(), vec![2, 1, 2, 0]),
         Targets::Values(_) => panic!("classes expected"),
     }
     let csv = "a;b;y\nx;1;0\nz;2;1\nx;3;0\n";
-    let opts = CsvOptions::new("y").delimiter(b';').categorical(Categorical::Indices);
+    let opts = CsvOptions::new("y")
+        .delimiter(b';')
+        .categorical(Categorical::Indices);
     let t = CsvTable::parse(csv.as_bytes(), "semi.csv", &opts).unwrap();
     assert_eq!(t.features.to_vec(), vec![0.0, 1.0, 1.0, 2.0, 0.0, 3.0]);
 }
@@ -72,16 +79,30 @@ fn errors_name_the_file_line_and_column() {
         "houses.csv: line 4: missing value in column \"area\" (the policy is Missing::Error)"
     );
     let e = CsvTable::parse(HOUSES.as_bytes(), "houses.csv", &CsvOptions::new("cost")).unwrap_err();
-    assert!(e.to_string().starts_with("houses.csv: no target column \"cost\""), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("houses.csv: no target column \"cost\""),
+        "{e}"
+    );
     let ragged = "a,y\n1,2\n3\n";
     let e = CsvTable::parse(ragged.as_bytes(), "r.csv", &CsvOptions::new("y")).unwrap_err();
     assert!(e.to_string().starts_with("r.csv: line 3"), "{e}");
     let no_target = "a,y\n1,\n";
-    let e = CsvTable::parse(no_target.as_bytes(), "t.csv", &CsvOptions::new("y").missing(Missing::Fill(0.0)))
-        .unwrap_err();
-    assert_eq!(e.to_string(), "t.csv: line 2: missing target in column \"y\"");
+    let e = CsvTable::parse(
+        no_target.as_bytes(),
+        "t.csv",
+        &CsvOptions::new("y").missing(Missing::Fill(0.0)),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "t.csv: line 2: missing target in column \"y\""
+    );
     let e = CsvTable::read("/nonexistent/t.csv".as_ref(), &CsvOptions::new("y")).unwrap_err();
-    assert!(e.to_string().starts_with("/nonexistent/t.csv: cannot read"), "{e}");
+    assert!(
+        e.to_string().starts_with("/nonexistent/t.csv: cannot read"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -103,7 +124,9 @@ fn standardization_uses_training_statistics_only() {
 
 #[test]
 fn split_partitions_the_rows() {
-    let opts = CsvOptions::new("price").ignore("id").missing(Missing::Fill(0.0));
+    let opts = CsvOptions::new("price")
+        .ignore("id")
+        .missing(Missing::Fill(0.0));
     let t = CsvTable::parse(HOUSES.as_bytes(), "houses.csv", &opts).unwrap();
     let (train, test) = t.split(0.25, 7);
     assert_eq!((train.inputs.shape()[0], test.inputs.shape()[0]), (3, 1));

@@ -15,7 +15,8 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("graft-imgfolder-{tag}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("graft-imgfolder-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Scratch(dir)
@@ -34,9 +35,15 @@ fn make_tree(root: &Path) {
     for class in ["zebra", "ant"] {
         std::fs::create_dir_all(root.join(class)).unwrap();
     }
-    GrayImage::from_pixel(4, 4, Luma([200])).save(root.join("zebra/a.png")).unwrap();
-    RgbImage::from_pixel(2, 2, Rgb([255, 0, 0])).save(root.join("ant/b.png")).unwrap();
-    RgbImage::from_pixel(8, 8, Rgb([128, 128, 128])).save(root.join("ant/c.jpg")).unwrap();
+    GrayImage::from_pixel(4, 4, Luma([200]))
+        .save(root.join("zebra/a.png"))
+        .unwrap();
+    RgbImage::from_pixel(2, 2, Rgb([255, 0, 0]))
+        .save(root.join("ant/b.png"))
+        .unwrap();
+    RgbImage::from_pixel(8, 8, Rgb([128, 128, 128]))
+        .save(root.join("ant/c.jpg"))
+        .unwrap();
     std::fs::write(root.join("ant/README.txt"), "not an image").unwrap();
 }
 
@@ -58,7 +65,9 @@ fn classes_are_sorted_and_images_resized_to_nchw() {
     assert!(x[..16].iter().all(|&v| v == 1.0));
     assert!(x[16..48].iter().all(|&v| v == 0.0));
     // c.jpg: mid-gray within JPEG's rounding.
-    assert!(x[48..96].iter().all(|&v| (v - 128.0 / 255.0).abs() < 3.0 / 255.0));
+    assert!(x[48..96]
+        .iter()
+        .all(|&v| (v - 128.0 / 255.0).abs() < 3.0 / 255.0));
     // a.png: gray 200 replicated over R, G and B.
     assert!(x[96..].iter().all(|&v| v == 200.0 / 255.0));
     let gray = ImageFolder::open(&dir.0, (2, 3), Channels::Gray).unwrap();
@@ -72,7 +81,10 @@ fn the_loader_decodes_lazily_on_workers() {
     let folder = Arc::new(ImageFolder::open(&dir.0, (4, 4), Channels::Gray).unwrap());
     let all = materialize(&*folder).unwrap().inputs.to_vec();
     let loader = BatchLoader::new(Arc::clone(&folder), 2).workers(2, 1);
-    let got: Vec<f32> = loader.epoch(0).flat_map(|b| b.unwrap().inputs.to_vec()).collect();
+    let got: Vec<f32> = loader
+        .epoch(0)
+        .flat_map(|b| b.unwrap().inputs.to_vec())
+        .collect();
     assert_eq!(got, all);
 }
 
@@ -83,12 +95,18 @@ fn bad_folders_and_files_are_errors_naming_them() {
     assert!(e.to_string().contains("no class folders"), "{e}");
     std::fs::create_dir_all(dir.0.join("cat")).unwrap();
     let e = ImageFolder::open(&dir.0, (4, 4), Channels::Gray).unwrap_err();
-    assert!(e.to_string().contains("no .png, .jpg or .jpeg files"), "{e}");
+    assert!(
+        e.to_string().contains("no .png, .jpg or .jpeg files"),
+        "{e}"
+    );
     let broken = dir.0.join("cat/broken.png");
     std::fs::write(&broken, b"\x89PNG\r\n\x1a\nthis is not a png").unwrap();
     let folder = ImageFolder::open(&dir.0, (4, 4), Channels::Gray).unwrap();
     let e = materialize(&folder).unwrap_err().to_string();
-    assert!(e.starts_with(&format!("{}: cannot decode", broken.display())), "{e}");
+    assert!(
+        e.starts_with(&format!("{}: cannot decode", broken.display())),
+        "{e}"
+    );
     let e = ImageFolder::open(&dir.0.join("missing"), (4, 4), Channels::Gray).unwrap_err();
     assert!(e.to_string().contains("cannot read"), "{e}");
 }

@@ -9,7 +9,9 @@ use graft::data::{Dataset, SampleSource, Targets};
 use graft::tensor::Tensor;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/npy").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/npy")
+        .join(name)
 }
 
 fn read(name: &str) -> NpyArray {
@@ -34,8 +36,14 @@ fn reads_every_supported_type_and_byte_order() {
     assert_eq!(be.to_f64().shape(), &[2, 3]);
 
     // 2^40 + 1 survives as i64 (it would not through f32).
-    assert_eq!(read("i64.npy").to_i64().to_vec(), vec![-3, 0, (1 << 40) + 1, 7]);
-    assert_eq!(read("i32_be.npy").to_i64().to_vec(), vec![-2, -1, 0, 1, 2, 3]);
+    assert_eq!(
+        read("i64.npy").to_i64().to_vec(),
+        vec![-3, 0, (1 << 40) + 1, 7]
+    );
+    assert_eq!(
+        read("i32_be.npy").to_i64().to_vec(),
+        vec![-2, -1, 0, 1, 2, 3]
+    );
     assert_eq!(
         read("u8.npy").to_f32().to_vec(),
         vec![250.0, 251.0, 252.0, 253.0, 254.0, 255.0]
@@ -59,12 +67,21 @@ fn fortran_order_reads_as_the_same_c_order_array() {
 fn reads_format_versions_2_and_3() {
     let v2 = read("f64_v2.npy");
     assert_eq!(v2.to_f64().to_vec(), vec![0.0, 1.5, 3.0, 4.5, 6.0]);
-    assert_eq!(read("f32_v3.npy").to_f32().to_vec(), vec![-2.0, -1.0, 0.0, 1.0]);
+    assert_eq!(
+        read("f32_v3.npy").to_f32().to_vec(),
+        vec![-2.0, -1.0, 0.0, 1.0]
+    );
 }
 
 #[test]
 fn the_writer_produces_numpys_bytes() {
-    for name in ["f32_c.npy", "i64.npy", "u8.npy", "f64_be.npy", "f32_fortran.npy"] {
+    for name in [
+        "f32_c.npy",
+        "i64.npy",
+        "u8.npy",
+        "f64_be.npy",
+        "f32_fortran.npy",
+    ] {
         let file = std::fs::read(fixture(name)).unwrap();
         assert_eq!(read(name).to_bytes(), file, "{name}");
     }
@@ -100,7 +117,10 @@ fn damaged_files_are_errors_naming_the_file() {
     let e = Npz::parse(&zip, "bad.npz").unwrap_err().to_string();
     assert!(e.starts_with("bad.npz:x.npy: "), "{e}");
     let e = NpyArray::read(Path::new("/nonexistent/a.npy")).unwrap_err();
-    assert!(e.to_string().starts_with("/nonexistent/a.npy: cannot read"), "{e}");
+    assert!(
+        e.to_string().starts_with("/nonexistent/a.npy: cannot read"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -108,7 +128,10 @@ fn a_memory_mapped_array_is_a_dataset() {
     let inputs = NpyMmap::open(&fixture("f32_c.npy")).unwrap();
     assert_eq!((inputs.rows(), inputs.row_len()), (3, 4));
     let labels = Targets::Classes(Tensor::from_vec(vec![2i64, 0, 1], &[3]));
-    let data = NpyDataset::new(inputs, labels).unwrap().reshape(&[2, 2]).unwrap();
+    let data = NpyDataset::new(inputs, labels)
+        .unwrap()
+        .reshape(&[2, 2])
+        .unwrap();
     assert_eq!(SampleSource::sample_shape(&data), &[2, 2]);
     let batch = data.batch(&[2, 0]);
     assert_eq!(batch.inputs.shape(), &[2, 2, 2]);
@@ -133,14 +156,22 @@ fn a_memory_mapped_array_is_a_dataset() {
     let e = NpyMmap::open(&fixture("f32_fortran.npy")).err().unwrap();
     assert!(e.to_string().contains("Fortran-order"), "{e}");
     let labels = Targets::Classes(Tensor::from_vec(vec![0i64; 5], &[5]));
-    let e = NpyDataset::new(NpyMmap::open(&fixture("f32_c.npy")).unwrap(), labels).err().unwrap();
-    assert!(e.to_string().contains("holds 3 examples but there are 5 targets"), "{e}");
+    let e = NpyDataset::new(NpyMmap::open(&fixture("f32_c.npy")).unwrap(), labels)
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string()
+            .contains("holds 3 examples but there are 5 targets"),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_released_mapping_reads_the_same_rows() {
     // A limit of one row releases the pages after every read; the data must not change.
-    let m = NpyMmap::open(&fixture("f32_c.npy")).unwrap().resident_limit(1);
+    let m = NpyMmap::open(&fixture("f32_c.npy"))
+        .unwrap()
+        .resident_limit(1);
     let mut row = [0.0f32; 4];
     for r in 0..3 {
         m.read_row(r, &mut row).unwrap();

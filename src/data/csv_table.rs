@@ -281,7 +281,12 @@ fn encode_column(
             (true, Missing::Error) => return Err(missing_at(r)),
         });
     }
-    let categories: Vec<&str> = labels.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
+    let categories: Vec<&str> = labels
+        .iter()
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let index = |s: &str| categories.binary_search(&s).unwrap_or(0);
     Ok(match options.categorical {
         Categorical::Indices => Encoded {
@@ -332,7 +337,10 @@ fn encode_target(
         .iter()
         .map(|row| names.binary_search(&row[c]).unwrap_or(0) as i64)
         .collect();
-    Ok((Targets::Classes(Tensor::from_vec(classes, &[n])), Some(names)))
+    Ok((
+        Targets::Classes(Tensor::from_vec(classes, &[n])),
+        Some(names),
+    ))
 }
 
 /// Per-feature standardization `(x - mean) / std`, with statistics fitted on one set (the

@@ -69,18 +69,32 @@ impl ImageFolder {
     pub fn open(root: &Path, size: (usize, usize), channels: Channels) -> Result<Self, DataError> {
         let name = root.display().to_string();
         if size.0 == 0 || size.1 == 0 || size.0 > u32::MAX as usize || size.1 > u32::MAX as usize {
-            return Err(DataError::invalid(&name, format!("cannot resize images to {size:?}")));
+            return Err(DataError::invalid(
+                &name,
+                format!("cannot resize images to {size:?}"),
+            ));
         }
         let (mut classes, mut items) = (Vec::new(), Vec::new());
         for dir in sorted_entries(root)?.into_iter().filter(|p| p.is_dir()) {
             let label = classes.len() as i64;
-            classes.push(dir.file_name().unwrap_or_default().to_string_lossy().into_owned());
-            for file in sorted_entries(&dir)?.into_iter().filter(|p| p.is_file() && is_image(p)) {
+            classes.push(
+                dir.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+            for file in sorted_entries(&dir)?
+                .into_iter()
+                .filter(|p| p.is_file() && is_image(p))
+            {
                 items.push((file, label));
             }
         }
         if classes.is_empty() {
-            return Err(DataError::invalid(&name, "no class folders (expected root/<class>/*.png|jpg)"));
+            return Err(DataError::invalid(
+                &name,
+                "no class folders (expected root/<class>/*.png|jpg)",
+            ));
         }
         if items.is_empty() {
             return Err(DataError::invalid(
@@ -123,8 +137,8 @@ pub fn decode_image(
     channels: Channels,
     out: &mut [f32],
 ) -> Result<(), DataError> {
-    let format =
-        image::guess_format(bytes).map_err(|_| DataError::invalid(file, "not a PNG or JPEG image"))?;
+    let format = image::guess_format(bytes)
+        .map_err(|_| DataError::invalid(file, "not a PNG or JPEG image"))?;
     let img = image::load_from_memory_with_format(bytes, format)
         .map_err(|e| DataError::invalid(file, format!("cannot decode: {e}")))?;
     let (h, w) = size;
@@ -141,7 +155,10 @@ pub fn decode_image(
     if out.len() != c * plane {
         return Err(DataError::invalid(
             file,
-            format!("a buffer of {} floats cannot hold a {c}x{h}x{w} image", out.len()),
+            format!(
+                "a buffer of {} floats cannot hold a {c}x{h}x{w} image",
+                out.len()
+            ),
         ));
     }
     match channels {

@@ -13,14 +13,14 @@ pub mod mnist;
 pub mod npy;
 pub mod prefetch;
 pub mod sample;
-pub mod transform;
 #[cfg(test)]
 mod test_dir;
+pub mod transform;
 
 pub use dataset::{scale_u8, standardize, Batch, Dataset, Targets, TensorDataset};
 pub use error::DataError;
 pub use loader::{epoch_order, permutation, DataLoader};
-pub use prefetch::BatchLoader;
 pub use locate::{find_mnist_dir, DataSource};
 pub use mnist::{load_mnist, MnistSets};
+pub use prefetch::BatchLoader;
 pub use sample::{materialize, read_batch, InMemory, SampleSource, Target};

@@ -139,17 +139,18 @@ impl<S: SampleSource + ?Sized + 'static> BatchLoader<S> {
             });
             workers.push((rx, handle));
         }
-        let inline: Option<Box<dyn Fn(usize) -> Result<Batch, DataError> + Send>> =
-            if workers.is_empty() {
-                let (source, transform, plan) = (
-                    Arc::clone(&self.source),
-                    self.transform.clone(),
-                    Arc::clone(&plan),
-                );
-                Some(Box::new(move |b| plan.build(&*source, transform.as_deref(), b)))
-            } else {
-                None
-            };
+        let inline: Option<InlineBuild> = if workers.is_empty() {
+            let (source, transform, plan) = (
+                Arc::clone(&self.source),
+                self.transform.clone(),
+                Arc::clone(&plan),
+            );
+            Some(Box::new(move |b| {
+                plan.build(&*source, transform.as_deref(), b)
+            }))
+        } else {
+            None
+        };
         Epoch {
             next: 0,
             batches: plan.batches,
@@ -159,6 +160,12 @@ impl<S: SampleSource + ?Sized + 'static> BatchLoader<S> {
         }
     }
 }
+
+/// A batch as a worker or the inline builder hands it over.
+type BatchResult = Result<Batch, DataError>;
+
+/// Builds batch `b` on the caller's thread (the loader without workers).
+type InlineBuild = Box<dyn Fn(usize) -> BatchResult + Send>;
 
 /// What every worker needs to build any batch of one epoch.
 struct Plan {
@@ -204,8 +211,8 @@ fn batch_seed(seed: u64, epoch: usize, b: usize) -> u64 {
 pub struct Epoch {
     next: usize,
     batches: usize,
-    workers: Vec<(Receiver<Result<Batch, DataError>>, JoinHandle<()>)>,
-    inline: Option<Box<dyn Fn(usize) -> Result<Batch, DataError> + Send>>,
+    workers: Vec<(Receiver<BatchResult>, JoinHandle<()>)>,
+    inline: Option<InlineBuild>,
     done: bool,
 }
 
@@ -235,7 +242,11 @@ impl Iterator for Epoch {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = if self.done { 0 } else { self.batches - self.next };
+        let left = if self.done {
+            0
+        } else {
+            self.batches - self.next
+        };
         (0, Some(left))
     }
 }

@@ -120,15 +120,16 @@ pub fn materialize<S: SampleSource + ?Sized>(source: &S) -> Result<TensorDataset
 pub struct InMemory {
     sample_shape: Vec<usize>,
     target_shape: Vec<usize>,
-    /// The inputs in C order, so a row is a slice.
-    inputs: Vec<f32>,
+    /// The inputs in C order, so a row is a slice (shares storage with the dataset's
+    /// tensor when that is already contiguous, as a training split is).
+    inputs: Tensor<f32>,
     /// The targets in C order: class indices, or values with `target_shape` per example.
     targets: Result<Vec<i64>, Vec<f32>>,
     len: usize,
 }
 
 impl InMemory {
-    /// Wraps `data`, copying its inputs and targets once into C order.
+    /// Wraps `data`; its inputs are copied only if they are not contiguous.
     pub fn new(data: &TensorDataset) -> Self {
         let sample_shape = data.inputs.shape().get(1..).unwrap_or(&[]).to_vec();
         let (target_shape, targets) = match &data.targets {
@@ -138,7 +139,7 @@ impl InMemory {
         InMemory {
             sample_shape,
             target_shape,
-            inputs: data.inputs.to_vec(),
+            inputs: data.inputs.contiguous(),
             targets,
             len: data.targets.len(),
         }
@@ -160,7 +161,9 @@ impl SampleSource for InMemory {
 
     fn read_input(&self, i: usize, out: &mut [f32]) -> Result<(), DataError> {
         let per = out.len();
-        out.copy_from_slice(&self.inputs[i * per..(i + 1) * per]);
+        // `contiguous()` made this a C-order tensor, which always has a slice.
+        let all = self.inputs.as_slice().unwrap_or(&[]);
+        out.copy_from_slice(&all[i * per..(i + 1) * per]);
         Ok(())
     }
 

@@ -60,9 +60,12 @@ fn fit_in_pool<M: Module<f32>>(
     }
     // With augmentation, the same batches come from the prefetching loader, transformed.
     let augmented = config.augment.take().map(|t| {
-        let l = BatchLoader::new(std::sync::Arc::new(InMemory::new(&train)), config.batch_size)
-            .transform_arc(t)
-            .workers(config.num_workers, 2);
+        let l = BatchLoader::new(
+            std::sync::Arc::new(InMemory::new(&train)),
+            config.batch_size,
+        )
+        .transform_arc(t)
+        .workers(config.num_workers, 2);
         if config.shuffle {
             l.shuffled(config.seed)
         } else {

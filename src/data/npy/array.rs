@@ -58,13 +58,7 @@ fn element_i64(data: &[u8], dtype: DType, big: bool, k: usize) -> i64 {
 }
 
 /// Converts `count` elements of raw data starting at element `first` to f32, into `out`.
-pub(crate) fn decode_f32_into(
-    data: &[u8],
-    dtype: DType,
-    big: bool,
-    first: usize,
-    out: &mut [f32],
-) {
+pub(crate) fn decode_f32_into(data: &[u8], dtype: DType, big: bool, first: usize, out: &mut [f32]) {
     match (dtype, big) {
         // The common case of a memory-mapped float dataset: a straight byte copy.
         (DType::F32, false) => {
@@ -138,7 +132,9 @@ impl NpyArray {
     /// Elements in storage order, converted by `f`.
     fn storage<T>(&self, f: impl Fn(&[u8], DType, bool, usize) -> T) -> Vec<T> {
         let (d, big) = (self.header.dtype, self.header.big_endian);
-        (0..self.numel()).map(|k| f(&self.data, d, big, k)).collect()
+        (0..self.numel())
+            .map(|k| f(&self.data, d, big, k))
+            .collect()
     }
 
     /// Builds a C-order tensor from elements in storage order: a Fortran-order array is
@@ -150,7 +146,9 @@ impl NpyArray {
         }
         let reversed: Vec<usize> = shape.iter().rev().copied().collect();
         let dims: Vec<isize> = (0..shape.len() as isize).rev().collect();
-        Tensor::from_vec(elems, &reversed).permute(&dims).contiguous()
+        Tensor::from_vec(elems, &reversed)
+            .permute(&dims)
+            .contiguous()
     }
 
     /// The array as an f32 tensor in C order (integers and booleans converted).

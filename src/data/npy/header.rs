@@ -70,7 +70,9 @@ pub struct Header {
 impl Header {
     /// Elements in the array; `None` when the product overflows.
     pub fn numel(&self) -> Option<usize> {
-        self.shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        self.shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
     }
 
     /// Data bytes the header promises; `None` when that overflows.
@@ -126,9 +128,13 @@ pub fn parse_header(bytes: &[u8], file: &str) -> Result<Header, DataError> {
         })?;
     // Versions 1 and 2 are latin-1, version 3 UTF-8; the dict is ASCII in practice and
     // anything else cannot name a type this reader knows.
-    let text = std::str::from_utf8(&bytes[start..end])
-        .map_err(|_| bad(format!("the .npy header dict at offset {start} is not text")))?;
-    let fields = parse_dict(text).map_err(|e| bad(format!("bad .npy header dict {text:?}: {e}")))?;
+    let text = std::str::from_utf8(&bytes[start..end]).map_err(|_| {
+        bad(format!(
+            "the .npy header dict at offset {start} is not text"
+        ))
+    })?;
+    let fields =
+        parse_dict(text).map_err(|e| bad(format!("bad .npy header dict {text:?}: {e}")))?;
     let (mut descr, mut fortran, mut shape) = (None, None, None);
     for (key, value) in fields {
         match (key.as_str(), value) {
@@ -139,8 +145,11 @@ pub fn parse_header(bytes: &[u8], file: &str) -> Result<Header, DataError> {
         }
     }
     let descr = descr.ok_or_else(|| bad("the header has no 'descr'".into()))?;
-    let (dtype, big_endian) = parse_descr(&descr)
-        .ok_or_else(|| bad(format!("unsupported dtype {descr:?} (read: f4, f8, i8, i4, u1, b1, either byte order)")))?;
+    let (dtype, big_endian) = parse_descr(&descr).ok_or_else(|| {
+        bad(format!(
+            "unsupported dtype {descr:?} (read: f4, f8, i8, i4, u1, b1, either byte order)"
+        ))
+    })?;
     let header = Header {
         dtype,
         big_endian,
@@ -376,7 +385,11 @@ mod tests {
     #[test]
     fn errors_name_the_file_and_the_problem() {
         let e = parse_header(b"\x93NUMPY\x04\x00\x10\x00", "a.npy").unwrap_err();
-        assert!(e.to_string().starts_with("a.npy: unsupported .npy format version 4.0"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("a.npy: unsupported .npy format version 4.0"),
+            "{e}"
+        );
         let mut h = encode_header(DType::F32, &[2]);
         let at = h.windows(3).position(|w| w == b"<f4").unwrap();
         h[at + 1] = b'c';

@@ -193,7 +193,10 @@ impl NpyDataset {
     pub fn open_classes(inputs: &Path, labels: &Path) -> Result<NpyDataset, DataError> {
         let labels = NpyArray::read(labels)?.to_i64();
         let n = labels.numel();
-        Self::new(NpyMmap::open(inputs)?, Targets::Classes(labels.reshape(&[n])))
+        Self::new(
+            NpyMmap::open(inputs)?,
+            Targets::Classes(labels.reshape(&[n])),
+        )
     }
 
     /// Divides every input element by `divisor` as it is read (255 for u8 pixels, which

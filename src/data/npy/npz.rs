@@ -44,9 +44,8 @@ impl Npz {
     /// Parses an `.npz` archive held in memory; `file` names it in errors.
     pub fn parse(bytes: &[u8], file: &str) -> Result<Npz, DataError> {
         let bad = |reason: String| DataError::invalid(file, reason);
-        let eocd = find_eocd(bytes).ok_or_else(|| {
-            bad("not a zip archive: no end-of-central-directory record".into())
-        })?;
+        let eocd = find_eocd(bytes)
+            .ok_or_else(|| bad("not a zip archive: no end-of-central-directory record".into()))?;
         let entries = u16_at(bytes, eocd + 10).unwrap_or(0) as usize;
         let cd_offset = u32_at(bytes, eocd + 16).unwrap_or(0);
         if cd_offset == u32::MAX || entries == u16::MAX as usize {
@@ -61,8 +60,7 @@ impl Npz {
                 .map_err(|e| bad(format!("central directory entry {k} at offset {at}: {e}")))?;
             at = entry.next;
             let member = format!("{file}:{}", entry.name);
-            let data = member_data(bytes, &entry)
-                .map_err(|e| DataError::invalid(&member, e))?;
+            let data = member_data(bytes, &entry).map_err(|e| DataError::invalid(&member, e))?;
             let array = NpyArray::parse(&data, &member)?;
             let name = entry
                 .name
@@ -98,15 +96,21 @@ struct Entry {
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at.checked_add(2)?)?.try_into().ok()?))
+    Some(u16::from_le_bytes(
+        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
+    Some(u64::from_le_bytes(
+        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 /// The offset of the end-of-central-directory record, searched backwards (a comment may
@@ -114,7 +118,9 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
 fn find_eocd(b: &[u8]) -> Option<usize> {
     let last = b.len().checked_sub(22)?;
     let first = last.saturating_sub(EOCD_MAX_SEARCH - 22);
-    (first..=last).rev().find(|&i| u32_at(b, i) == Some(EOCD_SIG))
+    (first..=last)
+        .rev()
+        .find(|&i| u32_at(b, i) == Some(EOCD_SIG))
 }
 
 /// Parses the central directory entry at `at`, including the ZIP64 extra field that
@@ -133,9 +139,7 @@ fn central_entry(b: &[u8], at: usize) -> Result<Entry, String> {
     let comment_len = u16_at(b, at + 32).ok_or_else(short)? as usize;
     let mut local_offset = u32_at(b, at + 42).ok_or_else(short)? as u64;
     let name_at = at + 46;
-    let name = b
-        .get(name_at..name_at + name_len)
-        .ok_or_else(short)?;
+    let name = b.get(name_at..name_at + name_len).ok_or_else(short)?;
     let name = String::from_utf8_lossy(name).into_owned();
     let extra = b
         .get(name_at + name_len..name_at + name_len + extra_len)
