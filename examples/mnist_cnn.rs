@@ -6,6 +6,7 @@
 mod common;
 
 use clap::Parser;
+use graft::data::transform::{Compose, RandomCrop, RandomHorizontalFlip};
 use graft::data::TensorDataset;
 use graft::prelude::*;
 use graft::train::losses;
@@ -17,6 +18,13 @@ use rand::SeedableRng;
 struct Cli {
     #[command(flatten)]
     flags: common::TrainFlags,
+    /// Augment the training images: random crop with 2 pixels of padding, then a random
+    /// horizontal flip (seeded per epoch and batch).
+    #[arg(long)]
+    augment: bool,
+    /// Background threads assembling augmented batches.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
 }
 
 /// The same examples with images as `[N, 1, 28, 28]` (a view: no copy).
@@ -56,11 +64,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..AdamConfig::default()
         },
     )?;
-    let config = FitConfig::new()
+    let mut config = FitConfig::new()
         .batch_size(flags.batch_size.unwrap_or(64))
         .epochs(flags.epochs.unwrap_or(3))
         .validation_split(0.1)
         .seed(flags.seed);
+    if cli.augment {
+        let augment = Compose::new()
+            .then(RandomCrop::new(2))
+            .then(RandomHorizontalFlip::new(0.5));
+        config = config.augment(augment, cli.workers);
+    }
     let history = fit(
         &model,
         &mut optimizer,

@@ -120,6 +120,14 @@ pub enum DataError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A file in one of the other formats (`.npy`, `.npz`, CSV, an image) is malformed
+    /// or holds something the reader does not support.
+    Invalid {
+        /// The file (for a `.npz` member: `archive.npz:member.npy`).
+        file: String,
+        /// What is wrong, with the offset or row where it can be named.
+        reason: String,
+    },
     /// No directory in the search order holds the data set.
     NoData {
         /// Each place tried, with why it did not qualify.
@@ -176,9 +184,28 @@ impl fmt::Display for DataError {
                 dir.display()
             ),
             Self::Unencodable { reason } => write!(f, "cannot encode IDX array: {reason}"),
+            Self::Invalid { file, reason } => write!(f, "{file}: {reason}"),
             Self::NoData { tried } => {
                 write!(f, "no MNIST-style data set found; tried: {}", tried.join("; "))
             }
+        }
+    }
+}
+
+impl DataError {
+    /// A malformed or unsupported file: `file` and what is wrong with it.
+    pub fn invalid(file: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            file: file.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A file that could not be opened or read.
+    pub fn io(file: impl Into<String>, source: io::Error) -> Self {
+        Self::Io {
+            file: file.into(),
+            source,
         }
     }
 }

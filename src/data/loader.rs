@@ -14,6 +14,22 @@ pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
     order
 }
 
+/// The order of the examples in epoch `epoch`: `0..n`, or when shuffling a permutation
+/// of its own for each epoch, derived from `seed`. Shared by both loaders, so they yield
+/// the same batches for the same seed.
+pub fn epoch_order(n: usize, shuffle: bool, seed: u64, epoch: usize) -> Vec<usize> {
+    if shuffle {
+        // Mix the epoch into the seed so each epoch has its own permutation.
+        permutation(
+            n,
+            seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .wrapping_add(epoch as u64),
+        )
+    } else {
+        (0..n).collect()
+    }
+}
+
 /// Draws batches from a dataset: batch size, optional seeded shuffling, drop_last.
 pub struct DataLoader<'a, D: Dataset + ?Sized> {
     dataset: &'a D,
@@ -65,17 +81,7 @@ impl<'a, D: Dataset + ?Sized> DataLoader<'a, D> {
     /// The batches of epoch `epoch` (0-based).
     pub fn epoch(&self, epoch: usize) -> impl Iterator<Item = Batch> + '_ {
         let n = self.dataset.len();
-        let order = if self.shuffle {
-            // Mix the epoch into the seed so each epoch has its own permutation.
-            permutation(
-                n,
-                self.seed
-                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                    .wrapping_add(epoch as u64),
-            )
-        } else {
-            (0..n).collect()
-        };
+        let order = epoch_order(n, self.shuffle, self.seed, epoch);
         let batches = self.num_batches();
         let size = self.batch_size;
         (0..batches).map(move |b| {

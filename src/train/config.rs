@@ -2,6 +2,9 @@
 
 use super::callbacks::Callback;
 use super::metrics::{Accuracy, Metric};
+use std::sync::Arc;
+
+use crate::data::transform::Transform;
 use crate::data::TensorDataset;
 
 /// How much `fit` prints.
@@ -38,6 +41,11 @@ pub struct FitConfig {
     pub metrics: Vec<Box<dyn Metric>>,
     /// Callbacks, called in order.
     pub callbacks: Vec<Box<dyn Callback>>,
+    /// A per-example transform applied to the training batches (not validation); when
+    /// set, batches come from a [`BatchLoader`](crate::data::BatchLoader).
+    pub augment: Option<Arc<dyn Transform>>,
+    /// Background threads assembling training batches when `augment` is set.
+    pub num_workers: usize,
 }
 
 impl Default for FitConfig {
@@ -52,6 +60,8 @@ impl Default for FitConfig {
             verbosity: Verbosity::Auto,
             metrics: vec![Box::new(Accuracy::default())],
             callbacks: Vec::new(),
+            augment: None,
+            num_workers: 0,
         }
     }
 }
@@ -107,6 +117,13 @@ impl FitConfig {
     /// Replaces the metrics.
     pub fn metrics(mut self, metrics: Vec<Box<dyn Metric>>) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Augments the training examples with `t`, on `num_workers` background threads.
+    pub fn augment(mut self, t: impl Transform + 'static, num_workers: usize) -> Self {
+        self.augment = Some(Arc::new(t));
+        self.num_workers = num_workers;
         self
     }
 

@@ -24,6 +24,8 @@ pub enum TrainError {
     Io(std::io::Error),
     /// Bad configuration (e.g. an empty training set).
     Config(String),
+    /// Reading or transforming a batch failed.
+    Data(crate::data::DataError),
 }
 
 impl fmt::Display for TrainError {
@@ -40,6 +42,7 @@ impl fmt::Display for TrainError {
             TrainError::State(e) => write!(f, "fit: {e}"),
             TrainError::Io(e) => write!(f, "fit: {e}"),
             TrainError::Config(m) => write!(f, "fit: {m}"),
+            TrainError::Data(e) => write!(f, "fit: {e}"),
         }
     }
 }
@@ -67,5 +70,11 @@ impl From<graft_nn::state::StateDictError> for TrainError {
 impl From<std::io::Error> for TrainError {
     fn from(e: std::io::Error) -> Self {
         TrainError::Io(e)
+    }
+}
+
+impl From<crate::data::DataError> for TrainError {
+    fn from(e: crate::data::DataError) -> Self {
+        TrainError::Data(e)
     }
 }

@@ -13,7 +13,7 @@ use super::error::TrainError;
 use super::history::{EpochLogs, History};
 use super::metrics::Metric;
 use super::progress::Progress;
-use crate::data::{DataLoader, Dataset, Targets, TensorDataset};
+use crate::data::{BatchLoader, DataLoader, Dataset, InMemory, Targets, TensorDataset};
 
 /// A loss in the shape `fit` takes: model outputs and targets to a scalar Var.
 pub type LossFn<'a> = dyn Fn(&Var<f32>, &Targets) -> TensorResult<Var<f32>> + Sync + 'a;
@@ -58,6 +58,20 @@ fn fit_in_pool<M: Module<f32>>(
     if config.shuffle {
         loader = loader.shuffled(config.seed);
     }
+    // With augmentation, the same batches come from the prefetching loader, transformed.
+    let augmented = config.augment.take().map(|t| {
+        let l = BatchLoader::new(
+            std::sync::Arc::new(InMemory::new(&train)),
+            config.batch_size,
+        )
+        .transform_arc(t)
+        .workers(config.num_workers, 2);
+        if config.shuffle {
+            l.shuffled(config.seed)
+        } else {
+            l.seed(config.seed)
+        }
+    });
     let mut history = History::default();
     let mut callbacks = std::mem::take(&mut config.callbacks);
     let mut metrics = std::mem::take(&mut config.metrics);
@@ -69,7 +83,12 @@ fn fit_in_pool<M: Module<f32>>(
         metrics.iter_mut().for_each(|m| m.reset());
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
         let mut seconds = 0.0;
-        for (i, batch) in loader.epoch(epoch - 1).enumerate() {
+        let batches: Box<dyn Iterator<Item = Result<_, _>>> = match &augmented {
+            Some(a) => Box::new(a.epoch(epoch - 1)),
+            None => Box::new(loader.epoch(epoch - 1).map(Ok)),
+        };
+        for (i, batch) in batches.enumerate() {
+            let batch = batch?;
             let started = Instant::now();
             let n = batch.inputs.shape()[0];
             let outputs = model.forward(&Var::new(batch.inputs));
