@@ -1,7 +1,12 @@
 //! Every integration test of this crate, as modules of one test binary: one link
 //! instead of one per file keeps the test build fast. A new test file is a new `mod` line.
 
+mod batch_loader;
+mod csv_table;
 mod data_loader;
+mod fit_augment;
 mod idx_data;
+mod image_folder;
 mod mnist_e2e;
+mod npy_numpy;
 mod train;
