@@ -432,3 +432,8 @@ pub fn log_softmax<T: Float>(x: &Var<T>, dim: isize) -> Var<T> {
 pub fn adaptive_avg_pool2d_or_panic<T: Float>(x: &Var<T>, output: [usize; 2]) -> Var<T> {
     try_adaptive_avg_pool2d(x, output).unwrap_or_else(|e| panic!("{e}"))
 }
+
+mod channels;
+mod conv_more;
+pub use channels::*;
+pub use conv_more::*;
