@@ -209,18 +209,30 @@ pub fn try_conv_transpose2d<T: Float>(
         padding: opt.padding,
         dilation: opt.dilation,
     };
-    // fold maps back to the H x W windows only for output sizes with fewer than `stride`
-    // extra rows; output_padding beyond that (allowed when smaller than the dilation)
-    // receives no patch at all, so it is zero padding added after the fold.
-    let tail = |d: usize| opt.output_padding[d] - opt.output_padding[d].min(opt.stride[d] - 1);
-    let (th, tw) = (tail(0), tail(1));
-    if oh <= th || ow <= tw {
-        return Err(bad(format!("{opt:?} gives an output with no patch in it")));
-    }
-    let y = cols.try_fold([oh - th, ow - tw], &win)?;
-    let y = if th > 0 || tw > 0 {
-        y.try_pad(&[(0, th), (0, tw)], T::ZERO)?
+    let y = if (0..2).all(|d| opt.output_padding[d] < opt.stride[d]) {
+        // The common case: H x W windows of this size fit an oh x ow image padded by
+        // `padding`, so fold sums the patches and crops the padding in one pass.
+        cols.try_fold([oh, ow], &win)?
     } else {
+        // output_padding >= stride (allowed when smaller than the dilation): no symmetric
+        // padding of fold gives these sizes, so fold the whole uncropped image, keep rows
+        // and columns from `padding` on, and pad with zeros where no patch reaches.
+        let full = [
+            (h - 1) * opt.stride[0] + opt.dilation[0] * (kh - 1) + 1,
+            (w - 1) * opt.stride[1] + opt.dilation[1] * (kw - 1) + 1,
+        ];
+        let mut y = cols.try_fold(full, &Window2d { padding: [0, 0], ..win })?;
+        for (d, want) in [oh, ow].into_iter().enumerate() {
+            // A padding wider than the image crops every patch: then only zeros remain.
+            let start = opt.padding[d].min(full[d]);
+            let kept = want.min(full[d] - start);
+            y = y.try_narrow(2 + d as isize, start, kept)?;
+            if kept < want {
+                let mut pads = [(0, 0); 2];
+                pads[d] = (0, want - kept);
+                y = y.try_pad(&pads, T::ZERO)?;
+            }
+        }
         y
     };
     match bias {
