@@ -89,13 +89,37 @@ fn transpose_cases() -> Vec<Case> {
     };
     vec![
         // x shape, weight shape [C_in, C_out/groups, kh, kw], options
-        ([2, 4, 3, 4], [4, 3, 3, 2], opt([2, 3], [1, 0], [1, 2], [1, 1], 2)),
-        ([1, 3, 4, 5], [3, 1, 2, 2], opt([3, 1], [2, 0], [0, 0], [2, 1], 3)),
-        ([2, 2, 3, 3], [2, 2, 3, 3], opt([2, 2], [0, 1], [1, 0], [2, 3], 1)),
-        ([1, 1, 3, 2], [1, 2, 1, 1], opt([2, 2], [0, 0], [1, 1], [1, 1], 1)),
+        (
+            [2, 4, 3, 4],
+            [4, 3, 3, 2],
+            opt([2, 3], [1, 0], [1, 2], [1, 1], 2),
+        ),
+        (
+            [1, 3, 4, 5],
+            [3, 1, 2, 2],
+            opt([3, 1], [2, 0], [0, 0], [2, 1], 3),
+        ),
+        (
+            [2, 2, 3, 3],
+            [2, 2, 3, 3],
+            opt([2, 2], [0, 1], [1, 0], [2, 3], 1),
+        ),
+        (
+            [1, 1, 3, 2],
+            [1, 2, 1, 1],
+            opt([2, 2], [0, 0], [1, 1], [1, 1], 1),
+        ),
         // output_padding >= stride is allowed when smaller than the dilation.
-        ([1, 2, 3, 3], [2, 2, 3, 2], opt([1, 1], [1, 0], [1, 1], [2, 2], 1)),
-        ([2, 6, 2, 3], [6, 2, 2, 3], opt([2, 1], [1, 1], [1, 1], [3, 2], 3)),
+        (
+            [1, 2, 3, 3],
+            [2, 2, 3, 2],
+            opt([1, 1], [1, 0], [1, 1], [2, 2], 1),
+        ),
+        (
+            [2, 6, 2, 3],
+            [6, 2, 2, 3],
+            opt([2, 1], [1, 1], [1, 1], [3, 2], 3),
+        ),
     ]
 }
 
@@ -105,7 +129,12 @@ fn conv_transpose2d_is_the_scatter_definition() {
         let x = rand(&xs, 10 + i as u64);
         let w = rand(&ws, 20 + i as u64);
         let b = rand(&[ws[1] * o.groups], 30 + i as u64);
-        let y = conv_transpose2d(&Var::new(x.clone()), &Var::new(w.clone()), Some(&Var::new(b.clone())), &o);
+        let y = conv_transpose2d(
+            &Var::new(x.clone()),
+            &Var::new(w.clone()),
+            Some(&Var::new(b.clone())),
+            &o,
+        );
         let (expected, shape) = naive_conv_transpose2d(&x, &w, &b, &o);
         assert_eq!(y.shape(), shape.as_slice(), "case {i}: {o:?}");
         assert_close(&format!("case {i}"), &y.value().to_vec(), &expected);
@@ -134,7 +163,10 @@ fn conv_transpose2d_is_the_adjoint_of_conv2d() {
         assert_eq!(back.shape(), x.shape(), "case {i}");
         let lhs = (&y * &z).sum().item();
         let rhs = (&x * &back).sum().item();
-        assert!((lhs - rhs).abs() < 1e-10 * lhs.abs().max(1.0), "case {i}: {lhs} vs {rhs}");
+        assert!(
+            (lhs - rhs).abs() < 1e-10 * lhs.abs().max(1.0),
+            "case {i}: {lhs} vs {rhs}"
+        );
     }
 }
 
@@ -147,8 +179,13 @@ fn conv_transpose2d_rejects_bad_input_with_the_shapes() {
         output_padding: [2, 0],
         ..Default::default()
     };
-    let e = try_conv_transpose2d(&x, &w, None, &too_much).unwrap_err().to_string();
-    assert!(e.starts_with("conv_transpose2d: input [1, 2, 3, 3], weight [2, 2, 3, 3]"), "{e}");
+    let e = try_conv_transpose2d(&x, &w, None, &too_much)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("conv_transpose2d: input [1, 2, 3, 3], weight [2, 2, 3, 3]"),
+        "{e}"
+    );
     assert!(e.contains("output_padding"), "{e}");
     let wrong = Var::new(rand(&[3, 2, 3, 3], 3));
     let e = try_conv_transpose2d(&x, &wrong, None, &Default::default()).unwrap_err();
@@ -161,8 +198,28 @@ fn conv_transpose2d_rejects_bad_input_with_the_shapes() {
 fn conv1d_is_conv2d_over_a_height_one_image() {
     for (i, (c, o, k, opt)) in [
         (3, 5, 3, Conv1dOptions::default()),
-        (4, 6, 3, Conv1dOptions { stride: 2, padding: 1, dilation: 2, groups: 2 }),
-        (4, 4, 2, Conv1dOptions { stride: 3, padding: 2, dilation: 1, groups: 4 }),
+        (
+            4,
+            6,
+            3,
+            Conv1dOptions {
+                stride: 2,
+                padding: 1,
+                dilation: 2,
+                groups: 2,
+            },
+        ),
+        (
+            4,
+            4,
+            2,
+            Conv1dOptions {
+                stride: 3,
+                padding: 2,
+                dilation: 1,
+                groups: 4,
+            },
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -186,8 +243,16 @@ fn conv1d_is_conv2d_over_a_height_one_image() {
         assert_eq!(y.shape(), [2, o, y2.shape()[3]]);
         assert_eq!(y.value().to_vec(), y2.value().to_vec(), "case {i}");
     }
-    let e = try_conv1d(&Var::new(rand(&[1, 2, 3, 3], 1)), &Var::new(rand(&[2, 2, 3], 2)), None, &Default::default());
-    assert!(e.unwrap_err().to_string().starts_with("conv1d: input [1, 2, 3, 3], weight [2, 2, 3]"));
+    let e = try_conv1d(
+        &Var::new(rand(&[1, 2, 3, 3], 1)),
+        &Var::new(rand(&[2, 2, 3], 2)),
+        None,
+        &Default::default(),
+    );
+    assert!(e
+        .unwrap_err()
+        .to_string()
+        .starts_with("conv1d: input [1, 2, 3, 3], weight [2, 2, 3]"));
 }
 
 #[test]
@@ -204,7 +269,9 @@ fn group_norm_with_one_group_is_layer_norm_over_channels_and_space() {
 fn group_norm_with_one_channel_per_group_is_instance_norm() {
     let (n, c, l) = (2, 3, 7);
     let x = rand(&[n, c, l], 103);
-    let y = group_norm(&Var::new(x.clone()), c, None, None, 1e-3).value().to_vec();
+    let y = group_norm(&Var::new(x.clone()), c, None, None, 1e-3)
+        .value()
+        .to_vec();
     let xv = x.to_vec();
     for row in 0..n * c {
         let v = &xv[row * l..(row + 1) * l];
@@ -214,7 +281,10 @@ fn group_norm_with_one_channel_per_group_is_instance_norm() {
         assert_close("instance norm", &y[row * l..(row + 1) * l], &expected);
     }
     let e = try_group_norm(&Var::new(x), 2, None, None, 1e-5).unwrap_err();
-    assert!(e.to_string().starts_with("group_norm: input [2, 3, 7]"), "{e}");
+    assert!(
+        e.to_string().starts_with("group_norm: input [2, 3, 7]"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -246,7 +316,10 @@ fn dropout2d_drops_whole_channels_and_scales_the_rest() {
     let mut dropped = 0;
     for ch in y.chunks(6) {
         let first = ch[0];
-        assert!(ch.iter().all(|&v| v == first), "a channel is dropped or kept whole");
+        assert!(
+            ch.iter().all(|&v| v == first),
+            "a channel is dropped or kept whole"
+        );
         if first == 0.0 {
             dropped += 1;
         } else {
@@ -257,19 +330,32 @@ fn dropout2d_drops_whole_channels_and_scales_the_rest() {
     assert!((frac - 0.3).abs() < 0.04, "dropped fraction {frac}");
     let eval = dropout2d(&x, 0.3, false, &mut rng);
     assert_eq!(eval.value().to_vec(), x.value().to_vec());
-    assert!(dropout2d(&x, 1.0, true, &mut rng).value().to_vec().iter().all(|&v| v == 0.0));
+    assert!(dropout2d(&x, 1.0, true, &mut rng)
+        .value()
+        .to_vec()
+        .iter()
+        .all(|&v| v == 0.0));
     assert!(try_dropout2d(&Var::new(rand(&[4, 3], 1)), 0.5, true, &mut rng).is_err());
 }
 
 #[test]
 fn residual_adds_the_input_and_keeps_the_branch_names() {
     let mut rng = StdRng::seed_from_u64(6);
-    let branch = Sequential::<f64>::new().add(Linear::new(4, 4, &mut rng)).add(Tanh);
+    let branch = Sequential::<f64>::new()
+        .add(Linear::new(4, 4, &mut rng))
+        .add(Tanh);
     let x = Var::new(rand(&[3, 4], 7));
     let expected = &x + &branch.forward(&x);
     let model = Sequential::new().add(Residual::new(branch));
-    assert_eq!(model.forward(&x).value().to_vec(), expected.value().to_vec());
-    let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        model.forward(&x).value().to_vec(),
+        expected.value().to_vec()
+    );
+    let names: Vec<String> = model
+        .named_parameters()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     assert_eq!(names, ["0.0.weight", "0.0.bias"]);
 }
 
@@ -302,5 +388,9 @@ fn basic_block_names_shapes_and_shortcuts() {
     let projected = down.downsample.as_ref().unwrap().forward(&x).relu();
     let y = down.forward(&x);
     assert_eq!(y.shape(), [2, 8, 3, 3]);
-    assert_close("projection shortcut", &y.value().to_vec(), &projected.value().to_vec());
+    assert_close(
+        "projection shortcut",
+        &y.value().to_vec(),
+        &projected.value().to_vec(),
+    );
 }

@@ -35,9 +35,10 @@ fn pair(case: &Case, key: &str, default: usize) -> [usize; 2] {
 fn uint(case: &Case, key: &str, default: usize) -> usize {
     match case.param(key) {
         None => default,
-        Some(v) => v
-            .as_u64()
-            .unwrap_or_else(|| case.fail(&format!("bad param {key}: {v}"))) as usize,
+        Some(v) => {
+            v.as_u64()
+                .unwrap_or_else(|| case.fail(&format!("bad param {key}: {v}"))) as usize
+        }
     }
 }
 
@@ -106,7 +107,11 @@ fn conv_and_group_norm_match_pytorch_outputs_and_gradients() {
         );
         out.backward_with(&float(&case.upstream())).unwrap();
         let grads = case.grads();
-        assert_eq!(grads.len(), vars.len(), "{name}: a gradient for every input");
+        assert_eq!(
+            grads.len(),
+            vars.len(),
+            "{name}: a gradient for every input"
+        );
         for (input, g) in grads {
             let actual = lookup(&input)
                 .and_then(|v| v.grad())

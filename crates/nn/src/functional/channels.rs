@@ -36,13 +36,21 @@ pub fn try_group_norm<T: Float>(
             if p.shape() != [c] {
                 return Err(TensorError::new(
                     "group_norm",
-                    format!("{name} {:?} must be [{c}] for input {:?}", p.shape(), x.shape()),
+                    format!(
+                        "{name} {:?} must be [{c}] for input {:?}",
+                        p.shape(),
+                        x.shape()
+                    ),
                 ));
             }
         }
     }
     let n = x.shape()[0];
-    let per_group = if n == 0 { 0 } else { x.numel() / (n * num_groups) };
+    let per_group = if n == 0 {
+        0
+    } else {
+        x.numel() / (n * num_groups)
+    };
     let grouped = x.try_reshape(&[n, num_groups, per_group])?;
     let mean = grouped.try_mean_dims(&[2], true)?;
     let var = grouped.try_var_dims(&[2], 0, true)?;

@@ -221,7 +221,13 @@ pub fn try_conv_transpose2d<T: Float>(
             (h - 1) * opt.stride[0] + opt.dilation[0] * (kh - 1) + 1,
             (w - 1) * opt.stride[1] + opt.dilation[1] * (kw - 1) + 1,
         ];
-        let mut y = cols.try_fold(full, &Window2d { padding: [0, 0], ..win })?;
+        let mut y = cols.try_fold(
+            full,
+            &Window2d {
+                padding: [0, 0],
+                ..win
+            },
+        )?;
         for (d, want) in [oh, ow].into_iter().enumerate() {
             // A padding wider than the image crops every patch: then only zeros remain.
             let start = opt.padding[d].min(full[d]);

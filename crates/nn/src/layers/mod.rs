@@ -20,6 +20,6 @@ pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use linear::Linear;
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm};
-pub use residual::{BasicBlock, Residual};
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d};
+pub use residual::{BasicBlock, Residual};
 pub use sequential::Sequential;

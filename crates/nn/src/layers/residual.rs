@@ -29,9 +29,8 @@ impl<M> Residual<M> {
 impl<T: Float, M: Module<T>> Module<T> for Residual<M> {
     fn forward(&self, x: &Var<T>) -> Var<T> {
         let y = self.inner.forward(x);
-        x.try_add(&y).unwrap_or_else(|e| {
-            panic!("Residual: the branch must keep the input's shape: {e}")
-        })
+        x.try_add(&y)
+            .unwrap_or_else(|e| panic!("Residual: the branch must keep the input's shape: {e}"))
     }
 
     fn visit(&self, v: &mut dyn Visitor<T>) {
