@@ -123,7 +123,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sets = common::setup(flags)?;
     let (h, w) = sets.image_size;
     if h % 4 != 0 || w % 4 != 0 {
-        return Err(format!("the autoencoder halves the size twice: {h}x{w} must divide by 4").into());
+        return Err(
+            format!("the autoencoder halves the size twice: {h}x{w} must divide by 4").into(),
+        );
     }
     let train = as_autoencoder_data(&sets.train, h, w);
     let test = as_autoencoder_data(&sets.test, h, w);
@@ -175,7 +177,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         model.eval();
         let recon = no_grad(|| model.forward(&Var::new(originals.clone()))).value();
         write_grid(path, &originals, &recon)?;
-        println!("wrote {} test images over their reconstructions to {}", n, path.display());
+        println!(
+            "wrote {} test images over their reconstructions to {}",
+            n,
+            path.display()
+        );
     }
     Ok(())
 }

@@ -21,7 +21,7 @@ pub fn try_group_norm<T: Float>(
     bias: Option<&Var<T>>,
     eps: f64,
 ) -> Result<Var<T>> {
-    if x.ndim() < 2 || num_groups == 0 || x.shape()[1] % num_groups != 0 {
+    if x.ndim() < 2 || num_groups == 0 || !x.shape()[1].is_multiple_of(num_groups) {
         return Err(TensorError::new(
             "group_norm",
             format!(

@@ -167,7 +167,7 @@ pub fn try_conv_transpose2d<T: Float>(
         weight.shape()[3],
     ];
     let g = opt.groups;
-    if g == 0 || cin % g != 0 || wi != cin {
+    if g == 0 || !cin.is_multiple_of(g) || wi != cin {
         return Err(bad(format!(
             "weight's first dim must be C_in and C_in must split into {g} groups"
         )));

@@ -65,15 +65,15 @@ fn conv_padding<const N: usize>(a: &Args<'_>, c: &Conv<N>) -> Result<[usize; N],
                 return Err(a.err_at("padding", "padding='same' needs stride 1"));
             }
             let mut pad = [0; N];
-            for d in 0..N {
+            for (d, p) in pad.iter_mut().enumerate() {
                 let total = c.dilation[d] * (c.kernel[d] - 1);
-                if total % 2 != 0 {
+                if !total.is_multiple_of(2) {
                     return Err(a.err_at(
                         "padding",
                         format!("padding='same' with an even effective kernel pads unevenly, which graft's {} does not support", a.layer),
                     ));
                 }
-                pad[d] = total / 2;
+                *p = total / 2;
             }
             Ok(pad)
         }
