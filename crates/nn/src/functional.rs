@@ -440,3 +440,8 @@ pub fn log_softmax<T: Float>(x: &Var<T>, dim: isize) -> Var<T> {
 pub fn adaptive_avg_pool2d<T: Float>(x: &Var<T>, output: [usize; 2]) -> Var<T> {
     or_panic(try_adaptive_avg_pool2d(x, output))
 }
+
+mod channels;
+mod conv_more;
+pub use channels::*;
+pub use conv_more::*;

@@ -2,12 +2,15 @@
 //! instead of one per file keeps the test build fast. A new test file is a new `mod` line.
 
 mod checkpoint_sequential;
+mod conv_semantics;
 mod fixtures_layers;
 mod fixtures_losses;
 mod losses;
 mod models;
 mod modules;
+mod registry_conv;
 mod registry_layers;
 mod registry_losses;
 mod regularize;
+mod sequence_fixtures_conv;
 mod state_dict;

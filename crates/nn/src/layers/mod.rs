@@ -1,19 +1,25 @@
 //! Layers as plain structs holding `Var` parameters.
 
 mod activation;
+mod channels;
 mod conv;
+mod conv_more;
 mod dropout;
 mod embedding;
 mod linear;
 mod norm;
 mod pool;
+mod residual;
 mod sequential;
 
 pub use activation::{Gelu, LeakyRelu, LogSoftmax, Relu, Sigmoid, Softmax, Softplus, Tanh};
+pub use channels::{Dropout2d, GroupNorm, Upsample};
 pub use conv::Conv2d;
+pub use conv_more::{Conv1d, ConvTranspose2d};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use linear::Linear;
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm};
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d};
+pub use residual::{BasicBlock, Residual};
 pub use sequential::Sequential;
