@@ -1,13 +1,16 @@
 //! Layers as plain structs holding `Var` parameters.
 
 mod activation;
+mod attention;
 mod conv;
 mod dropout;
 mod embedding;
 mod linear;
 mod norm;
 mod pool;
+mod recurrent;
 mod sequential;
+mod transformer;
 
 pub use activation::{Gelu, LeakyRelu, LogSoftmax, Relu, Sigmoid, Softmax, Softplus, Tanh};
 pub use conv::Conv2d;
@@ -17,3 +20,6 @@ pub use linear::Linear;
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm};
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d};
 pub use sequential::Sequential;
+pub use attention::{AttendOptions, MultiheadAttention};
+pub use recurrent::{Gru, Lstm, Rnn, RnnConfig, RnnNonlinearity};
+pub use transformer::{TransformerEncoder, TransformerEncoderLayer};
