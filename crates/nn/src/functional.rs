@@ -14,8 +14,7 @@ pub use attention::{
 };
 pub use recurrent::{rnn, try_rnn, RnnCellWeights, RnnMode, RnnOptions, RnnOutput};
 pub use transformer::{
-    try_transformer_encoder_layer, EncoderLayerOptions, EncoderLayerWeights,
-    FeedForwardActivation,
+    try_transformer_encoder_layer, EncoderLayerOptions, EncoderLayerWeights, FeedForwardActivation,
 };
 
 /// `x @ weightᵀ + bias` with `weight` `[out, in]`; `x` may have extra leading dims.

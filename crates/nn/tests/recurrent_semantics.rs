@@ -115,7 +115,9 @@ fn naive_stack(
         for d in 0..dirs {
             let k = l * dirs + d;
             let init = |s: Option<&[f64]>, b: usize| -> Vec<f64> {
-                s.map_or(vec![0.0; hs], |s| s[(k * n + b) * hs..(k * n + b + 1) * hs].to_vec())
+                s.map_or(vec![0.0; hs], |s| {
+                    s[(k * n + b) * hs..(k * n + b + 1) * hs].to_vec()
+                })
             };
             let mut finals_h = Vec::new();
             let mut finals_c = Vec::new();
@@ -176,7 +178,9 @@ fn check_against_naive(kind: Kind, cfg: RnnConfig, t_len: usize, n: usize, with_
             }
             Kind::Gru => {
                 let m = Gru::new(cfg, &mut rng);
-                let (o, h) = m.forward_with_state(&xv, with_state.then_some(&hv)).unwrap();
+                let (o, h) = m
+                    .forward_with_state(&xv, with_state.then_some(&hv))
+                    .unwrap();
                 (Box::new(m), o, h, None)
             }
             _ => {
@@ -186,7 +190,9 @@ fn check_against_naive(kind: Kind, cfg: RnnConfig, t_len: usize, n: usize, with_
                     RnnNonlinearity::Relu
                 };
                 let m = Rnn::new(cfg, nl, &mut rng);
-                let (o, h) = m.forward_with_state(&xv, with_state.then_some(&hv)).unwrap();
+                let (o, h) = m
+                    .forward_with_state(&xv, with_state.then_some(&hv))
+                    .unwrap();
                 (Box::new(m), o, h, None)
             }
         };
@@ -216,7 +222,13 @@ fn bidirectional_two_layer_lstm_matches_a_naive_loop() {
     let cfg = RnnConfig::new(3, 5).num_layers(2).bidirectional(true);
     check_against_naive(Kind::Lstm, cfg, 6, 3, true);
     check_against_naive(Kind::Lstm, cfg, 4, 2, false);
-    check_against_naive(Kind::Lstm, RnnConfig::new(2, 3).num_layers(3).bias(false), 5, 1, true);
+    check_against_naive(
+        Kind::Lstm,
+        RnnConfig::new(2, 3).num_layers(3).bias(false),
+        5,
+        1,
+        true,
+    );
 }
 
 #[test]
@@ -246,7 +258,11 @@ fn batch_first_is_the_transposed_time_first_computation() {
         &b.value().transpose(0, 1).contiguous().to_vec(),
         &a.value().to_vec(),
     );
-    close("h_n is layout-independent", &hb.value().to_vec(), &ha.value().to_vec());
+    close(
+        "h_n is layout-independent",
+        &hb.value().to_vec(),
+        &ha.value().to_vec(),
+    );
 }
 
 #[test]
@@ -283,7 +299,11 @@ fn parameter_names_shapes_and_init_follow_pytorch() {
         RnnNonlinearity::Tanh,
         &mut StdRng::seed_from_u64(0),
     );
-    let names: Vec<String> = no_bias.named_parameters().into_iter().map(|p| p.0).collect();
+    let names: Vec<String> = no_bias
+        .named_parameters()
+        .into_iter()
+        .map(|p| p.0)
+        .collect();
     assert_eq!(names, ["weight_ih_l0", "weight_hh_l0"]);
 }
 
@@ -294,13 +314,25 @@ fn dropout_acts_between_layers_in_training_only() {
         RnnConfig::new(2, 3).num_layers(2).dropout(1.0),
         &mut StdRng::seed_from_u64(1),
     );
-    let (x1, x2) = (Var::new(rand_t(&[4, 2, 2], 1)), Var::new(rand_t(&[4, 2, 2], 2)));
+    let (x1, x2) = (
+        Var::new(rand_t(&[4, 2, 2], 1)),
+        Var::new(rand_t(&[4, 2, 2], 2)),
+    );
     m.train();
-    assert_eq!(m.forward(&x1).value().to_vec(), m.forward(&x2).value().to_vec());
+    assert_eq!(
+        m.forward(&x1).value().to_vec(),
+        m.forward(&x2).value().to_vec()
+    );
     m.eval();
-    assert_ne!(m.forward(&x1).value().to_vec(), m.forward(&x2).value().to_vec());
+    assert_ne!(
+        m.forward(&x1).value().to_vec(),
+        m.forward(&x2).value().to_vec()
+    );
     // One layer: nothing to drop between, so training changes nothing.
-    let single = Lstm::<f64>::new(RnnConfig::new(2, 3).dropout(1.0), &mut StdRng::seed_from_u64(1));
+    let single = Lstm::<f64>::new(
+        RnnConfig::new(2, 3).dropout(1.0),
+        &mut StdRng::seed_from_u64(1),
+    );
     single.train();
     let a = single.forward(&x1).value().to_vec();
     single.eval();
@@ -334,7 +366,10 @@ fn bad_shapes_are_errors_naming_the_op_and_shapes() {
 #[test]
 fn gradients_reach_every_parameter_and_the_initial_state() {
     let m = Lstm::<f64>::new(
-        RnnConfig::new(2, 3).num_layers(2).bidirectional(true).batch_first(true),
+        RnnConfig::new(2, 3)
+            .num_layers(2)
+            .bidirectional(true)
+            .batch_first(true),
         &mut StdRng::seed_from_u64(3),
     );
     let x = Var::parameter(rand_t(&[2, 4, 2], 4));
@@ -344,7 +379,10 @@ fn gradients_reach_every_parameter_and_the_initial_state() {
     (out.sum() + h_n.sum() + c_n.sum()).backward().unwrap();
     for (name, p) in m.named_parameters() {
         let g = p.grad().unwrap_or_else(|| panic!("{name} has no gradient"));
-        assert!(g.to_vec().iter().any(|v| *v != 0.0), "{name}: zero gradient");
+        assert!(
+            g.to_vec().iter().any(|v| *v != 0.0),
+            "{name}: zero gradient"
+        );
     }
     for v in [&x, &h0, &c0] {
         assert!(v.grad().is_some());

@@ -54,7 +54,10 @@ fn run(case: &Case, v: Lookup) -> (Var<f64>, Vec<(&'static str, Var<f64>)>) {
     let need = |name: &str| v(name).unwrap_or_else(|| case.fail(&format!("has no input {name}")));
     match case.op() {
         "rnn" | "lstm" | "gru" => {
-            let mode = match (case.op(), case.param("nonlinearity").and_then(Value::as_str)) {
+            let mode = match (
+                case.op(),
+                case.param("nonlinearity").and_then(Value::as_str),
+            ) {
                 ("lstm", _) => RnnMode::Lstm,
                 ("gru", _) => RnnMode::Gru,
                 (_, Some("relu")) => RnnMode::Relu,
@@ -248,7 +251,14 @@ fn recurrent_and_attention_cases_match_pytorch() {
         let (out, extra) = run(case, &lookup);
         let name = case.name();
         let check = |what: &str, shape: &[usize], actual: &[f64], expected: &FixtureTensor| {
-            assert_tensor_close(&format!("{name} {what}"), shape, actual, expected, RTOL, ATOL)
+            assert_tensor_close(
+                &format!("{name} {what}"),
+                shape,
+                actual,
+                expected,
+                RTOL,
+                ATOL,
+            )
         };
         check("output", out.shape(), &out.value().to_vec(), &case.output());
         let mut seen = 0;
@@ -262,7 +272,10 @@ fn recurrent_and_attention_cases_match_pytorch() {
             .get("extra_outputs")
             .and_then(Value::as_object)
             .map_or(0, |m| m.len());
-        assert_eq!(seen, expected_extra, "{name}: extra outputs not all checked");
+        assert_eq!(
+            seen, expected_extra,
+            "{name}: extra outputs not all checked"
+        );
         out.backward_with(&float(&case.upstream())).unwrap();
         let grads = case.grads();
         assert!(!grads.is_empty(), "{name}: no gradients to check");
@@ -270,7 +283,12 @@ fn recurrent_and_attention_cases_match_pytorch() {
             let actual = lookup(&input)
                 .and_then(|v| v.grad())
                 .unwrap_or_else(|| case.fail(&format!("no grad for {input}")));
-            check(&format!("grad {input}"), actual.shape(), &actual.to_vec(), &g);
+            check(
+                &format!("grad {input}"),
+                actual.shape(),
+                &actual.to_vec(),
+                &g,
+            );
         }
     }
 }

@@ -66,10 +66,12 @@ pub(crate) fn attention_weights<T: Float>(
     };
     for m in mask {
         scores = match m {
-            AttnMask::Allow(b) => Var::try_where_cond(b, &scores, &neg_inf)
-                .map_err(|_| shape_err(b.shape()))?,
-            AttnMask::Block(b) => Var::try_where_cond(b, &neg_inf, &scores)
-                .map_err(|_| shape_err(b.shape()))?,
+            AttnMask::Allow(b) => {
+                Var::try_where_cond(b, &scores, &neg_inf).map_err(|_| shape_err(b.shape()))?
+            }
+            AttnMask::Block(b) => {
+                Var::try_where_cond(b, &neg_inf, &scores).map_err(|_| shape_err(b.shape()))?
+            }
             AttnMask::Add(a) => scores.try_add(a).map_err(|_| shape_err(a.shape()))?,
         };
         if scores.shape() != scores_shape(q, k).as_slice() {

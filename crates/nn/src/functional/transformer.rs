@@ -148,7 +148,10 @@ pub fn try_transformer_encoder_layer<T: Float>(
             &norm(src, w.norm1_weight, w.norm1_bias)?,
             &mut rng,
         )?)?;
-        x.try_add(&ff_block(&norm(&x, w.norm2_weight, w.norm2_bias)?, &mut rng)?)
+        x.try_add(&ff_block(
+            &norm(&x, w.norm2_weight, w.norm2_bias)?,
+            &mut rng,
+        )?)
     } else {
         let x = norm(
             &src.try_add(&sa_block(src, &mut rng)?)?,

@@ -188,7 +188,13 @@ impl<T: Float> TransformerEncoder<T> {
             x = layer.forward_masked(&x, mask, src_key_padding_mask, is_causal)?;
         }
         match &self.norm {
-            Some(n) => try_layer_norm(&x, &n.normalized_shape, Some(&n.weight), Some(&n.bias), n.eps),
+            Some(n) => try_layer_norm(
+                &x,
+                &n.normalized_shape,
+                Some(&n.weight),
+                Some(&n.bias),
+                n.eps,
+            ),
             None => Ok(x),
         }
     }
