@@ -266,7 +266,7 @@ pub fn try_multi_head_attention<T: Float>(
     }
     if w.in_proj_weight.shape() != [3 * e, e] || w.out_proj_weight.shape() != [e, e] {
         return Err(bad(format!(
-            "in_proj_weight {:?} must be [{}, {e}] and out_proj.weight {:?} [{e}, {e}]",
+            "in_proj_weight {:?} (expected [{}, {e}]), out_proj.weight {:?} (expected [{e}, {e}])",
             w.in_proj_weight.shape(),
             3 * e,
             w.out_proj_weight.shape()
