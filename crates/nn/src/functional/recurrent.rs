@@ -277,6 +277,26 @@ fn check_cell<T: Float>(
     }
 }
 
+/// The time steps of `x` `[T, N, W]` as `[N, W]` Vars, split by halving.
+///
+/// Selecting each step of `x` directly would cost O(T²) in the backward pass: a slice's
+/// gradient is the full `[T, N, W]` tensor (zeros around the slice), and T of them are
+/// added up. Halving recursively makes each level of the tree cost O(T·N·W), so the
+/// whole split costs O(T log T) — measured at T = 32 in benches/sequence.rs.
+fn split_steps<T: Float>(x: &Var<T>, out: &mut Vec<Var<T>>) -> Result<()> {
+    let len = x.shape()[0];
+    if len == 0 {
+        return Ok(());
+    }
+    if len == 1 {
+        out.push(x.try_select(0, 0)?);
+        return Ok(());
+    }
+    let mid = len / 2;
+    split_steps(&x.try_narrow(0, 0, mid)?, out)?;
+    split_steps(&x.try_narrow(0, mid, len - mid)?, out)
+}
+
 /// One direction of one layer over time-first `x` `[T, N, in]`: returns the outputs
 /// `[T, N, H]` in time order, and the final h (and c).
 fn run_direction<T: Float>(
@@ -309,11 +329,13 @@ fn run_direction<T: Float>(
         proj = proj.try_add(b)?;
     }
     let proj = proj.try_reshape(&[t_len, n, gh_width])?;
+    let mut steps = Vec::with_capacity(t_len);
+    split_steps(&proj, &mut steps)?;
     let w_hh_t = w.weight_hh.try_t()?;
     let mut outs: Vec<Var<T>> = Vec::with_capacity(t_len);
     for step in 0..t_len {
         let t = if reverse { t_len - 1 - step } else { step };
-        let gx = proj.try_select(0, t)?;
+        let gx = &steps[t];
         let mut gh = h.try_matmul(&w_hh_t)?;
         if let Some(b) = &bias_step {
             gh = gh.try_add(b)?;
