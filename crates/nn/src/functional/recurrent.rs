@@ -345,13 +345,13 @@ fn run_direction<T: Float>(
             RnnMode::Relu => gx.try_add(&gh)?.relu(),
             RnnMode::Lstm => {
                 let gates = gx.try_add(&gh)?;
-                // One sigmoid over all four blocks (the g block's is unused) is cheaper
-                // than three narrow-then-sigmoid ops.
-                let sig = gates.sigmoid();
-                let i = sig.try_narrow(1, 0, hidden)?;
-                let f = sig.try_narrow(1, hidden, hidden)?;
+                // Sigmoid on the i, f and o blocks only: the transcendental functions are
+                // a large part of a step's time outside matmul.
+                let if_ = gates.try_narrow(1, 0, 2 * hidden)?.sigmoid();
+                let i = if_.try_narrow(1, 0, hidden)?;
+                let f = if_.try_narrow(1, hidden, hidden)?;
                 let gg = gates.try_narrow(1, 2 * hidden, hidden)?.tanh();
-                let o = sig.try_narrow(1, 3 * hidden, hidden)?;
+                let o = gates.try_narrow(1, 3 * hidden, hidden)?.sigmoid();
                 c = f.try_mul(&c)?.try_add(&i.try_mul(&gg)?)?;
                 o.try_mul(&c.tanh())?
             }
