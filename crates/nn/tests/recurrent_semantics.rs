@@ -158,6 +158,9 @@ fn grouped(m: &dyn Module<f64>, with_bias: bool) -> Vec<Vec<Vec<f64>>> {
         .collect()
 }
 
+/// A layer and what it returned: output, h_n, c_n.
+type Ran = (Box<dyn Module<f64>>, Var<f64>, Var<f64>, Option<Var<f64>>);
+
 fn check_against_naive(kind: Kind, cfg: RnnConfig, t_len: usize, n: usize, with_state: bool) {
     let mut rng = StdRng::seed_from_u64(11);
     let d = if cfg.bidirectional { 2 } else { 1 };
@@ -167,35 +170,34 @@ fn check_against_naive(kind: Kind, cfg: RnnConfig, t_len: usize, n: usize, with_
     let c0 = rand_t(&[d * cfg.num_layers, n, hs], 3);
     let (hv, cv) = (Var::new(h0.clone()), Var::new(c0.clone()));
     let xv = Var::new(x.clone());
-    let (module, out, h_n, c_n): (Box<dyn Module<f64>>, Var<f64>, Var<f64>, Option<Var<f64>>) =
-        match kind {
-            Kind::Lstm => {
-                let m = Lstm::new(cfg, &mut rng);
-                let (o, (h, c)) = m
-                    .forward_with_state(&xv, with_state.then_some((&hv, &cv)))
-                    .unwrap();
-                (Box::new(m), o, h, Some(c))
-            }
-            Kind::Gru => {
-                let m = Gru::new(cfg, &mut rng);
-                let (o, h) = m
-                    .forward_with_state(&xv, with_state.then_some(&hv))
-                    .unwrap();
-                (Box::new(m), o, h, None)
-            }
-            _ => {
-                let nl = if kind == Kind::Tanh {
-                    RnnNonlinearity::Tanh
-                } else {
-                    RnnNonlinearity::Relu
-                };
-                let m = Rnn::new(cfg, nl, &mut rng);
-                let (o, h) = m
-                    .forward_with_state(&xv, with_state.then_some(&hv))
-                    .unwrap();
-                (Box::new(m), o, h, None)
-            }
-        };
+    let (module, out, h_n, c_n): Ran = match kind {
+        Kind::Lstm => {
+            let m = Lstm::new(cfg, &mut rng);
+            let (o, (h, c)) = m
+                .forward_with_state(&xv, with_state.then_some((&hv, &cv)))
+                .unwrap();
+            (Box::new(m), o, h, Some(c))
+        }
+        Kind::Gru => {
+            let m = Gru::new(cfg, &mut rng);
+            let (o, h) = m
+                .forward_with_state(&xv, with_state.then_some(&hv))
+                .unwrap();
+            (Box::new(m), o, h, None)
+        }
+        _ => {
+            let nl = if kind == Kind::Tanh {
+                RnnNonlinearity::Tanh
+            } else {
+                RnnNonlinearity::Relu
+            };
+            let m = Rnn::new(cfg, nl, &mut rng);
+            let (o, h) = m
+                .forward_with_state(&xv, with_state.then_some(&hv))
+                .unwrap();
+            (Box::new(m), o, h, None)
+        }
+    };
     let params = grouped(module.as_ref(), cfg.bias);
     let (h0s, c0s) = (h0.to_vec(), c0.to_vec());
     let naive = naive_stack(

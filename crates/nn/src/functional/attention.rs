@@ -249,7 +249,7 @@ pub fn try_multi_head_attention<T: Float>(
         return Err(bad("expects 3-D query, key and value".into()));
     }
     let e = query.shape()[2];
-    if h == 0 || e % h != 0 {
+    if h == 0 || !e.is_multiple_of(h) {
         return Err(bad(format!("{h} heads do not divide embed_dim {e}")));
     }
     let (nb, sq) = if opt.batch_first { (0, 1) } else { (1, 0) };

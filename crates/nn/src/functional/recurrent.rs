@@ -183,7 +183,7 @@ pub fn try_rnn<T: Float>(
                     None => Ok(Var::new(Tensor::zeros(&[n, h]))),
                 }
             };
-            let (out, hk, ck) = run_direction(
+            let r = run_direction(
                 &layer_in,
                 state(h0)?,
                 state(c0)?,
@@ -191,9 +191,9 @@ pub fn try_rnn<T: Float>(
                 opt.mode,
                 dir == 1,
             )?;
-            outs.push(out);
-            h_n.push(hk);
-            if let Some(c) = ck {
+            outs.push(r.out);
+            h_n.push(r.h);
+            if let Some(c) = r.c {
                 c_n.push(c);
             }
         }
@@ -297,6 +297,16 @@ fn split_steps<T: Float>(x: &Var<T>, out: &mut Vec<Var<T>>) -> Result<()> {
     split_steps(&x.try_narrow(0, mid, len - mid)?, out)
 }
 
+/// What one direction of one layer returns.
+struct DirectionOut<T: Float> {
+    /// `[T, N, H]`, in time order.
+    out: Var<T>,
+    /// The final hidden state.
+    h: Var<T>,
+    /// The final cell state (LSTM only).
+    c: Option<Var<T>>,
+}
+
 /// One direction of one layer over time-first `x` `[T, N, in]`: returns the outputs
 /// `[T, N, H]` in time order, and the final h (and c).
 fn run_direction<T: Float>(
@@ -306,7 +316,7 @@ fn run_direction<T: Float>(
     w: &RnnCellWeights<'_, T>,
     mode: RnnMode,
     reverse: bool,
-) -> Result<(Var<T>, Var<T>, Option<Var<T>>)> {
+) -> Result<DirectionOut<T>> {
     let (t_len, n, input) = (x.shape()[0], x.shape()[1], x.shape()[2]);
     let gh_width = w.weight_hh.shape()[0];
     let hidden = w.weight_hh.shape()[1];
@@ -381,6 +391,9 @@ fn run_direction<T: Float>(
     } else {
         Var::try_stack(&refs, 0)?
     };
-    let c_final = (mode == RnnMode::Lstm).then_some(c);
-    Ok((out, h, c_final))
+    Ok(DirectionOut {
+        out,
+        h,
+        c: (mode == RnnMode::Lstm).then_some(c),
+    })
 }

@@ -69,7 +69,7 @@ impl<T: Float> MultiheadAttention<T> {
     /// `embed_dim`.
     pub fn new(embed_dim: usize, num_heads: usize, bias: bool, rng: &mut impl Rng) -> Self {
         assert!(
-            num_heads > 0 && embed_dim % num_heads == 0,
+            num_heads > 0 && embed_dim.is_multiple_of(num_heads),
             "MultiheadAttention: {num_heads} heads do not divide embed_dim {embed_dim}"
         );
         let in_proj_weight = Var::parameter(xavier_uniform(&[3 * embed_dim, embed_dim], 1.0, rng));

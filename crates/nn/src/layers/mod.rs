@@ -20,6 +20,6 @@ pub use embedding::Embedding;
 pub use linear::Linear;
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm};
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d};
-pub use recurrent::{Gru, Lstm, Rnn, RnnConfig, RnnNonlinearity};
+pub use recurrent::{Gru, Lstm, LstmState, Rnn, RnnConfig, RnnNonlinearity};
 pub use sequential::Sequential;
 pub use transformer::{TransformerEncoder, TransformerEncoderLayer};

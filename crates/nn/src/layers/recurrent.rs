@@ -78,6 +78,9 @@ impl RnnConfig {
     }
 }
 
+/// An LSTM's `(h, c)` state, each `[D·L, N, H]`.
+pub type LstmState<T> = (Var<T>, Var<T>);
+
 /// The nonlinearity of an Elman [`Rnn`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RnnNonlinearity {
@@ -283,7 +286,7 @@ impl<T: Float> Lstm<T> {
         &self,
         x: &Var<T>,
         state: Option<(&Var<T>, &Var<T>)>,
-    ) -> Result<(Var<T>, (Var<T>, Var<T>))> {
+    ) -> Result<(Var<T>, LstmState<T>)> {
         let out = self.0.run(x, state.map(|s| s.0), state.map(|s| s.1))?;
         let c_n = out.c_n.expect("an LSTM returns a cell state");
         Ok((out.output, (out.h_n, c_n)))
