@@ -147,8 +147,7 @@ impl GruLm {
 
 impl CharModel for GruLm {
     fn logits(&self, ids: &Tensor<i64>) -> Var {
-        self.head
-            .forward(&self.gru.forward(&self.emb.lookup(ids)))
+        self.head.forward(&self.gru.forward(&self.emb.lookup(ids)))
     }
 
     fn parameters(&self) -> Vec<Var> {
@@ -391,21 +390,26 @@ fn main() {
         );
         bar.set_message(format!("{epoch}/{}", cli.epochs));
         let (mut total, mut count) = (0.0, 0);
+        let start = std::time::Instant::now();
         for chunk in train.chunks(cli.batch) {
             opt.zero_grad();
             let (loss, n) = batch_loss(model.as_ref(), chunk);
             total += loss.item() as f64;
             count += n;
-            loss.div_scalar(n as f32).backward().unwrap_or_else(|e| panic!("{e}"));
+            loss.div_scalar(n as f32)
+                .backward()
+                .unwrap_or_else(|e| panic!("{e}"));
             opt.step().unwrap_or_else(|e| panic!("{e}"));
             bar.inc(1);
         }
         bar.finish_and_clear();
+        let secs = start.elapsed().as_secs_f64();
         println!(
-            "epoch {epoch}: train {:.4} nats/char, validation {:.4} (bigram {:.4})",
+            "epoch {epoch}: train {:.4} nats/char, validation {:.4} (bigram {:.4}); {:.0} training tokens/s",
             total / count.max(1) as f64,
             evaluate(model.as_ref(), val),
-            bigram_val
+            bigram_val,
+            count as f64 / secs
         );
     }
     println!(
@@ -415,7 +419,15 @@ fn main() {
     );
     let mut sampler = StdRng::seed_from_u64(cli.seed.wrapping_add(1));
     let samples: Vec<String> = (0..20)
-        .map(|_| sample(model.as_ref(), &vocab, cli.temperature, cli.max_len, &mut sampler))
+        .map(|_| {
+            sample(
+                model.as_ref(),
+                &vocab,
+                cli.temperature,
+                cli.max_len,
+                &mut sampler,
+            )
+        })
         .collect();
     println!("20 samples (temperature {}):", cli.temperature);
     for s in samples {

@@ -481,10 +481,7 @@ fn dropout_is_active_in_training_and_off_in_eval() {
         MultiheadAttention::<f64>::new(8, 2, true, &mut StdRng::seed_from_u64(7)).with_dropout(0.5);
     let (_, w) = mha.attend(&x, &x, &x, &AttendOptions::default()).unwrap();
     let w = w.unwrap().value().to_vec();
-    assert!(
-        w.contains(&0.0),
-        "no attention weight was dropped"
-    );
+    assert!(w.contains(&0.0), "no attention weight was dropped");
     mha.eval();
     let (_, w) = mha.attend(&x, &x, &x, &AttendOptions::default()).unwrap();
     assert!(w.unwrap().value().to_vec().iter().all(|&v| v > 0.0));
