@@ -107,12 +107,13 @@ fn batch(words: &[Vec<i64>]) -> (Tensor<i64>, Tensor<i64>, usize) {
     let (mut input, mut target) = (Vec::new(), Vec::new());
     let mut count = 0;
     for w in words {
+        let pad = l - 1 - w.len();
         input.push(BOUNDARY);
         input.extend(w);
-        input.extend(std::iter::repeat_n(BOUNDARY, l - 1 - w.len()));
+        input.resize(input.len() + pad, BOUNDARY);
         target.extend(w);
         target.push(BOUNDARY);
-        target.extend(std::iter::repeat_n(IGNORE, l - 1 - w.len()));
+        target.resize(target.len() + pad, IGNORE);
         count += w.len() + 1;
     }
     let shape = [words.len(), l];
