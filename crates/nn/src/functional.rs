@@ -4,6 +4,19 @@ use graft_autograd::{no_grad, Var};
 use graft_tensor::{or_panic, Float, Result, Tensor, TensorError, Window2d};
 use rand::Rng;
 
+mod attention;
+mod recurrent;
+mod transformer;
+
+pub use attention::{
+    causal_mask, scaled_dot_product_attention, try_multi_head_attention,
+    try_scaled_dot_product_attention, AttnMask, MhaOptions, MhaWeights, SdpaOptions,
+};
+pub use recurrent::{rnn, try_rnn, RnnCellWeights, RnnMode, RnnOptions, RnnOutput};
+pub use transformer::{
+    try_transformer_encoder_layer, EncoderLayerOptions, EncoderLayerWeights, FeedForwardActivation,
+};
+
 /// `x @ weightᵀ + bias` with `weight` `[out, in]`; `x` may have extra leading dims.
 pub fn try_linear<T: Float>(x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>) -> Result<Var<T>> {
     if weight.ndim() != 2 || x.ndim() == 0 || x.shape()[x.ndim() - 1] != weight.shape()[1] {
