@@ -597,6 +597,7 @@ fn build_layer<T: Float, R: Rng>(
     let module: Box<dyn Module<T>> = match name {
         "Linear" => {
             let (i, o) = (a.usize("in_features")?, a.usize("out_features")?);
+            a.check_parameters(&[&[o, i], &[o]])?;
             if a.bool_or("bias", true)? {
                 Box::new(Linear::<T>::new(i, o, rng))
             } else {
@@ -649,6 +650,7 @@ fn build_layer<T: Float, R: Rng>(
                 ));
             }
             let bias = a.bool_or("bias", true)?;
+            a.check_parameters(&[&[cout, cin / groups, kernel[0], kernel[1]], &[cout]])?;
             let options = Conv2dOptions {
                 stride,
                 padding,
@@ -737,6 +739,7 @@ fn build_layer<T: Float, R: Rng>(
                     "track_running_stats=False is not supported",
                 ));
             }
+            a.check_parameters(&[&[n], &[n], &[n], &[n]])?;
             Box::new(BatchNorm::<T>::new(n).momentum(momentum).eps(eps))
         }
         "LayerNorm" => {
@@ -751,12 +754,14 @@ fn build_layer<T: Float, R: Rng>(
             if !a.bool_or("bias", true)? {
                 return Err(a.err_at("bias", "bias=False is not supported"));
             }
+            a.check_parameters(&[&shape, &shape])?;
             let mut ln = LayerNorm::<T>::new(&shape);
             ln.eps = eps;
             Box::new(ln)
         }
         "Embedding" => {
             let (num, dim) = (a.usize("num_embeddings")?, a.usize("embedding_dim")?);
+            a.check_parameters(&[&[num, dim]])?;
             let padding_idx = if a.is_none("padding_idx") {
                 None
             } else {
@@ -895,6 +900,14 @@ impl<'a> Args<'a> {
     fn err_at(&self, param: &str, msg: impl Into<String>) -> SpecError {
         let pos = self.get(param).map_or(self.pos, |n| n.pos);
         SpecError::new(self.spec, pos, format!("{}: {}", self.layer, msg.into()))
+    }
+
+    /// An error at the layer when its parameter tensors (`shapes`) would overflow or exceed
+    /// [`crate::limits::max_parameters`]: checked before anything is allocated.
+    fn check_parameters(&self, shapes: &[&[usize]]) -> Result<(), SpecError> {
+        crate::limits::check_parameter_count(self.layer, shapes)
+            .map(|_| ())
+            .map_err(|m| self.err_at_layer(m))
     }
 
     fn err_at_layer(&self, msg: impl Into<String>) -> SpecError {
