@@ -4,6 +4,7 @@
 mod batch_loader;
 mod csv_table;
 mod data_loader;
+mod fault_injection;
 mod fit_augment;
 mod idx_data;
 mod image_folder;

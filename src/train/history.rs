@@ -90,16 +90,12 @@ impl History {
         out
     }
 
-    /// Writes the CSV to `path` (through a temporary file, renamed into place).
+    /// Writes the CSV to `path` atomically (graft_tensor's `write_atomically`: a temporary
+    /// file of its own, renamed into place); an error's message names the file.
     pub fn write_csv(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
-        let path = path.as_ref();
-        let tmp = path.with_extension("csv.tmp");
-        {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(self.to_csv().as_bytes())?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, path)
+        let csv = self.to_csv();
+        graft_tensor::io::write_atomically(path.as_ref(), |f| f.write_all(csv.as_bytes()))?;
+        Ok(())
     }
 
     /// The last epoch's logs.

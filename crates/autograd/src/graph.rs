@@ -2,9 +2,10 @@
 //! switches that decide whether anything is recorded (grad mode, anomaly mode).
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use graft_tensor::parallel::{task_mode, ModeGuard};
 use graft_tensor::{ErrorKind, Float, Tensor, TensorError};
 use smallvec::SmallVec;
 
@@ -40,11 +41,24 @@ pub(crate) struct Node<T: Float> {
 static LIVE_NODES: AtomicUsize = AtomicUsize::new(0);
 static ANOMALY: AtomicBool = AtomicBool::new(false);
 
-thread_local! {
-    static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
-    /// Set while gradient rules run: anomaly mode then checks each rule's result, not the
-    /// Var ops inside it (which would panic mid-rule instead of returning an error).
-    static IN_BACKWARD: Cell<bool> = const { Cell::new(false) };
+// The per-thread modes are bits of graft_tensor's task mode word, not thread-locals of
+// their own: every parallel section in graft resets that word while its thread may run
+// stolen jobs, so a task stolen by a worker waiting inside `no_grad` or `backward` starts
+// with recording on, as on a fresh worker (see graft_tensor::parallel). 0 is the default.
+
+/// Set inside [`no_grad`] (and an untracked backward): recording is off.
+const GRAD_OFF: u32 = 1 << 0;
+/// Set while gradient rules run: anomaly mode then checks each rule's result, not the
+/// Var ops inside it (which would panic mid-rule instead of returning an error).
+const IN_BACKWARD: u32 = 1 << 1;
+
+/// Runs `f` with `bit` set or cleared in this thread's mode word, restoring the word after,
+/// also when `f` panics.
+fn with_mode_bit<R>(bit: u32, on: bool, f: impl FnOnce() -> R) -> R {
+    let current = task_mode();
+    let wanted = if on { current | bit } else { current & !bit };
+    let _restore = ModeGuard::set(wanted);
+    f()
 }
 
 /// Tracked Vars (keyed by address, type-erased) noted while a capture frame is open.
@@ -94,17 +108,15 @@ pub(crate) fn capture_tracked_inputs<T: Float, R>(f: impl FnOnce() -> R) -> (R, 
     (r, vars)
 }
 
-/// Runs gradient rules with the in-backward flag set on this thread.
+/// Runs gradient rules with the in-backward flag set on this thread (cleared again after,
+/// also if a rule panics).
 pub(crate) fn in_backward_pass<R>(f: impl FnOnce() -> R) -> R {
-    let previous = IN_BACKWARD.with(|b| b.replace(true));
-    let r = f();
-    IN_BACKWARD.with(|b| b.set(previous));
-    r
+    with_mode_bit(IN_BACKWARD, true, f)
 }
 
 /// Whether forward-pass anomaly checks apply right now.
 pub(crate) fn check_forward_anomalies() -> bool {
-    is_anomaly_mode() && !IN_BACKWARD.with(Cell::get)
+    is_anomaly_mode() && task_mode() & IN_BACKWARD == 0
 }
 
 impl<T: Float> Node<T> {
@@ -148,19 +160,13 @@ pub fn live_nodes() -> usize {
 
 /// True unless inside [`no_grad`] on this thread.
 pub fn is_grad_enabled() -> bool {
-    GRAD_ENABLED.with(Cell::get)
+    task_mode() & GRAD_OFF == 0
 }
 
-/// Runs `f` with recording switched on or off on this thread, restoring the mode after.
+/// Runs `f` with recording switched on or off on this thread, restoring the mode after
+/// (also when `f` panics).
 pub(crate) fn with_grad_mode<R>(enabled: bool, f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            GRAD_ENABLED.with(|g| g.set(self.0));
-        }
-    }
-    let _restore = Restore(GRAD_ENABLED.with(|g| g.replace(enabled)));
-    f()
+    with_mode_bit(GRAD_OFF, !enabled, f)
 }
 
 /// Runs `f` without recording any graph on this thread: results are constants.
@@ -211,5 +217,20 @@ pub(crate) fn check_finite<T: Float>(
                 ),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_rule_or_no_grad_body_leaves_no_mode_switched() {
+        let rule = std::panic::catch_unwind(|| in_backward_pass(|| panic!("rule failed")));
+        assert!(rule.is_err());
+        assert_eq!(task_mode() & IN_BACKWARD, 0, "in-backward flag left set");
+        let body = std::panic::catch_unwind(|| no_grad(|| panic!("body failed")));
+        assert!(body.is_err());
+        assert!(is_grad_enabled());
     }
 }

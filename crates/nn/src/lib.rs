@@ -11,6 +11,7 @@
 pub mod functional;
 pub mod init;
 mod layers;
+pub mod limits;
 pub mod loss;
 mod module;
 pub mod regularize;

@@ -35,12 +35,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use graft_autograd::Var;
+use graft_tensor::io::{write_atomically, AtomicWriteError};
 use graft_tensor::{Float, Tensor};
 use safetensors::tensor::Metadata;
 use safetensors::{Dtype, SafeTensors, View};
@@ -264,6 +264,17 @@ impl fmt::Display for StateDictError {
     }
 }
 
+impl From<AtomicWriteError> for StateDictError {
+    /// A failed save, as the same [`StateDictError::Io`] naming the file and the step.
+    fn from(e: AtomicWriteError) -> Self {
+        StateDictError::Io {
+            path: e.path,
+            action: e.action,
+            error: e.error,
+        }
+    }
+}
+
 impl std::error::Error for StateDictError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -297,7 +308,9 @@ pub fn save_state_dict<T: Float, M: Module<T> + ?Sized>(
     path: impl AsRef<Path>,
 ) -> Result<(), StateDictError> {
     let bytes = state_dict_to_bytes(module)?;
-    write_atomically(path.as_ref(), |file| file.write_all(&bytes))
+    Ok(write_atomically(path.as_ref(), |file| {
+        file.write_all(&bytes)
+    })?)
 }
 
 /// The safetensors bytes [`save_state_dict`] would write.
@@ -388,7 +401,9 @@ pub fn save_tensors<T: Float>(
     path: impl AsRef<Path>,
 ) -> Result<(), StateDictError> {
     let bytes = serialize_tensors(tensors)?;
-    write_atomically(path.as_ref(), |file| file.write_all(&bytes))
+    Ok(write_atomically(path.as_ref(), |file| {
+        file.write_all(&bytes)
+    })?)
 }
 
 /// Reads every tensor of a safetensors file, in file order. Every entry must have dtype `T`
@@ -431,6 +446,11 @@ pub fn load_tensors_from_bytes<T: Float>(
             mismatches,
         });
     }
+    // Nothing bounds what a file asks for but the cap (loading into a module is bounded by
+    // the module's own sizes instead): check it before decoding allocates.
+    let shapes: Vec<&[usize]> = views.iter().map(|(_, v)| v.shape()).collect();
+    crate::limits::check_parameter_count(source, &shapes)
+        .map_err(|m| StateDictError::corrupt(source, None, m))?;
     views
         .into_iter()
         .map(|(name, v)| {
@@ -802,110 +822,9 @@ fn read_file(path: &Path) -> Result<Vec<u8>, StateDictError> {
     })
 }
 
-/// Writes a new file at `path` through `write`: into a fresh temporary file next to `path`,
-/// flushed to disk, then renamed over `path`. On any error the temporary file is removed and
-/// `path` is untouched.
-pub(crate) fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut File) -> io::Result<()>,
-) -> Result<(), StateDictError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let io_err = |path: &Path, action, error| StateDictError::Io {
-        path: path.to_path_buf(),
-        action,
-        error,
-    };
-    let file_name = path.file_name().ok_or_else(|| {
-        io_err(
-            path,
-            "writing",
-            io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"),
-        )
-    })?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let (tmp, mut file) = loop {
-        let mut name = std::ffi::OsString::from(".");
-        name.push(file_name);
-        name.push(format!(
-            ".{}.{}.tmp",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let tmp = dir.join(name);
-        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
-            Ok(f) => break (tmp, f),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(io_err(path, "creating a temporary file to write", e)),
-        }
-    };
-    let result = write(&mut file)
-        .and_then(|()| file.flush())
-        .and_then(|()| file.sync_all());
-    drop(file);
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err(path, "writing", e));
-    }
-    if let Err(e) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err(path, "replacing", e));
-    }
-    // Make the rename itself durable where the platform allows syncing a directory.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn scratch(tag: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("graft-state-unit-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    #[test]
-    fn failed_write_keeps_previous_file_and_leaves_no_temporary() {
-        let dir = scratch("fail");
-        let path = dir.join("model.safetensors");
-        fs::write(&path, b"previous contents").unwrap();
-        let err = write_atomically(&path, |f| {
-            f.write_all(b"half a new fi")?;
-            Err(io::Error::new(
-                io::ErrorKind::StorageFull,
-                "disk full (simulated)",
-            ))
-        })
-        .unwrap_err();
-        assert!(err.to_string().contains("disk full (simulated)"), "{err}");
-        assert!(err.to_string().contains("model.safetensors"), "{err}");
-        assert_eq!(fs::read(&path).unwrap(), b"previous contents");
-        let names: Vec<_> = fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["model.safetensors"]);
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn successful_write_replaces_file() {
-        let dir = scratch("ok");
-        let path = dir.join("m.safetensors");
-        fs::write(&path, b"old").unwrap();
-        write_atomically(&path, |f| f.write_all(b"new")).unwrap();
-        assert_eq!(fs::read(&path).unwrap(), b"new");
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
-        fs::remove_dir_all(&dir).unwrap();
-    }
 
     #[test]
     fn json_offsets() {

@@ -112,7 +112,7 @@ fn slice_is_finite<T: Float>(values: &[T]) -> bool {
     if values.len() < PARALLEL_MIN {
         values.chunks(1024).all(chunk_ok)
     } else {
-        values.par_chunks(CHUNK).all(chunk_ok)
+        graft_tensor::parallel::section(|| values.par_chunks(CHUNK).all(chunk_ok))
     }
 }
 
@@ -251,7 +251,7 @@ fn for_each_chunk_mut<T: Float>(values: &mut [T], f: &(impl Fn(&mut [T]) + Sync)
     if values.len() < PARALLEL_MIN {
         f(values);
     } else {
-        values.par_chunks_mut(CHUNK).for_each(f);
+        graft_tensor::parallel::section(|| values.par_chunks_mut(CHUNK).for_each(f));
     }
 }
 
@@ -272,7 +272,7 @@ fn slice_norm<T: Float>(values: &[T], norm_type: f64) -> f64 {
     let partials: Vec<f64> = if values.len() < PARALLEL_MIN {
         values.chunks(CHUNK).map(partial).collect()
     } else {
-        values.par_chunks(CHUNK).map(partial).collect()
+        graft_tensor::parallel::section(|| values.par_chunks(CHUNK).map(partial).collect())
     };
     if norm_type == f64::INFINITY {
         partials.into_iter().fold(0.0, <f64 as Float>::max_nan)

@@ -86,4 +86,4 @@ pub use schedulers::{
     LinearLr, LrScheduler, MultiStepLr, OneCycleConfig, OneCycleLr, PlateauConfig, PlateauMode,
     ReduceLrOnPlateau, Schedule, SchedulerState, SequentialLr, StepLr, ThresholdMode,
 };
-pub use state::{GroupState, OptimizerState, SavedParamState};
+pub use state::{GroupState, OptimizerState, SavedParamState, MAX_STEP};

@@ -482,6 +482,9 @@ impl<R: UpdateRule, T: Float> Optimizer<T> for GenericOptimizer<R, T> {
                         saved.shape
                     )));
                 }
+                saved
+                    .check_plausible()
+                    .map_err(|why| bad(format!("{}: {why}", param_label(p, g, i))))?;
                 let restored = R::State::<T>::restore(saved)?;
                 if let Some((name, b)) = restored
                     .buffers()

@@ -2,6 +2,7 @@
 //! and scalars per parameter, in memory and as a small binary file.
 
 use crate::OptimError;
+use graft_tensor::io::write_atomically;
 use graft_tensor::Float;
 use std::io::Write;
 use std::path::Path;
@@ -38,6 +39,38 @@ impl<T: Float> SavedParamState<T> {
             .map(|(_, v)| *v)
     }
 
+    /// Whether this state could have come from training: a step count below [`MAX_STEP`],
+    /// finite buffers and scalars, and no negative value in a buffer of squares or sums of
+    /// squares. A state that fails (a corrupt or hand-edited file) would turn the parameters
+    /// NaN at the next step — a step count of `u64::MAX` wraps to 0, and the bias correction
+    /// `1 - beta^0` divides by zero — so loading refuses it, saying which entry is wrong.
+    pub fn check_plausible(&self) -> Result<(), String> {
+        if self.step > MAX_STEP {
+            return Err(format!(
+                "step count {} is not plausible (at most 2^53 steps)",
+                self.step
+            ));
+        }
+        for (name, data) in &self.buffers {
+            if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+                return Err(format!("buffer `{name}` holds {} at element {i}", data[i]));
+            }
+            if NON_NEGATIVE_BUFFERS.contains(&name.as_str()) {
+                if let Some(i) = data.iter().position(|v| *v < T::ZERO) {
+                    return Err(format!(
+                        "buffer `{name}` holds the negative value {} at element {i}, but it \
+                         accumulates squares",
+                        data[i]
+                    ));
+                }
+            }
+        }
+        match self.scalars.iter().find(|(_, v)| !v.is_finite()) {
+            Some((name, v)) => Err(format!("scalar `{name}` is {v}")),
+            None => Ok(()),
+        }
+    }
+
     /// A reader that hands out entries by name and then checks that none was left over.
     pub(crate) fn reader(&self, owner: &'static str) -> StateReader<'_, T> {
         StateReader {
@@ -48,6 +81,20 @@ impl<T: Float> SavedParamState<T> {
         }
     }
 }
+
+/// The largest step count a loaded state may have: 2^53, beyond which a step count is no
+/// longer exact as the f64 the bias corrections use, and far beyond any real training.
+pub const MAX_STEP: u64 = 1 << 53;
+
+/// Buffers that hold squares, sums of squares or their running averages: a negative value
+/// can only come from a corrupt file, and its square root is NaN.
+const NON_NEGATIVE_BUFFERS: [&str; 5] = [
+    "exp_avg_sq",
+    "max_exp_avg_sq",
+    "square_avg",
+    "acc_delta",
+    "sum",
+];
 
 /// Takes a saved state apart by name for [`ParamState::restore`], so that a missing or
 /// an unknown entry is an error instead of silently changing the next step.
@@ -272,31 +319,16 @@ impl<T: Float> OptimizerState<T> {
         Ok(Self { kind, groups })
     }
 
-    /// Writes the state to `path` atomically: to a temporary file in the same directory,
-    /// flushed to disk, then renamed over `path`, so a crash never leaves half a file.
+    /// Writes the state to `path` atomically (graft_tensor's [`write_atomically`]): to a
+    /// temporary file of its own in the same directory, flushed to disk, then renamed over
+    /// `path`, so a crash never leaves half a file and concurrent saves never mix.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), OptimError> {
         let path = path.as_ref();
-        let io = |e: std::io::Error| OptimError::Io {
+        let bytes = self.to_bytes();
+        write_atomically(path, |file| file.write_all(&bytes)).map_err(|e| OptimError::Io {
             path: path.display().to_string(),
-            reason: e.to_string(),
-        };
-        let file_name = path.file_name().ok_or_else(|| OptimError::Io {
-            path: path.display().to_string(),
-            reason: "not a file path".into(),
-        })?;
-        let mut tmp_name = file_name.to_os_string();
-        tmp_name.push(format!(".tmp-{}", std::process::id()));
-        let tmp = path.with_file_name(tmp_name);
-        let written = (|| {
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(&self.to_bytes())?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written.map_err(io)
+            reason: format!("{} failed: {}", e.action, e.error),
+        })
     }
 
     /// Reads a state written by [`save`](Self::save); a missing, truncated or corrupt

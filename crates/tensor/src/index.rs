@@ -3,7 +3,7 @@
 use crate::element::{Element, Float};
 use crate::error::{fmt_shape, plain, Result, TensorError};
 use crate::layout::{coalesce, for_each_run, Layout};
-use crate::storage::alloc_uninit;
+use crate::storage::{alloc_uninit, try_alloc_uninit};
 use crate::tensor::Tensor;
 
 /// Copies `src` (any layout) into `dst` at the positions that `dst_layout` describes.
@@ -64,12 +64,18 @@ impl<T: Element> Tensor<T> {
         }
         let idx = index.to_vec();
         check_indices("index_select", &idx, self.shape()[d], dim, self.shape())?;
+        let mut out_shape = self.shape().to_vec();
+        out_shape[d] = idx.len();
+        let mut out = try_alloc_uninit::<T>("index_select", &out_shape)?;
+        if out.is_empty() {
+            // Without elements the partial products below need not fit a usize.
+            return Ok(Tensor::from_buffer(out, &out_shape));
+        }
         let x = self.contiguous();
         let src = x.as_slice().expect("contiguous");
-        let outer: usize = self.shape()[..d].iter().product();
-        let inner: usize = self.shape()[d + 1..].iter().product();
+        let outer = crate::layout::numel(&self.shape()[..d]);
+        let inner = crate::layout::numel(&self.shape()[d + 1..]);
         let n = self.shape()[d];
-        let mut out = alloc_uninit::<T>(outer * idx.len() * inner);
         let mut pos = 0;
         for o in 0..outer {
             for &i in &idx {
@@ -140,8 +146,20 @@ impl<T: Element> Tensor<T> {
             }
         }
         let mut shape = first.shape().to_vec();
-        shape[d] = tensors.iter().map(|t| t.shape()[d]).sum();
-        let mut out = alloc_uninit::<T>(shape.iter().product());
+        let too_long = || {
+            TensorError::new(
+                "concat",
+                format!(
+                    "shapes {} are too long together along dim {dim}",
+                    all_shapes()
+                ),
+            )
+        };
+        shape[d] = tensors
+            .iter()
+            .try_fold(0usize, |acc, t| acc.checked_add(t.shape()[d]))
+            .ok_or_else(too_long)?;
+        let mut out = try_alloc_uninit::<T>("concat", &shape)?;
         let whole = Layout::contiguous(&shape);
         let mut start = 0;
         for t in tensors {
@@ -194,9 +212,20 @@ impl<T: Element> Tensor<T> {
         let lead = self.ndim() - pads.len();
         let mut shape = self.shape().to_vec();
         for (i, &(b, a)) in pads.iter().enumerate() {
-            shape[lead + i] += b + a;
+            shape[lead + i] = b
+                .checked_add(a)
+                .and_then(|p| p.checked_add(shape[lead + i]))
+                .ok_or_else(|| {
+                    TensorError::new(
+                        "pad",
+                        format!(
+                            "padding {pads:?} overflows shape {}",
+                            fmt_shape(self.shape())
+                        ),
+                    )
+                })?;
         }
-        let mut out = vec![value; shape.iter().product()];
+        let mut out = crate::storage::try_alloc_filled("pad", &shape, value)?;
         let mut interior = Layout::contiguous(&shape);
         for (i, &(b, _)) in pads.iter().enumerate() {
             interior = interior.slice(lead + i, b, b + self.shape()[lead + i], 1);
@@ -299,7 +328,7 @@ impl<T: Float> Tensor<T> {
         let idx = index.contiguous();
         let idx_s = idx.as_slice().expect("contiguous");
         check_indices("scatter_add", idx_s, shape[d], dim, shape)?;
-        let mut out = crate::storage::alloc_filled(shape.iter().product(), T::ZERO);
+        let mut out = crate::storage::try_alloc_filled("scatter_add", shape, T::ZERO)?;
         scatter_add_into(&mut out, shape, d, idx_s, idx.shape(), src);
         Ok(Tensor::from_buffer(out, shape))
     }
@@ -329,10 +358,14 @@ impl<T: Float> Tensor<T> {
         }
         check_indices("index_add", &idx, self.shape()[d], dim, self.shape())?;
         let mut out = pooled_copy(self);
+        if out.is_empty() {
+            // Without elements the partial products below need not fit a usize.
+            return Ok(Tensor::from_buffer(out, self.shape()));
+        }
         let s = src.contiguous();
         let sv = s.as_slice().expect("contiguous");
-        let outer: usize = self.shape()[..d].iter().product();
-        let inner: usize = self.shape()[d + 1..].iter().product();
+        let outer = crate::layout::numel(&self.shape()[..d]);
+        let inner = crate::layout::numel(&self.shape()[d + 1..]);
         let n = self.shape()[d];
         for o in 0..outer {
             for (j, &i) in idx.iter().enumerate() {

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use crate::element::Element;
 use crate::error::{fmt_shape, Result, TensorError};
 use crate::layout::{broadcast_shapes, coalesce, for_each_run, Shape};
-use crate::storage::alloc_uninit;
+use crate::storage::try_alloc_uninit;
 use crate::tensor::Tensor;
 
 /// Outputs with fewer elements than this stay on the calling thread when it is a rayon worker
@@ -39,9 +39,11 @@ pub(crate) fn fill_chunks<U: Send>(out: &mut [U], f: impl Fn(usize, &mut [U]) + 
     if out.len() < par_min_elems() {
         f(0, out);
     } else {
-        out.par_chunks_mut(PAR_CHUNK)
-            .enumerate()
-            .for_each(|(i, c)| f(i * PAR_CHUNK, c));
+        crate::parallel::section(|| {
+            out.par_chunks_mut(PAR_CHUNK)
+                .enumerate()
+                .for_each(|(i, c)| f(i * PAR_CHUNK, c))
+        });
     }
 }
 
@@ -59,16 +61,28 @@ pub(crate) fn fill_blocks<U: Send>(
     if work < par_min_elems() {
         out.chunks_mut(block).enumerate().for_each(|(i, b)| f(i, b));
     } else {
-        out.par_chunks_mut(block)
-            .enumerate()
-            .for_each(|(i, b)| f(i, b));
+        crate::parallel::section(|| {
+            out.par_chunks_mut(block)
+                .enumerate()
+                .for_each(|(i, b)| f(i, b))
+        });
     }
 }
 
-/// `f` applied to every element of `x`, as a new contiguous tensor.
+/// `f` applied to every element of `x`, as a new contiguous tensor; panics (rather than
+/// aborting) when the output cannot be allocated.
 pub(crate) fn map<T: Element, U: Element>(x: &Tensor<T>, f: impl Fn(T) -> U + Sync) -> Tensor<U> {
-    let n = x.numel();
-    let mut out = alloc_uninit::<U>(n);
+    crate::error::or_panic(try_map("map", x, f))
+}
+
+/// `f` applied to every element of `x`, as a new contiguous tensor; an error naming `op`
+/// when the output cannot be allocated.
+pub(crate) fn try_map<T: Element, U: Element>(
+    op: &str,
+    x: &Tensor<T>,
+    f: impl Fn(T) -> U + Sync,
+) -> Result<Tensor<U>> {
+    let mut out = try_alloc_uninit::<U>(op, x.shape())?;
     // Fast path for the common dense input: one slice loop, no layout walk (this is most of
     // the fixed cost of a small op).
     if let Some(src) = x.as_slice() {
@@ -78,7 +92,7 @@ pub(crate) fn map<T: Element, U: Element>(x: &Tensor<T>, f: impl Fn(T) -> U + Sy
                 *d = f(v);
             }
         });
-        return Tensor::from_buffer(out, x.shape());
+        return Ok(Tensor::from_buffer(out, x.shape()));
     }
     let (shape, strides) = coalesce(x.shape(), [x.strides()]);
     let src = x.storage_slice();
@@ -104,11 +118,12 @@ pub(crate) fn map<T: Element, U: Element>(x: &Tensor<T>, f: impl Fn(T) -> U + Sy
             },
         );
     });
-    Tensor::from_buffer(out, x.shape())
+    Ok(Tensor::from_buffer(out, x.shape()))
 }
 
-/// The broadcast shape of several operands, or an error naming `op` and every shape.
-pub(crate) fn broadcast_all(op: &str, shapes: &[&[usize]]) -> Result<Shape> {
+/// The broadcast shape of several operands, or an error naming `op` and every shape (also
+/// when the broadcast shape has too many elements to allocate).
+pub(crate) fn broadcast_all<U>(op: &str, shapes: &[&[usize]]) -> Result<Shape> {
     let mut out: Shape = shapes[0].into();
     for s in &shapes[1..] {
         out = broadcast_shapes(&out, s).ok_or_else(|| {
@@ -120,6 +135,7 @@ pub(crate) fn broadcast_all(op: &str, shapes: &[&[usize]]) -> Result<Shape> {
             TensorError::shape_mismatch(op, format!("shapes {all} cannot be broadcast together"))
         })?;
     }
+    crate::layout::checked_numel(op, &out, std::mem::size_of::<U>())?;
     Ok(out)
 }
 
@@ -133,7 +149,7 @@ pub(crate) fn zip<A: Element, B: Element, U: Element>(
     // Fast path for two dense operands of one shape: no broadcast or layout walk.
     if a.shape() == b.shape() {
         if let (Some(sa), Some(sb)) = (a.as_slice(), b.as_slice()) {
-            let mut out = alloc_uninit::<U>(sa.len());
+            let mut out = try_alloc_uninit::<U>(op, a.shape())?;
             fill_chunks(&mut out, |start, chunk| {
                 let end = start + chunk.len();
                 for ((d, &x), &y) in chunk.iter_mut().zip(&sa[start..end]).zip(&sb[start..end]) {
@@ -143,11 +159,10 @@ pub(crate) fn zip<A: Element, B: Element, U: Element>(
             return Ok(Tensor::from_buffer(out, a.shape()));
         }
     }
-    let shape = broadcast_all(op, &[a.shape(), b.shape()])?;
+    let shape = broadcast_all::<U>(op, &[a.shape(), b.shape()])?;
     let la = a.layout().broadcast_to(&shape).expect("broadcast checked");
     let lb = b.layout().broadcast_to(&shape).expect("broadcast checked");
-    let n: usize = shape.iter().product();
-    let mut out = alloc_uninit::<U>(n);
+    let mut out = try_alloc_uninit::<U>(op, &shape)?;
     let (cshape, strides) = coalesce(&shape, [la.strides(), lb.strides()]);
     let (sa, sb) = (a.storage_slice(), b.storage_slice());
     let base = [la.offset() as isize, lb.offset() as isize];
@@ -204,12 +219,11 @@ pub(crate) fn zip3<A: Element, B: Element, C: Element, U: Element>(
     c: &Tensor<C>,
     f: impl Fn(A, B, C) -> U + Sync,
 ) -> Result<Tensor<U>> {
-    let shape = broadcast_all(op, &[a.shape(), b.shape(), c.shape()])?;
+    let shape = broadcast_all::<U>(op, &[a.shape(), b.shape(), c.shape()])?;
     let la = a.layout().broadcast_to(&shape).expect("broadcast checked");
     let lb = b.layout().broadcast_to(&shape).expect("broadcast checked");
     let lc = c.layout().broadcast_to(&shape).expect("broadcast checked");
-    let n: usize = shape.iter().product();
-    let mut out = alloc_uninit::<U>(n);
+    let mut out = try_alloc_uninit::<U>(op, &shape)?;
     let (cshape, strides) = coalesce(&shape, [la.strides(), lb.strides(), lc.strides()]);
     let (sa, sb, sc) = (a.storage_slice(), b.storage_slice(), c.storage_slice());
     let base = [

@@ -6,6 +6,8 @@
 
 use smallvec::{smallvec, SmallVec};
 
+use crate::error::{fmt_shape, Result, TensorError};
+
 /// Dimension sizes; up to 6-D without allocating.
 pub type Shape = SmallVec<[usize; 6]>;
 /// Element strides, one per dimension.
@@ -19,15 +21,79 @@ pub struct Layout {
     offset: usize,
 }
 
+/// The number of elements of `shape`, or an error naming `op` and the shape when that
+/// count, or its size in bytes at `elem_bytes` bytes an element, exceeds `isize::MAX` (the
+/// most one allocation can hold). Every shape a tensor is built with passes through here, so
+/// no element count, stride or offset computed from a tensor's shape can overflow.
+pub fn checked_numel(op: &str, shape: &[usize], elem_bytes: usize) -> Result<usize> {
+    let too_big = |what: &str| {
+        TensorError::new(
+            op,
+            format!(
+                "shape {} is too large: its {what} exceeds isize::MAX",
+                fmt_shape(shape)
+            ),
+        )
+    };
+    // A zero anywhere makes the product 0 however large the other sizes are.
+    if shape.contains(&0) {
+        return Ok(0);
+    }
+    let n = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(|| too_big("element count"))?;
+    match n.checked_mul(elem_bytes.max(1)) {
+        Some(bytes) if bytes <= isize::MAX as usize => Ok(n),
+        _ => Err(too_big(&format!(
+            "size in bytes ({n} elements of {elem_bytes} bytes)"
+        ))),
+    }
+}
+
+/// The element count of `shape`: exact for every shape a tensor can have (see
+/// [`checked_numel`]), 0 whenever a dim is 0 however large the others are, and saturating
+/// rather than overflowing for a part of such an empty shape.
+pub(crate) fn numel(shape: &[usize]) -> usize {
+    numel_of(shape.iter().copied())
+}
+
+/// [`numel`] of dims given one by one (a subset of a shape's dims).
+pub(crate) fn numel_of(dims: impl IntoIterator<Item = usize>) -> usize {
+    let (mut acc, mut empty) = (1usize, false);
+    for d in dims {
+        empty |= d == 0;
+        acc = acc.saturating_mul(d);
+    }
+    if empty {
+        0
+    } else {
+        acc
+    }
+}
+
 /// Row-major strides for `shape`.
+///
+/// For a shape with elements the running product never exceeds the element count, which
+/// [`checked_numel`] bounds; an empty shape's strides are never used to address anything, so
+/// there they saturate instead of overflowing.
 pub fn contiguous_strides(shape: &[usize]) -> Strides {
     let mut strides: Strides = smallvec![0; shape.len()];
     let mut acc = 1isize;
     for d in (0..shape.len()).rev() {
         strides[d] = acc;
-        acc *= shape[d].max(1) as isize;
+        acc = acc.saturating_mul(isize::try_from(shape[d].max(1)).unwrap_or(isize::MAX));
     }
     strides
+}
+
+/// `offset + index * stride` as a storage index, or `None` on overflow (only possible for a
+/// view without elements, whose offset is never used).
+fn shifted(offset: usize, index: usize, stride: isize) -> Option<usize> {
+    let step = isize::try_from(index).ok()?.checked_mul(stride)?;
+    let off = isize::try_from(offset).ok()?.checked_add(step)?;
+    usize::try_from(off).ok()
 }
 
 /// Resolves a possibly negative dimension index against `ndim` dimensions (`-1` is the
@@ -56,8 +122,9 @@ pub fn normalize_axes(axes: &[isize], ndim: usize) -> impl Iterator<Item = usize
 /// Where Python's slice bound `index` lands in a dimension of length `len`: negative
 /// bounds count from the end, and the result is clamped to `0..=len`.
 pub fn clamp_slice_bound(index: isize, len: usize) -> usize {
-    let n = len as isize;
-    (if index < 0 { index + n } else { index }).clamp(0, n) as usize
+    // In i128: an empty tensor's dim may exceed isize::MAX.
+    let (i, n) = (index as i128, len as i128);
+    (if i < 0 { i + n } else { i }).clamp(0, n) as usize
 }
 
 /// The NumPy broadcast of two shapes, or `None` when a pair of dimensions clashes.
@@ -117,7 +184,7 @@ impl Layout {
 
     /// Number of logical elements.
     pub fn numel(&self) -> usize {
-        self.shape.iter().product()
+        numel(&self.shape)
     }
 
     /// True when the elements are dense and row-major (sizes-1 dimensions may have any stride;
@@ -165,16 +232,19 @@ impl Layout {
             0
         };
         if len > 0 {
-            out.offset = (self.offset as isize + start as isize * self.strides[dim]) as usize;
+            out.offset = shifted(self.offset, start, self.strides[dim]).unwrap_or(self.offset);
         }
         out.shape[dim] = len;
-        out.strides[dim] = self.strides[dim] * step as isize;
+        // With two or more elements `step` is below the dimension's size, so the product
+        // stays inside the storage; with fewer the stride is never used.
+        let step = isize::try_from(step).unwrap_or(isize::MAX);
+        out.strides[dim] = self.strides[dim].saturating_mul(step);
         out
     }
 
     pub(crate) fn select(&self, dim: usize, index: usize) -> Layout {
         let mut out = self.clone();
-        out.offset = (self.offset as isize + index as isize * self.strides[dim]) as usize;
+        out.offset = shifted(self.offset, index, self.strides[dim]).unwrap_or(self.offset);
         out.shape.remove(dim);
         out.strides.remove(dim);
         out
@@ -184,7 +254,7 @@ impl Layout {
         let mut out = self.clone();
         let n = self.shape[dim];
         if n > 0 {
-            out.offset = (self.offset as isize + (n as isize - 1) * self.strides[dim]) as usize;
+            out.offset = shifted(self.offset, n - 1, self.strides[dim]).unwrap_or(self.offset);
         }
         out.strides[dim] = -self.strides[dim];
         out
@@ -193,7 +263,8 @@ impl Layout {
     pub(crate) fn unsqueeze(&self, dim: usize) -> Layout {
         let mut out = self.clone();
         let stride = if dim < self.ndim() {
-            self.strides[dim] * self.shape[dim] as isize
+            let size = isize::try_from(self.shape[dim]).unwrap_or(isize::MAX);
+            self.strides[dim].saturating_mul(size)
         } else {
             1
         };

@@ -23,10 +23,12 @@ mod element;
 mod elementwise;
 mod error;
 mod index;
+pub mod io;
 mod kernels;
 mod layout;
 mod matmul;
 mod operators;
+pub mod parallel;
 mod pool;
 mod pool2d;
 mod random;
@@ -39,8 +41,8 @@ mod view;
 pub use element::{Element, Float};
 pub use error::{or_panic, ErrorKind, Result, TensorError};
 pub use layout::{
-    broadcast_shapes, clamp_slice_bound, normalize_axes, normalize_dim, try_normalize_dim, Layout,
-    Shape, Strides,
+    broadcast_shapes, checked_numel, clamp_slice_bound, normalize_axes, normalize_dim,
+    try_normalize_dim, Layout, Shape, Strides,
 };
 pub use tensor::Tensor;
 pub use unfold::Window2d;

@@ -8,8 +8,9 @@ use rayon::prelude::*;
 
 use crate::element::Float;
 use crate::error::{fmt_shape, plain, Result, TensorError};
+use crate::layout::checked_numel;
 use crate::layout::{broadcast_shapes, Layout};
-use crate::storage::alloc_uninit;
+use crate::storage::try_alloc_uninit;
 use crate::tensor::Tensor;
 
 /// Products with fewer multiply-adds than this run on one thread when the caller is a rayon
@@ -64,6 +65,7 @@ impl<T: Float> Gemm<'_, T> {
         if m == 0 || n == 0 {
             return;
         }
+        debug_assert!(rows.1 <= self.m && cols.1 <= self.n && self.n <= ldc);
         let c = c.add(rows.0 * ldc + cols.0);
         if self.k == 0 {
             for i in 0..m {
@@ -73,8 +75,17 @@ impl<T: Float> Gemm<'_, T> {
             }
             return;
         }
+        debug_assert!(
+            in_storage(self.a.len(), self.a_off, self.a_st, rows, (0, self.k)),
+            "gemm: a's block leaves its storage"
+        );
+        debug_assert!(
+            in_storage(self.b.len(), self.b_off, self.b_st, (0, self.k), cols),
+            "gemm: b's block leaves its storage"
+        );
         // SAFETY: the offsets and strides come from layouts validated against these
-        // storages, so every addressed element is in bounds; `c` is disjoint from a and b.
+        // storages, so every addressed element is in bounds (checked above in debug
+        // builds); `c` is disjoint from a and b.
         let a = self
             .a
             .as_ptr()
@@ -100,6 +111,25 @@ impl<T: Float> Gemm<'_, T> {
             1,
         );
     }
+}
+
+/// Whether every element `off + i * st[0] + j * st[1]` for `i` in `rows` and `j` in `cols`
+/// (both non-empty) lies in a storage of `len` elements: the lowest and highest such offsets
+/// take each stride at its range's end that minimizes or maximizes it.
+fn in_storage(
+    len: usize,
+    off: isize,
+    st: [isize; 2],
+    rows: (usize, usize),
+    cols: (usize, usize),
+) -> bool {
+    let (mut lo, mut hi) = (off as i128, off as i128);
+    for (s, (first, end)) in st.iter().zip([rows, cols]) {
+        let (a, b) = (*s as i128 * first as i128, *s as i128 * (end as i128 - 1));
+        lo += a.min(b);
+        hi += a.max(b);
+    }
+    lo >= 0 && hi < len as i128
 }
 
 fn err(a: &[usize], b: &[usize], why: String) -> TensorError {
@@ -139,10 +169,17 @@ impl<T: Float> Tensor<T> {
         a_full.extend([m, k]);
         let mut b_full = batch.to_vec();
         b_full.extend([k, n]);
+        let size = std::mem::size_of::<T>();
+        // The broadcast operands are views, but their sizes bound every offset computed
+        // below; the output is allocated. All three must be representable.
+        checked_numel("matmul", &a_full, size)?;
+        checked_numel("matmul", &b_full, size)?;
         let la = a.layout().broadcast_to(&a_full).expect("checked");
         let lb = b.layout().broadcast_to(&b_full).expect("checked");
-        let nb: usize = batch.iter().product();
-        let mut out = alloc_uninit::<T>(nb * m * n);
+        let nb = crate::layout::numel(&batch);
+        let mut out_full = batch.to_vec();
+        out_full.extend([m, n]);
+        let mut out = try_alloc_uninit::<T>("matmul", &out_full)?;
         batched_gemm(&a, &la, &b, &lb, nb, (m, k, n), &mut out);
         let mut shape = batch.to_vec();
         if self.ndim() > 1 {
@@ -181,11 +218,17 @@ fn batched_gemm<T: Float>(
     (m, k, n): (usize, usize, usize),
     out: &mut [T],
 ) {
+    if out.is_empty() {
+        // Nothing to write; below, `m * n` then cannot overflow (it divides the output size).
+        return;
+    }
     let st = |l: &Layout| [l.strides()[l.ndim() - 2], l.strides()[l.ndim() - 1]];
     // A batch of rows against one shared matrix (x[B, T, in] @ W) is a single taller product.
     let b_shared = lb.strides()[..lb.ndim() - 2].iter().all(|&s| s == 0);
     if nb > 1 && b_shared {
-        if let Some(flat) = la.view(&[nb * m, k]) {
+        // (`nb * m` overflows only for an empty product, which then takes the loop below.)
+        let rows = nb.checked_mul(m);
+        if let Some((flat, rows)) = rows.and_then(|r| Some((la.view(&[r, k])?, r))) {
             let g = Gemm {
                 a: a.storage_slice(),
                 a_off: flat.offset() as isize,
@@ -193,7 +236,7 @@ fn batched_gemm<T: Float>(
                 b: b.storage_slice(),
                 b_off: batch_offset(lb, 0),
                 b_st: st(lb),
-                m: nb * m,
+                m: rows,
                 k,
                 n,
             };
@@ -214,10 +257,15 @@ fn batched_gemm<T: Float>(
     let threads = rayon::current_num_threads();
     if nb == 1 {
         split_one(&gemm_at(0), out);
-    } else if nb * m * n * k >= par_min_macs() && threads > 1 && m * n > 0 {
-        out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| {
-            // SAFETY: `c` is this batch entry's own m x n block.
-            unsafe { gemm_at(i).run(c.as_mut_ptr(), n, (0, m), (0, n)) }
+    } else if nb.saturating_mul(m * n).saturating_mul(k) >= par_min_macs()
+        && threads > 1
+        && m * n > 0
+    {
+        crate::parallel::section(|| {
+            out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| {
+                // SAFETY: `c` is this batch entry's own m x n block.
+                unsafe { gemm_at(i).run(c.as_mut_ptr(), n, (0, m), (0, n)) }
+            })
         });
     } else {
         for (i, c) in out.chunks_mut((m * n).max(1)).enumerate().take(nb) {
@@ -231,7 +279,7 @@ fn batched_gemm<T: Float>(
 fn split_one<T: Float>(g: &Gemm<'_, T>, out: &mut [T]) {
     let threads = rayon::current_num_threads();
     let (m, n) = (g.m, g.n);
-    if m * n * g.k < par_min_macs() || threads < 2 {
+    if (m * n).saturating_mul(g.k) < par_min_macs() || threads < 2 {
         // SAFETY: `out` is the whole m x n block, exclusively ours.
         unsafe { g.run(out.as_mut_ptr(), n, (0, m), (0, n)) };
         return;
@@ -242,16 +290,18 @@ fn split_one<T: Float>(g: &Gemm<'_, T>, out: &mut [T]) {
     let len = if along_rows { m } else { n };
     let piece = len.div_ceil(threads).div_ceil(16) * 16;
     let ptr = SendPtr(out.as_mut_ptr());
-    (0..len.div_ceil(piece)).into_par_iter().for_each(|p| {
-        let range = (p * piece, ((p + 1) * piece).min(len));
-        let c = ptr;
-        // SAFETY: each task writes only its own rows (or columns) of the m x n output.
-        unsafe {
-            if along_rows {
-                g.run(c.0, n, range, (0, n))
-            } else {
-                g.run(c.0, n, (0, m), range)
+    crate::parallel::section(|| {
+        (0..len.div_ceil(piece)).into_par_iter().for_each(|p| {
+            let range = (p * piece, ((p + 1) * piece).min(len));
+            let c = ptr;
+            // SAFETY: each task writes only its own rows (or columns) of the m x n output.
+            unsafe {
+                if along_rows {
+                    g.run(c.0, n, range, (0, n))
+                } else {
+                    g.run(c.0, n, (0, m), range)
+                }
             }
-        }
+        })
     });
 }

@@ -4,7 +4,8 @@
 use crate::element::Float;
 use crate::error::{fmt_shape, Result, TensorError};
 use crate::kernels::fill_blocks;
-use crate::storage::alloc_uninit;
+use crate::layout::checked_numel;
+use crate::storage::try_alloc_uninit;
 use crate::tensor::Tensor;
 use crate::unfold::Window2d;
 
@@ -28,8 +29,8 @@ impl<T: Float> Tensor<T> {
             .ok_or_else(|| bad("window does not fit"))?;
         let x = self.contiguous();
         let src = x.as_slice().expect("contiguous");
-        let plane_out = oh * ow;
-        let mut out = alloc_uninit::<i64>(n * c * plane_out);
+        let plane_out = checked_numel("max_pool2d", &[oh, ow], 8)?;
+        let mut out = try_alloc_uninit::<i64>("max_pool2d", &[n, c, plane_out])?;
         let simple = win.padding == [0, 0] && win.dilation == [1, 1];
         let fill = |nc: usize, dst: &mut [i64]| {
             let plane = &src[nc * h * w..(nc + 1) * h * w];

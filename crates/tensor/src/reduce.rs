@@ -82,7 +82,7 @@ fn plan<T: Element>(x: &Tensor<T>, op: &str, axes: &[isize], keepdim: bool) -> R
 fn as_rows<T: Element>(x: &Tensor<T>, axes: &[usize]) -> (Tensor<T>, usize) {
     let kept = (0..x.ndim()).filter(|d| !axes.contains(d));
     let order: Vec<usize> = kept.chain(axes.iter().copied()).collect();
-    let row_len = axes.iter().map(|&d| x.shape()[d]).product();
+    let row_len = crate::layout::numel_of(axes.iter().map(|&d| x.shape()[d]));
     let permuted = x.with_layout(x.layout().permute(&order));
     (permuted.contiguous(), row_len)
 }
@@ -95,7 +95,7 @@ fn reduce_rows<T: Element, U: Element>(
 ) -> Tensor<U> {
     let (rows, row_len) = as_rows(x, &p.axes);
     let src = rows.as_slice().expect("made contiguous");
-    let n_out: usize = p.out_shape.iter().product();
+    let n_out = crate::layout::numel(&p.out_shape);
     let mut out = alloc_uninit::<U>(n_out);
     if row_len == 0 {
         out.iter_mut().for_each(|o| *o = f(&[]));
@@ -105,13 +105,15 @@ fn reduce_rows<T: Element, U: Element>(
         }
     } else {
         let rows_per_task = (PAR_CHUNK / row_len).max(1);
-        out.par_chunks_mut(rows_per_task)
-            .zip(src.par_chunks(rows_per_task * row_len))
-            .for_each(|(o, s)| {
-                for (o, row) in o.iter_mut().zip(s.chunks_exact(row_len)) {
-                    *o = f(row);
-                }
-            });
+        crate::parallel::section(|| {
+            out.par_chunks_mut(rows_per_task)
+                .zip(src.par_chunks(rows_per_task * row_len))
+                .for_each(|(o, s)| {
+                    for (o, row) in o.iter_mut().zip(s.chunks_exact(row_len)) {
+                        *o = f(row);
+                    }
+                })
+        });
     }
     Tensor::from_buffer(out, &p.out_shape)
 }
@@ -132,9 +134,11 @@ fn sum_leading<T: Float>(src: &[T], r: usize, k: usize, out_shape: &[usize]) -> 
         add_rows(0, &mut out);
     } else {
         let cols = (PAR_CHUNK / r.max(1)).max(64);
-        out.par_chunks_mut(cols)
-            .enumerate()
-            .for_each(|(i, o)| add_rows(i * cols, o));
+        crate::parallel::section(|| {
+            out.par_chunks_mut(cols)
+                .enumerate()
+                .for_each(|(i, o)| add_rows(i * cols, o))
+        });
     }
     Tensor::from_buffer(out, out_shape)
 }
@@ -172,7 +176,8 @@ impl<T: Float> Tensor<T> {
                 .map(sum_slice)
                 .fold(T::ZERO, |a, b| a + b)
         } else {
-            let partials: Vec<T> = s.par_chunks(PAR_CHUNK).map(sum_slice).collect();
+            let partials: Vec<T> =
+                crate::parallel::section(|| s.par_chunks(PAR_CHUNK).map(sum_slice).collect());
             partials.into_iter().fold(T::ZERO, |a, b| a + b)
         };
         Tensor::scalar(total)
@@ -183,7 +188,7 @@ impl<T: Float> Tensor<T> {
         let p = plan(self, "sum", axes, keepdim)?;
         let lead = p.axes.iter().enumerate().all(|(i, &d)| i == d);
         if lead && !p.axes.is_empty() && self.is_contiguous() && p.axes.len() < self.ndim() {
-            let r: usize = p.axes.iter().map(|&d| self.shape()[d]).product();
+            let r = crate::layout::numel_of(p.axes.iter().map(|&d| self.shape()[d]));
             let k = self.numel() / r.max(1);
             if r > 0 {
                 let s = self.as_slice().expect("contiguous");
@@ -202,7 +207,7 @@ impl<T: Float> Tensor<T> {
     /// Mean over `axes`.
     pub fn try_mean_dims(&self, axes: &[isize], keepdim: bool) -> Result<Tensor<T>> {
         let p = plan(self, "mean", axes, keepdim)?;
-        let n: usize = p.axes.iter().map(|&d| self.shape()[d]).product();
+        let n = crate::layout::numel_of(p.axes.iter().map(|&d| self.shape()[d]));
         Ok(self
             .try_sum_dims(axes, keepdim)?
             .div_scalar(T::from_f64(n as f64)))

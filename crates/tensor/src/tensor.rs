@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use crate::element::{Element, Float};
 use crate::error::{fmt_shape, or_panic, Result, TensorError};
-use crate::layout::Layout;
-use crate::storage::{alloc_filled, alloc_uninit, Storage};
+use crate::layout::{checked_numel, Layout};
+use crate::storage::{try_alloc_filled, try_alloc_uninit, Storage};
 
 /// An N-dimensional array: shared storage plus a layout (shape, strides, offset).
 ///
@@ -28,8 +28,22 @@ impl<T: Element> Clone for Tensor<T> {
 
 impl<T: Element> Tensor<T> {
     /// Wraps a contiguous buffer (the caller guarantees `data.len()` matches `shape`).
+    ///
+    /// Checked even in release builds (a few multiplications): every kernel's output passes
+    /// here, and a buffer shorter than its shape would let later raw-pointer code (gemm)
+    /// read past its end.
     pub(crate) fn from_buffer(data: Vec<T>, shape: &[usize]) -> Self {
-        debug_assert_eq!(data.len(), shape.iter().product::<usize>());
+        let n = if shape.contains(&0) {
+            Some(0)
+        } else {
+            shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        };
+        assert!(
+            n == Some(data.len()),
+            "internal error: a buffer of {} elements cannot hold shape {}",
+            data.len(),
+            fmt_shape(shape)
+        );
         Tensor {
             storage: Arc::new(Storage::new(data)),
             layout: Layout::contiguous(shape),
@@ -46,7 +60,7 @@ impl<T: Element> Tensor<T> {
 
     /// Builds a tensor from a row-major buffer; errors when its length is not the shape's size.
     pub fn try_from_vec(data: Vec<T>, shape: &[usize]) -> Result<Self> {
-        let n: usize = shape.iter().product();
+        let n = checked_numel("from_vec", shape, std::mem::size_of::<T>())?;
         if data.len() != n {
             return Err(TensorError::shape_mismatch(
                 "from_vec",
@@ -68,7 +82,7 @@ impl<T: Element> Tensor<T> {
 
     /// Copies a slice into a new tensor of `shape`; errors on a size mismatch.
     pub fn try_from_slice(data: &[T], shape: &[usize]) -> Result<Self> {
-        let n: usize = shape.iter().product();
+        let n = checked_numel("from_slice", shape, std::mem::size_of::<T>())?;
         if data.len() != n {
             return Err(TensorError::shape_mismatch(
                 "from_slice",
@@ -79,7 +93,7 @@ impl<T: Element> Tensor<T> {
                 ),
             ));
         }
-        let mut buf = alloc_uninit(n);
+        let mut buf = try_alloc_uninit("from_slice", shape)?;
         buf.copy_from_slice(data);
         Ok(Self::from_buffer(buf, shape))
     }
@@ -95,9 +109,19 @@ impl<T: Element> Tensor<T> {
         Self::from_buffer(vec![value], &[])
     }
 
-    /// A tensor of `shape` filled with `value`.
+    /// A tensor of `shape` filled with `value`; an error naming the shape and the bytes asked
+    /// when the shape is too large or the memory cannot be allocated.
+    pub fn try_full(shape: &[usize], value: T) -> Result<Self> {
+        Ok(Self::from_buffer(
+            try_alloc_filled("full", shape, value)?,
+            shape,
+        ))
+    }
+
+    /// A tensor of `shape` filled with `value`; panics with [`Tensor::try_full`]'s message.
+    #[track_caller]
     pub fn full(shape: &[usize], value: T) -> Self {
-        Self::from_buffer(alloc_filled(shape.iter().product(), value), shape)
+        or_panic(Self::try_full(shape, value))
     }
 
     /// A tensor of the same shape as `self` filled with `value`.
@@ -271,14 +295,27 @@ impl<T: Element> Tensor<T> {
 }
 
 impl<T: Element> Tensor<T> {
-    /// A tensor of zeros (`false` for bool).
-    pub fn zeros(shape: &[usize]) -> Self {
-        Self::full(shape, T::from_f64(0.0))
+    /// A tensor of zeros (`false` for bool); an error naming the shape and the bytes asked
+    /// when the shape is too large or the memory cannot be allocated.
+    pub fn try_zeros(shape: &[usize]) -> Result<Self> {
+        Self::try_full(shape, T::from_f64(0.0)).map_err(|e| rename(e, "zeros"))
     }
 
-    /// A tensor of ones (`true` for bool).
+    /// A tensor of ones (`true` for bool); errors like [`Tensor::try_zeros`].
+    pub fn try_ones(shape: &[usize]) -> Result<Self> {
+        Self::try_full(shape, T::from_f64(1.0)).map_err(|e| rename(e, "ones"))
+    }
+
+    /// A tensor of zeros (`false` for bool); panics with [`Tensor::try_zeros`]'s message.
+    #[track_caller]
+    pub fn zeros(shape: &[usize]) -> Self {
+        or_panic(Self::try_zeros(shape))
+    }
+
+    /// A tensor of ones (`true` for bool); panics with [`Tensor::try_ones`]'s message.
+    #[track_caller]
     pub fn ones(shape: &[usize]) -> Self {
-        Self::full(shape, T::from_f64(1.0))
+        or_panic(Self::try_ones(shape))
     }
 
     /// Zeros with the shape of `self`.
@@ -292,6 +329,12 @@ impl<T: Element> Tensor<T> {
     }
 }
 
+/// `e` reported under the name the user called (`zeros` rather than `full`).
+fn rename(mut e: TensorError, op: &str) -> TensorError {
+    e.op = op.to_string();
+    e
+}
+
 impl<T: Float> Tensor<T> {
     /// `[start, start + step, ...)` up to but excluding `end`.
     pub fn try_arange(start: T, end: T, step: T) -> Result<Self> {
@@ -301,10 +344,12 @@ impl<T: Float> Tensor<T> {
                 format!("invalid range {start}..{end} step {step}"),
             ));
         }
+        // `as` saturates, so an overflowing count becomes usize::MAX and fails the size check.
         let n = ((end - start) / step).to_f64().ceil().max(0.0) as usize;
-        let data = (0..n)
-            .map(|i| start + step * T::from_f64(i as f64))
-            .collect::<Vec<_>>();
+        let mut data = try_alloc_uninit::<T>("arange", &[n])?;
+        for (i, v) in data.iter_mut().enumerate() {
+            *v = start + step * T::from_f64(i as f64);
+        }
         Ok(Self::from_buffer(data, &[n]))
     }
 
@@ -314,27 +359,40 @@ impl<T: Float> Tensor<T> {
         or_panic(Self::try_arange(start, end, step))
     }
 
-    /// `steps` evenly spaced values from `start` to `end` inclusive.
-    pub fn linspace(start: T, end: T, steps: usize) -> Self {
-        let data = (0..steps)
-            .map(|i| {
-                if steps == 1 {
-                    start
-                } else {
-                    start + (end - start) * T::from_f64(i as f64 / (steps - 1) as f64)
-                }
-            })
-            .collect::<Vec<_>>();
-        Self::from_buffer(data, &[steps])
+    /// `steps` evenly spaced values from `start` to `end` inclusive; an error when `steps`
+    /// elements cannot be allocated.
+    pub fn try_linspace(start: T, end: T, steps: usize) -> Result<Self> {
+        let mut data = try_alloc_uninit::<T>("linspace", &[steps])?;
+        for (i, v) in data.iter_mut().enumerate() {
+            *v = if steps == 1 {
+                start
+            } else {
+                start + (end - start) * T::from_f64(i as f64 / (steps - 1) as f64)
+            };
+        }
+        Ok(Self::from_buffer(data, &[steps]))
     }
 
-    /// The `n x n` identity matrix.
-    pub fn eye(n: usize) -> Self {
-        let mut data = vec![T::ZERO; n * n];
+    /// `steps` evenly spaced values from `start` to `end` inclusive; panics with
+    /// [`Tensor::try_linspace`]'s message.
+    #[track_caller]
+    pub fn linspace(start: T, end: T, steps: usize) -> Self {
+        or_panic(Self::try_linspace(start, end, steps))
+    }
+
+    /// The `n x n` identity matrix; an error when `n * n` elements cannot be allocated.
+    pub fn try_eye(n: usize) -> Result<Self> {
+        let mut data = try_alloc_filled("eye", &[n, n], T::ZERO)?;
         for i in 0..n {
             data[i * n + i] = T::ONE;
         }
-        Self::from_buffer(data, &[n, n])
+        Ok(Self::from_buffer(data, &[n, n]))
+    }
+
+    /// The `n x n` identity matrix; panics with [`Tensor::try_eye`]'s message.
+    #[track_caller]
+    pub fn eye(n: usize) -> Self {
+        or_panic(Self::try_eye(n))
     }
 
     /// True when every pair of elements satisfies `|a - b| <= atol + rtol * |b|` (same shape;

@@ -5,7 +5,8 @@
 use crate::element::Float;
 use crate::error::{fmt_shape, Result, TensorError};
 use crate::kernels::fill_blocks;
-use crate::storage::alloc_uninit;
+use crate::layout::checked_numel;
+use crate::storage::try_alloc_uninit;
 use crate::tensor::Tensor;
 
 /// Geometry of a 2-D sliding window: kernel size, stride, zero padding and dilation,
@@ -54,8 +55,10 @@ impl Window2d {
     /// Output height and width for an `h x w` input, or `None` if the window does not fit.
     pub fn output_size(&self, h: usize, w: usize) -> Option<(usize, usize)> {
         let one = |size: usize, d: usize| -> Option<usize> {
-            let span = self.dilation[d] * (self.kernel[d].checked_sub(1)?) + 1;
-            let padded = size + 2 * self.padding[d];
+            // Checked: kernel, dilation and padding come from the user.
+            let span =
+                (self.dilation[d].checked_mul(self.kernel[d].checked_sub(1)?)?).checked_add(1)?;
+            let padded = self.padding[d].checked_mul(2)?.checked_add(size)?;
             if self.stride[d] == 0 || padded < span {
                 return None;
             }
@@ -123,8 +126,8 @@ impl<T: Float> Tensor<T> {
         let [kh, kw] = win.kernel;
         let x = self.contiguous();
         let src = x.as_slice().expect("contiguous");
-        let block = kh * kw * oh * ow;
-        let mut out = alloc_uninit::<T>(n * c * block);
+        let block = checked_numel("unfold", &[kh, kw, oh, ow], std::mem::size_of::<T>())?;
+        let mut out = try_alloc_uninit::<T>("unfold", &[n, c, block])?;
         let fill = |nc: usize, dst: &mut [T]| {
             let plane = &src[nc * h * w..(nc + 1) * h * w];
             for i in 0..kh {
@@ -154,7 +157,11 @@ impl<T: Float> Tensor<T> {
         };
         let work = out.len();
         fill_blocks(&mut out, block, work, fill);
-        Ok(Tensor::from_buffer(out, &[n, c * kh * kw, oh * ow]))
+        // Checked separately: with `n == 0` these products are not bounded by the output's.
+        let size = std::mem::size_of::<T>();
+        let rows = checked_numel("unfold", &[c, kh, kw], size)?;
+        let cols = checked_numel("unfold", &[oh, ow], size)?;
+        Ok(Tensor::from_buffer(out, &[n, rows, cols]))
     }
 
     /// Sums sliding-window columns back into an image: `[N, C*kh*kw, L]` -> `[N, C, H, W]`,
@@ -180,7 +187,7 @@ impl<T: Float> Tensor<T> {
         let [kh, kw] = win.kernel;
         let x = self.contiguous();
         let src = x.as_slice().expect("contiguous");
-        let mut out = alloc_uninit::<T>(n * c * h * w);
+        let mut out = try_alloc_uninit::<T>("fold", &[n, c, h, w])?;
         let fill = |nc: usize, plane: &mut [T]| {
             plane.fill(T::ZERO);
             let cols = &src[nc * kk * oh * ow..(nc + 1) * kk * oh * ow];
@@ -207,7 +214,8 @@ impl<T: Float> Tensor<T> {
             }
         };
         let work = src.len();
-        fill_blocks(&mut out, h * w, work, fill);
+        let plane = checked_numel("fold", &[h, w], std::mem::size_of::<T>())?;
+        fill_blocks(&mut out, plane, work, fill);
         Ok(Tensor::from_buffer(out, &[n, c, h, w]))
     }
 

@@ -32,14 +32,14 @@ impl<T: Element> Tensor<T> {
         self.check_reshape("reshape", shape)?;
         Ok(match self.layout.view(shape) {
             Some(l) => self.with_layout(l),
-            None => self
-                .contiguous()
+            // The copy may be far larger than the storage (a broadcast view): fallible.
+            None => crate::kernels::try_map("reshape", self, |x| x)?
                 .with_layout(crate::layout::Layout::contiguous(shape)),
         })
     }
 
     fn check_reshape(&self, op: &str, shape: &[usize]) -> Result<()> {
-        let n: usize = shape.iter().product();
+        let n = crate::layout::checked_numel(op, shape, std::mem::size_of::<T>())?;
         if n != self.numel() {
             return Err(TensorError::shape_mismatch(
                 op,
@@ -71,7 +71,13 @@ impl<T: Element> Tensor<T> {
             ));
         }
         let mut shape: Vec<usize> = self.shape()[..s].to_vec();
-        shape.push(self.shape()[s..=e].iter().product());
+        // Checked: with a zero elsewhere in the shape the merged dims alone may overflow.
+        let merged = &self.shape()[s..=e];
+        shape.push(crate::layout::checked_numel(
+            "flatten",
+            merged,
+            std::mem::size_of::<T>(),
+        )?);
         shape.extend_from_slice(&self.shape()[e + 1..]);
         self.try_reshape(&shape)
     }
@@ -218,6 +224,9 @@ impl<T: Element> Tensor<T> {
 
     /// A stride-0 view stretched to `shape` under NumPy broadcasting rules.
     pub fn try_broadcast_to(&self, shape: &[usize]) -> Result<Tensor<T>> {
+        // A broadcast view owns no memory, but whoever copies it (`contiguous`) allocates
+        // its full size: that size must be representable.
+        crate::layout::checked_numel("broadcast_to", shape, std::mem::size_of::<T>())?;
         let ok = broadcast_shapes(self.shape(), shape).is_some_and(|s| s.as_slice() == shape);
         match self.layout.broadcast_to(shape) {
             Some(l) if ok => Ok(self.with_layout(l)),

@@ -3,5 +3,6 @@
 
 mod errors;
 mod fixtures_ops;
+mod hostile_shapes;
 mod proptest_ops;
 mod semantics;

@@ -109,6 +109,14 @@ impl<'a> Args<'a> {
         SpecError::new(self.spec, pos, format!("{}: {}", self.layer, msg.into()))
     }
 
+    /// An error at the layer when its parameter tensors (`shapes`) would overflow or exceed
+    /// [`crate::limits::max_parameters`]: checked before anything is allocated.
+    pub(super) fn check_parameters(&self, shapes: &[&[usize]]) -> Result<(), SpecError> {
+        crate::limits::check_parameter_count(self.layer, shapes)
+            .map(|_| ())
+            .map_err(|m| self.err_at_layer(m))
+    }
+
     pub(super) fn err_at_layer(&self, msg: impl Into<String>) -> SpecError {
         SpecError::new(self.spec, self.pos, msg)
     }

@@ -181,6 +181,7 @@ pub(super) fn table<T: Float>() -> Vec<LayerDef<T>> {
 
 fn linear<T: Float>(a: &Args<'_>, mut rng: &mut dyn RngCore) -> Built<T> {
     let (i, o) = (a.usize("in_features")?, a.usize("out_features")?);
+    a.check_parameters(&[&[o, i], &[o]])?;
     Ok(if a.bool_or("bias", true)? {
         Box::new(Linear::<T>::new(i, o, &mut rng))
     } else {
@@ -219,6 +220,7 @@ fn batch_norm<T: Float>(a: &Args<'_>, _: &mut dyn RngCore) -> Built<T> {
             "track_running_stats=False is not supported",
         ));
     }
+    a.check_parameters(&[&[n], &[n], &[n], &[n]])?;
     Ok(Box::new(BatchNorm::<T>::new(n).momentum(momentum).eps(eps)))
 }
 
@@ -230,6 +232,7 @@ fn group_norm<T: Float>(a: &Args<'_>, _: &mut dyn RngCore) -> Built<T> {
             format!("num_groups={groups} must be positive and divide num_channels={channels}"),
         ));
     }
+    a.check_parameters(&[&[channels], &[channels]])?;
     let norm = GroupNorm::<T>::new(groups, channels).eps(a.f64_or("eps", 1e-5)?);
     Ok(Box::new(if a.bool_or("affine", true)? {
         norm
@@ -250,6 +253,7 @@ fn layer_norm<T: Float>(a: &Args<'_>, _: &mut dyn RngCore) -> Built<T> {
     if !a.bool_or("bias", true)? {
         return Err(a.err_at("bias", "bias=False is not supported"));
     }
+    a.check_parameters(&[&shape, &shape])?;
     let mut ln = LayerNorm::<T>::new(&shape);
     ln.eps = eps;
     Ok(Box::new(ln))
@@ -257,6 +261,7 @@ fn layer_norm<T: Float>(a: &Args<'_>, _: &mut dyn RngCore) -> Built<T> {
 
 fn embedding<T: Float>(a: &Args<'_>, mut rng: &mut dyn RngCore) -> Built<T> {
     let (num, dim) = (a.usize("num_embeddings")?, a.usize("embedding_dim")?);
+    a.check_parameters(&[&[num, dim]])?;
     let padding_idx = if a.is_none("padding_idx") {
         None
     } else {

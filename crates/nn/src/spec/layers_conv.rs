@@ -88,6 +88,7 @@ fn conv_padding<const N: usize>(a: &Args<'_>, c: &Conv<N>) -> Result<[usize; N],
 pub(super) fn conv1d<T: Float>(a: &Args<'_>, mut rng: &mut dyn RngCore) -> Built<T> {
     let c = conv_common::<1>(a)?;
     let [padding] = conv_padding(a, &c)?;
+    a.check_parameters(&[&[c.cout, c.cin / c.groups.max(1), c.kernel[0]], &[c.cout]])?;
     let options = Conv1dOptions {
         stride: c.stride[0],
         padding,
@@ -106,6 +107,10 @@ pub(super) fn conv1d<T: Float>(a: &Args<'_>, mut rng: &mut dyn RngCore) -> Built
 
 pub(super) fn conv2d<T: Float>(a: &Args<'_>, mut rng: &mut dyn RngCore) -> Built<T> {
     let c = conv_common::<2>(a)?;
+    a.check_parameters(&[
+        &[c.cout, c.cin / c.groups.max(1), c.kernel[0], c.kernel[1]],
+        &[c.cout],
+    ])?;
     let options = Conv2dOptions {
         stride: c.stride,
         padding: conv_padding(a, &c)?,
@@ -131,6 +136,10 @@ pub(super) fn conv_transpose2d<T: Float>(a: &Args<'_>, mut rng: &mut dyn RngCore
             ));
         }
     }
+    a.check_parameters(&[
+        &[c.cin, c.cout / c.groups.max(1), c.kernel[0], c.kernel[1]],
+        &[c.cout],
+    ])?;
     let options = ConvTranspose2dOptions {
         stride: c.stride,
         padding: a.pair_or("padding", [0, 0])?,

@@ -84,7 +84,9 @@ pub(crate) fn for_each_chunk<L: Lanes>(lanes: L, f: &(impl Fn(L) + Sync)) {
     if lanes.len() < PARALLEL_MIN {
         f(lanes);
     } else {
-        split(lanes, f);
+        // A section: jobs this thread steals while it waits must not see the caller's
+        // grad mode (see graft_tensor::parallel).
+        graft_tensor::parallel::section(|| split(lanes, f));
     }
 }
 

@@ -1,0 +1,76 @@
+//! Parallel sections, and the per-task mode word that must not leak into stolen work.
+//!
+//! Crates above this one keep per-thread modes (autograd's grad mode and in-backward flag).
+//! A rayon worker that waits inside a parallel section — for the other half of a `join`, or
+//! for the chunks of a `par_iter` — runs other queued jobs meanwhile, possibly a whole task
+//! of the user's own `par_iter` (one training of a hyperparameter search). That task would
+//! then start under the waiting task's modes: with recording off if the waiting task was in
+//! `no_grad` or `backward`. A second thread pool for the kernels would not help: a worker of
+//! one pool waiting on another pool keeps running its own pool's jobs (rayon's
+//! `ThreadPool::install` says so).
+//!
+//! So the modes live in one word here, [`task_mode`], and every parallel section in graft
+//! runs through [`section`], which resets the word to 0 (every mode at its default) while
+//! the thread may run other jobs, and restores it after, also when the section panics.
+//! Work stolen inside a section therefore starts with the defaults, as on a fresh worker;
+//! the section's own chunks never read the modes.
+
+use std::cell::Cell;
+
+thread_local! {
+    static TASK_MODE: Cell<u32> = const { Cell::new(0) };
+}
+
+/// This thread's mode word; 0 means every mode is at its default. Its bits belong to the
+/// crates that define them (autograd: grad mode off, in backward).
+#[inline]
+pub fn task_mode() -> u32 {
+    TASK_MODE.with(Cell::get)
+}
+
+/// Sets this thread's mode word and returns the previous one (for a guard to restore).
+#[inline]
+pub fn replace_task_mode(mode: u32) -> u32 {
+    TASK_MODE.with(|m| m.replace(mode))
+}
+
+/// Restores a saved mode word when dropped, so that a panic cannot leave a mode switched.
+pub struct ModeGuard(u32);
+
+impl ModeGuard {
+    /// Sets the mode word to `mode` until the guard is dropped.
+    #[inline]
+    pub fn set(mode: u32) -> ModeGuard {
+        ModeGuard(replace_task_mode(mode))
+    }
+}
+
+impl Drop for ModeGuard {
+    #[inline]
+    fn drop(&mut self) {
+        replace_task_mode(self.0);
+    }
+}
+
+/// Runs `f`, which may enter rayon (`join`, `par_iter`), with the mode word at its default,
+/// so that any job this thread runs while it waits starts with default modes.
+#[inline]
+pub fn section<R>(f: impl FnOnce() -> R) -> R {
+    let _restore = ModeGuard::set(0);
+    f()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_section_resets_the_mode_and_restores_it_even_on_panic() {
+        let _outer = ModeGuard::set(5);
+        assert_eq!(section(task_mode), 0);
+        assert_eq!(task_mode(), 5);
+        let caught = std::panic::catch_unwind(|| section(|| panic!("kernel failed")));
+        assert!(caught.is_err());
+        assert_eq!(task_mode(), 5);
+    }
+}
