@@ -100,7 +100,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &model,
         &Tensor::from_vec(grid.clone(), &[grid.len(), 1]),
         512,
-    )
+    )?
     .to_vec();
     let mse: f32 = grid
         .iter()

@@ -11,7 +11,10 @@ pub use graft_autograd as autograd;
 pub use graft_nn as nn;
 pub use graft_optim as optim;
 pub use graft_tensor as tensor;
+mod run;
 pub mod train;
+
+pub use run::run;
 
 /// Sets the number of threads graft's kernels use (rayon's global pool); call it once,
 /// before any tensor work. Errors if the pool was already built.

@@ -2,6 +2,7 @@
 //! and a reproducible batch loader.
 
 pub mod dataset;
+pub mod dataset_trait;
 pub mod error;
 pub mod idx;
 pub mod loader;
@@ -10,7 +11,8 @@ pub mod mnist;
 #[cfg(test)]
 mod test_dir;
 
-pub use dataset::{scale_u8, standardize, Batch, Dataset, Targets, TensorDataset};
+pub use dataset::{scale_u8, standardize, IndexDataset, Targets, TensorDataset};
+pub use dataset_trait::{Batch, Dataset, Subset};
 pub use error::DataError;
 pub use loader::{permutation, DataLoader};
 pub use locate::{find_mnist_dir, DataSource};

@@ -22,8 +22,14 @@ pub enum TrainError {
     State(graft_nn::state::StateDictError),
     /// Writing the history failed.
     Io(std::io::Error),
-    /// Bad configuration (e.g. an empty training set).
+    /// A bad argument (an empty training set, a batch size of 0); the message starts with
+    /// the function (`fit: batch_size must be at least 1, got 0`).
     Config(String),
+    /// A dataset could not assemble a batch.
+    Data(crate::data::DataError),
+    /// The model panicked on the first batch checked before training (a user module
+    /// without a `try_forward`); the message says which data set and why.
+    Model(String),
 }
 
 impl fmt::Display for TrainError {
@@ -39,7 +45,9 @@ impl fmt::Display for TrainError {
             TrainError::Optim(e) => write!(f, "fit: {e}"),
             TrainError::State(e) => write!(f, "fit: {e}"),
             TrainError::Io(e) => write!(f, "fit: {e}"),
-            TrainError::Config(m) => write!(f, "fit: {m}"),
+            TrainError::Config(m) => write!(f, "{m}"),
+            TrainError::Data(e) => write!(f, "fit: {e}"),
+            TrainError::Model(m) => write!(f, "fit: {m}"),
         }
     }
 }
@@ -61,6 +69,12 @@ impl From<graft_optim::OptimError> for TrainError {
 impl From<graft_nn::state::StateDictError> for TrainError {
     fn from(e: graft_nn::state::StateDictError) -> Self {
         TrainError::State(e)
+    }
+}
+
+impl From<crate::data::DataError> for TrainError {
+    fn from(e: crate::data::DataError) -> Self {
+        TrainError::Data(e)
     }
 }
 

@@ -42,6 +42,10 @@ impl<T: Float> Module<T> for Dropout {
         dropout(x, self.p, self.training.load(Ordering::Relaxed), &mut *rng)
     }
 
+    fn own_training(&self) -> Option<bool> {
+        Some(self.training.load(Ordering::Relaxed))
+    }
+
     fn set_own_training(&self, training: bool) {
         self.training.store(training, Ordering::Relaxed);
     }

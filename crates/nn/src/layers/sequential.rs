@@ -1,8 +1,9 @@
 //! A chain of modules, named `0`, `1`, ... as in PyTorch.
 
 use graft_autograd::Var;
-use graft_tensor::Float;
+use graft_tensor::{Float, Result, TensorError};
 
+use crate::input::Input;
 use crate::module::{Module, Visitor};
 
 /// Modules applied in order. Children are named by position, so parameters are called
@@ -53,9 +54,33 @@ impl<T: Float> Sequential<T> {
 
 impl<T: Float> Module<T> for Sequential<T> {
     fn forward(&self, x: &Var<T>) -> Var<T> {
-        self.layers
-            .iter()
-            .fold(x.clone(), |h, layer| layer.forward(&h))
+        self.try_forward(x).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
+        self.forward_input(&Input::Float(x.clone()))
+    }
+
+    /// The first layer receives the input as it is (an `Embedding` takes indices); the
+    /// rest get the previous output. An error names the failing layer: `layer 0 (Linear):
+    /// linear: input [32, 100] does not match weight [10, 784] ([out, in])`.
+    fn forward_input(&self, x: &Input<T>) -> Result<Var<T>> {
+        let name = |i: usize, layer: &dyn Module<T>, e: TensorError| {
+            TensorError::new(format!("layer {i} ({})", layer.type_name()), e.to_string())
+        };
+        let mut layers = self.layers.iter().enumerate();
+        let mut h = match layers.next() {
+            Some((i, first)) => first
+                .forward_input(x)
+                .map_err(|e| name(i, first.as_ref(), e))?,
+            None => return x.as_float().cloned(),
+        };
+        for (i, layer) in layers {
+            h = layer
+                .try_forward(&h)
+                .map_err(|e| name(i, layer.as_ref(), e))?;
+        }
+        Ok(h)
     }
 
     fn visit(&self, v: &mut dyn Visitor<T>) {
