@@ -24,13 +24,22 @@ pub fn set_num_threads(n: usize) -> Result<(), rayon::ThreadPoolBuildError> {
         .build_global()
 }
 
-/// The names most programs need.
+/// The names most programs need, a custom model and loop included.
 pub mod prelude {
-    pub use crate::data::{load_mnist, Dataset, Targets, TensorDataset};
-    pub use crate::train::{fit, FitConfig, History};
+    pub use crate::data::{
+        load_mnist, Batch, DataLoader, Dataset, IndexDataset, Targets, TensorDataset,
+    };
+    pub use crate::run;
+    pub use crate::train::{
+        evaluate, fit, predict, Callback, Control, FitConfig, History, LrSchedulerCallback,
+        StepCallback, StepLogs,
+    };
     pub use graft_autograd::{grad, no_grad, Var};
-    pub use graft_nn::{Conv2d, Flatten, Linear, MaxPool2d, Module, Relu, Sequential};
+    pub use graft_nn::{
+        BatchNorm1d, Conv2d, Embedding, Flatten, Input, LayerNorm, Linear, MaxPool2d, Module, Relu,
+        Sequential, Tanh, Visitor,
+    };
     pub use graft_optim::rules::{AdamConfig, SgdConfig};
-    pub use graft_optim::{Adam, Optimizer, Sgd};
+    pub use graft_optim::{Adam, CosineAnnealingLr, LrScheduler, Optimizer, Schedule, Sgd, StepLr};
     pub use graft_tensor::Tensor;
 }
