@@ -31,6 +31,7 @@ pub mod pool;
 mod pool2d;
 mod random;
 mod reduce;
+mod sampling;
 mod storage;
 mod tensor;
 mod unfold;
