@@ -6,6 +6,7 @@
 //! `[out, in/groups, kh, kw]`, images NCHW) and parameter names do too (`0.weight`,
 //! `fc1.bias`), so PyTorch state dicts saved as safetensors load as they are.
 
+mod convert;
 pub mod functional;
 pub mod init;
 mod input;
@@ -14,6 +15,7 @@ pub mod loss;
 mod module;
 pub mod regularize;
 
+pub use convert::{cast_into, gradcheck_module};
 pub use input::Input;
 pub use layers::*;
 pub use mode::TrainingModes;
