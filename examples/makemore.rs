@@ -14,8 +14,8 @@ use graft::autograd::GradcheckOptions;
 use graft::data::{IndexDataset, Targets};
 use graft::nn::{cast_into, gradcheck_module, state};
 use graft::prelude::*;
-use graft::train::{losses, TrainError, Verbosity};
 use graft::tensor::Float;
+use graft::train::{losses, TrainError, Verbosity};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -104,7 +104,8 @@ impl<T: Float> CharMlp<T> {
 impl<T: Float> Module<T> for CharMlp<T> {
     /// Contexts given as floats (the float-only path); `fit` sends indices instead.
     fn forward(&self, x: &Var<T>) -> Var<T> {
-        self.logits(&x.value().cast()).unwrap_or_else(|e| panic!("{e}"))
+        self.logits(&x.value().cast())
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn forward_input(&self, x: &Input<T>) -> graft::tensor::Result<Var<T>> {
@@ -172,7 +173,13 @@ pub fn train(
         .seed(seed)
         .verbosity(Verbosity::Silent)
         .callback(LrSchedulerCallback::per_step(decay));
-    let history = fit(model, &mut opt, &losses::cross_entropy, &contexts(train_words), config)?;
+    let history = fit(
+        model,
+        &mut opt,
+        &losses::cross_entropy,
+        &contexts(train_words),
+        config,
+    )?;
     Ok(Report {
         val_loss: history.last().and_then(|e| e.val_loss).unwrap_or(f64::NAN),
         bigram_loss: bigram_loss(train_words, val_words),
@@ -218,8 +225,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // One line checks the block's gradients, in f64, parameters and input alike.
     let twin = CharMlp::<f64>::new(&mut rng);
     cast_into(&model, &twin)?;
-    let block = Sequential::<f64>::new().add(Linear::new(4, 6, &mut rng)).add(Tanh);
-    gradcheck_module(&block, &Tensor::uniform(&[5, 4], -1.0, 1.0, &mut rng), &GradcheckOptions::default())?;
+    let block = Sequential::<f64>::new()
+        .add(Linear::new(4, 6, &mut rng))
+        .add(Tanh);
+    gradcheck_module(
+        &block,
+        &Tensor::uniform(&[5, 4], -1.0, 1.0, &mut rng),
+        &GradcheckOptions::default(),
+    )?;
     println!("gradcheck of a Linear + tanh block in f64: ok");
 
     let started = std::time::Instant::now();

@@ -48,13 +48,13 @@ fn quiet() -> FitConfig {
     FitConfig::new().batch_size(16).verbosity(Verbosity::Silent)
 }
 
+/// The steps a recorder saw.
+type Seen = Arc<Mutex<Vec<StepLogs>>>;
+
 /// Records every StepLogs and can stop at a given global step.
 fn recorder(
     stop_at: Option<usize>,
-) -> (
-    Arc<Mutex<Vec<StepLogs>>>,
-    StepCallback<impl FnMut(&StepLogs) -> Control + Send>,
-) {
+) -> (Seen, StepCallback<impl FnMut(&StepLogs) -> Control + Send>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     let cb = StepCallback(move |s: &StepLogs| {

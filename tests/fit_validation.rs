@@ -200,10 +200,10 @@ fn validation_split_outside_zero_to_one_is_an_error_naming_the_range() {
 
 #[test]
 fn predict_on_no_rows_keeps_the_output_width() {
-    let out = predict(&mlp(784), &Tensor::<f32>::zeros(&[0, 784]), 32).unwrap();
+    let out = predict(&mlp(784), Tensor::<f32>::zeros(&[0, 784]), 32).unwrap();
     assert_eq!(out.shape(), &[0, 10]);
-    let out = predict(&mlp(784), &Tensor::<f32>::zeros(&[70, 784]), 32).unwrap();
+    let out = predict(&mlp(784), Tensor::<f32>::zeros(&[70, 784]), 32).unwrap();
     assert_eq!(out.shape(), &[70, 10]);
-    let err = predict(&mlp(784), &Tensor::<f32>::zeros(&[5, 100]), 32).unwrap_err();
+    let err = predict(&mlp(784), Tensor::<f32>::zeros(&[5, 100]), 32).unwrap_err();
     assert!(err.to_string().contains("layer 0 (Linear)"), "{err}");
 }

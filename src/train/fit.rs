@@ -174,7 +174,7 @@ impl<M: Module<f32>> Loop<'_, M> {
         // the epoch's logs except validation (Keras' and PyTorch loops' epoch time).
         let started = Instant::now();
         let mut val_seconds = 0.0;
-        let mut last_check: Option<(usize, f64, Vec<(String, f64)>)> = None;
+        let mut last_check: Option<ValCheck> = None;
         let progress = Progress::start(config.verbosity, epoch, epoch_limit, steps);
         metrics.iter_mut().for_each(|m| m.reset());
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
@@ -244,14 +244,15 @@ impl<M: Module<f32>> Loop<'_, M> {
                         &mut self.val_metrics,
                     )?;
                     val_seconds += t.elapsed().as_secs_f64();
-                    self.history.val_checks.push(ValCheck {
+                    let check = ValCheck {
                         epoch,
                         step: self.global_step,
                         val_loss: vl,
-                        val_metrics: vm.clone(),
+                        val_metrics: vm,
                         lr: self.optimizer.lr(),
-                    });
-                    last_check = Some((self.global_step, vl, vm));
+                    };
+                    self.history.val_checks.push(check.clone());
+                    last_check = Some(check);
                 }
             }
             if stop {
@@ -276,7 +277,9 @@ impl<M: Module<f32>> Loop<'_, M> {
         if let Some(val) = self.validation {
             let (vl, vm) = match last_check {
                 // A mid-epoch check just ran on the same weights: reuse it.
-                Some((step, vl, vm)) if step == self.global_step => (vl, vm),
+                Some(check) if check.step == self.global_step => {
+                    (check.val_loss, check.val_metrics)
+                }
                 _ => {
                     let t = Instant::now();
                     let r = evaluate_in_pool(
