@@ -27,22 +27,31 @@ const VOCAB: usize = 27;
 
 /// Lower-case a-z words of at least 2 letters: the system dictionary, else the bundled list.
 pub fn load_words() -> (Vec<String>, &'static str) {
-    let keep = |w: &str| w.len() >= 2 && w.bytes().all(|b| b.is_ascii_lowercase());
     if let Ok(text) = std::fs::read_to_string("/usr/share/dict/words") {
         let words: Vec<String> = text.lines().filter(|w| keep(w)).map(String::from).collect();
         if !words.is_empty() {
             return (words, "/usr/share/dict/words");
         }
     }
-    let text = include_str!("makemore_data/words.txt");
-    let words = text
+    (
+        bundled_words(),
+        "examples/makemore_data/words.txt (bundled)",
+    )
+}
+
+/// The bundled fallback list (CC0, see its header).
+pub fn bundled_words() -> Vec<String> {
+    include_str!("makemore_data/words.txt")
         .lines()
         .filter(|l| !l.starts_with('#'))
         .flat_map(str::split_whitespace)
         .filter(|w| keep(w))
         .map(String::from)
-        .collect();
-    (words, "examples/makemore_data/words.txt (bundled)")
+        .collect()
+}
+
+fn keep(w: &str) -> bool {
+    w.len() >= 2 && w.bytes().all(|b| b.is_ascii_lowercase())
 }
 
 fn token(c: u8) -> i64 {

@@ -16,6 +16,25 @@ fn a_few_hundred_steps_beat_the_bigram_baseline() {
     words.truncate(6000);
     let model = makemore::CharMlp::<f32>::new(&mut rand::rngs::StdRng::seed_from_u64(0));
     let report = graft::run(|| makemore::train(&model, &words, 400, 0)).unwrap();
+    eprintln!("val {} vs bigram {}", report.val_loss, report.bigram_loss);
+    assert!(
+        report.val_loss < report.bigram_loss,
+        "val {} vs bigram {}",
+        report.val_loss,
+        report.bigram_loss
+    );
+}
+
+#[test]
+fn the_bundled_word_list_also_beats_the_bigram_baseline() {
+    let words = makemore::bundled_words();
+    assert!(words.len() > 850, "{}", words.len());
+    let model = makemore::CharMlp::<f32>::new(&mut rand::rngs::StdRng::seed_from_u64(0));
+    let report = graft::run(|| makemore::train(&model, &words, 400, 0)).unwrap();
+    eprintln!(
+        "bundled: val {} vs bigram {}",
+        report.val_loss, report.bigram_loss
+    );
     assert!(
         report.val_loss < report.bigram_loss,
         "val {} vs bigram {}",
