@@ -119,7 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // Predictions back in the target's units.
     let (mean, std) = (scale_y.mean[0], scale_y.std[0]);
-    let pred = predict(&model, &test_x, 256).to_vec();
+    let pred = predict(&model, test_x.clone(), 256)?.to_vec();
     let truth = values(&test).to_vec();
     let n = truth.len().max(1) as f32;
     let errors: Vec<f32> = pred

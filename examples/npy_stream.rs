@@ -204,8 +204,8 @@ fn train<S: SampleSource + 'static>(
         let (mut sum, mut seen) = (0.0f64, 0usize);
         for batch in loader.epoch(epoch) {
             let batch = batch?;
-            let b = batch.inputs.shape()[0];
-            let out = net.forward(&Var::new(batch.inputs));
+            let b = batch.len();
+            let out = net.forward_input(&batch.inputs)?;
             let loss = losses::cross_entropy(&out, &batch.targets)?;
             sum += loss.item() as f64 * b as f64;
             seen += b;

@@ -98,9 +98,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let grid: Vec<f32> = (0..401).map(|i| -2.0 + 4.0 * i as f32 / 400.0).collect();
     let pred = predict(
         &model,
-        &Tensor::from_vec(grid.clone(), &[grid.len(), 1]),
+        Tensor::from_vec(grid.clone(), &[grid.len(), 1]),
         512,
-    )
+    )?
     .to_vec();
     let mse: f32 = grid
         .iter()

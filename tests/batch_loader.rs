@@ -44,7 +44,7 @@ fn collect(loader: &BatchLoader<InMemory>, epoch: usize) -> Vec<(Vec<f32>, Vec<i
         .epoch(epoch)
         .map(|b| {
             let b = b.unwrap();
-            (b.inputs.to_vec(), classes(&b.targets))
+            (b.float_inputs().to_vec(), classes(&b.targets))
         })
         .collect()
 }
@@ -60,7 +60,7 @@ fn matches_the_single_threaded_data_loader() {
     for epoch in 0..2 {
         let a: Vec<_> = old
             .epoch(epoch)
-            .map(|b| (b.inputs.to_vec(), classes(&b.targets)))
+            .map(|b| (b.float_inputs().to_vec(), classes(&b.targets)))
             .collect();
         assert_eq!(collect(&new, epoch), a, "epoch {epoch}");
     }
@@ -140,7 +140,7 @@ fn workers_overlap_slow_reads() {
     let (parallel, b) = time(4);
     assert_eq!(a.len(), 12);
     for (x, y) in a.iter().zip(&b) {
-        assert_eq!(x.inputs.to_vec(), y.inputs.to_vec());
+        assert_eq!(x.float_inputs().to_vec(), y.float_inputs().to_vec());
         match (&x.targets, &y.targets) {
             (Targets::Values(p), Targets::Values(q)) => {
                 assert_eq!(p.shape(), &[4]);

@@ -33,8 +33,8 @@ fn batches_cover_the_data_in_order_with_a_short_last_batch() {
         vec![vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]
     );
     let batch = loader.epoch(0).next().unwrap();
-    assert_eq!(batch.inputs.shape(), &[4, 1]);
-    assert_eq!(batch.inputs.to_vec(), vec![0.0, 1.0, 2.0, 3.0]);
+    assert_eq!(batch.float_inputs().shape(), &[4, 1]);
+    assert_eq!(batch.float_inputs().to_vec(), vec![0.0, 1.0, 2.0, 3.0]);
     let dropping = DataLoader::new(&data, 4).drop_last(true);
     assert_eq!(dropping.num_batches(), 2);
     assert_eq!(order(&dropping, 0).concat().len(), 8);

@@ -83,7 +83,7 @@ fn the_loader_decodes_lazily_on_workers() {
     let loader = BatchLoader::new(Arc::clone(&folder), 2).workers(2, 1);
     let got: Vec<f32> = loader
         .epoch(0)
-        .flat_map(|b| b.unwrap().inputs.to_vec())
+        .flat_map(|b| b.unwrap().float_inputs().to_vec())
         .collect();
     assert_eq!(got, all);
 }

@@ -134,9 +134,12 @@ fn a_memory_mapped_array_is_a_dataset() {
         .unwrap();
     assert_eq!(SampleSource::sample_shape(&data), &[2, 2]);
     let batch = data.batch(&[2, 0]);
-    assert_eq!(batch.inputs.shape(), &[2, 2, 2]);
+    assert_eq!(batch.float_inputs().shape(), &[2, 2, 2]);
     let x = x_values();
-    assert_eq!(batch.inputs.to_vec(), [&x[8..12], &x[0..4]].concat());
+    assert_eq!(
+        batch.float_inputs().to_vec(),
+        [&x[8..12], &x[0..4]].concat()
+    );
     match batch.targets {
         Targets::Classes(c) => assert_eq!(c.to_vec(), vec![1, 2]),
         Targets::Values(_) => panic!("classes expected"),

@@ -66,7 +66,7 @@ fn fit_learns_and_writes_keras_csv_columns() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds"
+        "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,val_seconds"
     );
     assert_eq!(lines.count(), 3);
 }

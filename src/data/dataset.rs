@@ -1,6 +1,11 @@
-//! In-memory datasets of (input, target) pairs, and the batches drawn from them.
+//! In-memory datasets of (input, target) pairs: float features ([`TensorDataset`]) or
+//! integer token indices ([`IndexDataset`]).
 
+use graft_nn::Input;
 use graft_tensor::{Result, Tensor, TensorError};
+
+use super::dataset_trait::{check_indices, Batch, Dataset};
+use super::error::DataError;
 
 /// What a model is trained to predict: class indices or real values.
 #[derive(Clone, Debug)]
@@ -39,34 +44,6 @@ impl Targets {
             Targets::Classes(t) => Targets::Classes(t.narrow(0, start, len)),
             Targets::Values(t) => Targets::Values(t.narrow(0, start, len)),
         }
-    }
-}
-
-/// A batch: inputs `[B, ...]` and their targets.
-#[derive(Clone, Debug)]
-pub struct Batch {
-    /// Inputs, first dim the batch.
-    pub inputs: Tensor<f32>,
-    /// Targets for the same examples.
-    pub targets: Targets,
-}
-
-/// A collection of examples that can be gathered into batches.
-pub trait Dataset: Send + Sync {
-    /// Number of examples.
-    fn len(&self) -> usize;
-
-    /// True when empty.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The examples at `indices`, as one batch.
-    fn batch(&self, indices: &[usize]) -> Batch;
-
-    /// Example `i` as a batch of one.
-    fn get(&self, i: usize) -> Batch {
-        self.batch(&[i])
     }
 }
 
@@ -132,12 +109,20 @@ impl TensorDataset {
     }
 
     fn gather(&self, indices: &[usize]) -> TensorDataset {
-        let b = self.batch(indices);
+        let index = index_tensor(indices);
         TensorDataset {
-            inputs: b.inputs,
-            targets: b.targets,
+            inputs: self.inputs.index_select(0, &index),
+            targets: self.targets.select(&index),
         }
     }
+}
+
+/// `indices` as the `Tensor<i64>` that `index_select` takes.
+fn index_tensor(indices: &[usize]) -> Tensor<i64> {
+    Tensor::from_vec(
+        indices.iter().map(|&i| i as i64).collect(),
+        &[indices.len()],
+    )
 }
 
 impl Dataset for TensorDataset {
@@ -145,15 +130,63 @@ impl Dataset for TensorDataset {
         self.targets.len()
     }
 
-    fn batch(&self, indices: &[usize]) -> Batch {
-        let index = Tensor::from_vec(
-            indices.iter().map(|&i| i as i64).collect(),
-            &[indices.len()],
-        );
-        Batch {
-            inputs: self.inputs.index_select(0, &index),
+    fn try_batch(&self, indices: &[usize]) -> std::result::Result<Batch, DataError> {
+        check_indices(indices, self.len())?;
+        let index = index_tensor(indices);
+        Ok(Batch {
+            inputs: Input::Float(graft_autograd::Var::new(
+                self.inputs.index_select(0, &index),
+            )),
             targets: self.targets.select(&index),
+        })
+    }
+
+    fn sample_source(&self) -> Option<std::sync::Arc<dyn super::sample::SampleSource>> {
+        Some(std::sync::Arc::new(super::sample::InMemory::new(self)))
+    }
+}
+
+/// A dataset of integer inputs (token ids, contexts of a character model) `[N, ...]` and
+/// their targets: the indices reach the model as `Tensor<i64>` ([`Input::Index`]), so an
+/// `Embedding` gets them without a float round trip.
+#[derive(Clone, Debug)]
+pub struct IndexDataset {
+    /// Inputs, `[N, ...]`.
+    pub inputs: Tensor<i64>,
+    /// Targets, `N` of them.
+    pub targets: Targets,
+}
+
+impl IndexDataset {
+    /// Pairs inputs with targets; errors if their example counts differ.
+    pub fn new(inputs: Tensor<i64>, targets: Targets) -> Result<Self> {
+        let n = inputs.shape().first().copied().unwrap_or(0);
+        if n != targets.len() {
+            return Err(TensorError::new(
+                "IndexDataset",
+                format!(
+                    "inputs {:?} hold {n} examples but there are {} targets",
+                    inputs.shape(),
+                    targets.len()
+                ),
+            ));
         }
+        Ok(IndexDataset { inputs, targets })
+    }
+}
+
+impl Dataset for IndexDataset {
+    fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    fn try_batch(&self, indices: &[usize]) -> std::result::Result<Batch, DataError> {
+        check_indices(indices, self.len())?;
+        let index = index_tensor(indices);
+        Ok(Batch {
+            inputs: Input::Index(self.inputs.index_select(0, &index)),
+            targets: self.targets.select(&index),
+        })
     }
 }
 

@@ -133,6 +133,13 @@ pub enum DataError {
         /// Each place tried, with why it did not qualify.
         tried: Vec<String>,
     },
+    /// A batch asked for an example the dataset does not hold.
+    IndexOutOfRange {
+        /// The example index asked for.
+        index: usize,
+        /// The number of examples.
+        len: usize,
+    },
 }
 
 impl fmt::Display for DataError {
@@ -188,6 +195,10 @@ impl fmt::Display for DataError {
             Self::NoData { tried } => {
                 write!(f, "no MNIST-style data set found; tried: {}", tried.join("; "))
             }
+            Self::IndexOutOfRange { index, len } => write!(
+                f,
+                "example index {index} is out of range for a dataset of {len} examples"
+            ),
         }
     }
 }

@@ -199,3 +199,14 @@ impl SampleSource for ImageFolder {
         Ok(Target::Class(self.items[i].1))
     }
 }
+
+impl crate::data::Dataset for ImageFolder {
+    fn len(&self) -> usize {
+        SampleSource::len(self)
+    }
+
+    /// Decodes the images at `indices` into one batch.
+    fn try_batch(&self, indices: &[usize]) -> Result<crate::data::Batch, DataError> {
+        crate::data::read_batch(self, indices, |_| ())
+    }
+}

@@ -5,7 +5,8 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use super::dataset::{Batch, Dataset};
+use super::dataset_trait::{Batch, Dataset};
+use super::error::DataError;
 
 /// A seeded random permutation of `0..n`.
 pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
@@ -78,15 +79,22 @@ impl<'a, D: Dataset + ?Sized> DataLoader<'a, D> {
         }
     }
 
-    /// The batches of epoch `epoch` (0-based).
+    /// The batches of epoch `epoch` (0-based); panics if the dataset fails to assemble one
+    /// (see [`DataLoader::try_epoch`]).
     pub fn epoch(&self, epoch: usize) -> impl Iterator<Item = Batch> + '_ {
+        self.try_epoch(epoch)
+            .map(|b| b.unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    /// The batches of epoch `epoch` (0-based), each as the dataset's `try_batch` returns it.
+    pub fn try_epoch(&self, epoch: usize) -> impl Iterator<Item = Result<Batch, DataError>> + '_ {
         let n = self.dataset.len();
         let order = epoch_order(n, self.shuffle, self.seed, epoch);
         let batches = self.num_batches();
         let size = self.batch_size;
         (0..batches).map(move |b| {
             let end = ((b + 1) * size).min(n);
-            self.dataset.batch(&order[b * size..end])
+            self.dataset.try_batch(&order[b * size..end])
         })
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod csv_table;
 pub mod dataset;
+pub mod dataset_trait;
 pub mod error;
 pub mod idx;
 pub mod image_folder;
@@ -17,10 +18,11 @@ pub mod sample;
 mod test_dir;
 pub mod transform;
 
-pub use dataset::{scale_u8, standardize, Batch, Dataset, Targets, TensorDataset};
+pub use dataset::{scale_u8, standardize, IndexDataset, Targets, TensorDataset};
+pub use dataset_trait::{Batch, Dataset, Subset};
 pub use error::DataError;
 pub use loader::{epoch_order, permutation, DataLoader};
 pub use locate::{find_mnist_dir, DataSource};
 pub use mnist::{load_mnist, MnistSets};
 pub use prefetch::BatchLoader;
-pub use sample::{materialize, read_batch, InMemory, SampleSource, Target};
+pub use sample::{materialize, read_batch, InMemory, SampleSource, SourceRange, Target};

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use super::dataset::Batch;
+use super::dataset_trait::Batch;
 use super::loader::epoch_order;
 use super::sample::{read_batch, SampleSource};
 use super::transform::Transform;

@@ -6,9 +6,14 @@
 //! assemble a batch without an intermediate copy and apply per-example transforms, and
 //! reading may fail (a corrupt image) with an error rather than a panic.
 
+use std::sync::Arc;
+
+use graft_autograd::Var;
+use graft_nn::Input;
 use graft_tensor::Tensor;
 
-use super::dataset::{Batch, Targets, TensorDataset};
+use super::dataset::{Targets, TensorDataset};
+use super::dataset_trait::Batch;
 use super::DataError;
 
 /// The target of one example.
@@ -100,7 +105,7 @@ pub fn read_batch<S: SampleSource + ?Sized>(
     let mut shape = vec![indices.len()];
     shape.extend_from_slice(source.sample_shape());
     Ok(Batch {
-        inputs: Tensor::from_vec(inputs, &shape),
+        inputs: Input::Float(Var::new(Tensor::from_vec(inputs, &shape))),
         targets: stack_targets(targets, source.target_shape())?,
     })
 }
@@ -110,7 +115,7 @@ pub fn materialize<S: SampleSource + ?Sized>(source: &S) -> Result<TensorDataset
     let all: Vec<usize> = (0..source.len()).collect();
     let b = read_batch(source, &all, |_| ())?;
     Ok(TensorDataset {
-        inputs: b.inputs,
+        inputs: b.float_inputs(),
         targets: b.targets,
     })
 }
@@ -175,5 +180,59 @@ impl SampleSource for InMemory {
                 Target::Values(values[i * per..(i + 1) * per].to_vec())
             }
         })
+    }
+}
+
+/// Examples `start..start + len` of another source, without copying (the training part of
+/// a split, for the prefetching loader).
+pub struct SourceRange {
+    inner: Arc<dyn SampleSource>,
+    start: usize,
+    len: usize,
+}
+
+impl SourceRange {
+    /// Examples `start..start + len` of `inner` (clamped to what it holds).
+    pub fn new(inner: Arc<dyn SampleSource>, start: usize, len: usize) -> Self {
+        let start = start.min(inner.len());
+        let len = len.min(inner.len() - start);
+        SourceRange { inner, start, len }
+    }
+}
+
+impl SampleSource for SourceRange {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn sample_shape(&self) -> &[usize] {
+        self.inner.sample_shape()
+    }
+
+    fn target_shape(&self) -> &[usize] {
+        self.inner.target_shape()
+    }
+
+    fn read_input(&self, i: usize, out: &mut [f32]) -> Result<(), DataError> {
+        self.check(i)?;
+        self.inner.read_input(self.start + i, out)
+    }
+
+    fn target(&self, i: usize) -> Result<Target, DataError> {
+        self.check(i)?;
+        self.inner.target(self.start + i)
+    }
+}
+
+impl SourceRange {
+    fn check(&self, i: usize) -> Result<(), DataError> {
+        if i < self.len {
+            Ok(())
+        } else {
+            Err(DataError::invalid(
+                "sample",
+                format!("example {i} is out of range for {} examples", self.len),
+            ))
+        }
     }
 }

@@ -21,20 +21,41 @@ pub struct Context<'a> {
     pub history: &'a History,
 }
 
-/// Whether training goes on after an epoch.
+/// Whether training goes on after a step or an epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Control {
     /// Keep training.
     Continue,
-    /// Stop after this epoch.
+    /// Stop: after an epoch, training ends; after a step, the epoch ends there (it is
+    /// validated and logged, and `on_epoch_end` runs) and training ends.
     Stop,
+}
+
+/// What one optimizer step did, for `on_step_end`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepLogs {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// 1-based step within the epoch.
+    pub step: usize,
+    /// Steps since the start of training, this one included.
+    pub global_step: usize,
+    /// This batch's mean loss.
+    pub loss: f64,
+    /// The learning rate (first parameter group) this step used; a per-step scheduler
+    /// sets the next one in its own `on_step_end`.
+    pub lr: f64,
 }
 
 /// Hooks into `fit`. Every method has an empty default.
 pub trait Callback: Send {
-    /// After every optimizer step (`step` is 1-based within the epoch).
-    fn on_step_end(&mut self, _ctx: &mut Context<'_>, _step: usize) -> Result<(), TrainError> {
-        Ok(())
+    /// After every optimizer step; returning `Stop` ends training after this epoch's logs.
+    fn on_step_end(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        _logs: &StepLogs,
+    ) -> Result<Control, TrainError> {
+        Ok(Control::Continue)
     }
 
     /// After each epoch's training and validation, with its logs.
@@ -77,12 +98,16 @@ impl LrSchedulerCallback {
 }
 
 impl Callback for LrSchedulerCallback {
-    fn on_step_end(&mut self, ctx: &mut Context<'_>, _step: usize) -> Result<(), TrainError> {
+    fn on_step_end(
+        &mut self,
+        ctx: &mut Context<'_>,
+        _logs: &StepLogs,
+    ) -> Result<Control, TrainError> {
         if self.per_step {
             let target: &mut dyn LrControl = ctx.optimizer;
             self.scheduler.step(target);
         }
-        Ok(())
+        Ok(Control::Continue)
     }
 
     fn on_epoch_end(
@@ -256,6 +281,20 @@ impl Callback for ModelCheckpoint {
             }
         }
         Ok(Control::Continue)
+    }
+}
+
+/// A user closure called after every optimizer step (e.g. to log the per-step lr, or to
+/// stop on a condition).
+pub struct StepCallback<F>(pub F);
+
+impl<F: FnMut(&StepLogs) -> Control + Send> Callback for StepCallback<F> {
+    fn on_step_end(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        logs: &StepLogs,
+    ) -> Result<Control, TrainError> {
+        Ok((self.0)(logs))
     }
 }
 

@@ -22,10 +22,14 @@ pub enum TrainError {
     State(graft_nn::state::StateDictError),
     /// Writing the history failed.
     Io(std::io::Error),
-    /// Bad configuration (e.g. an empty training set).
+    /// A bad argument (an empty training set, a batch size of 0); the message starts with
+    /// the function (`fit: batch_size must be at least 1, got 0`).
     Config(String),
-    /// Reading or transforming a batch failed.
+    /// A dataset could not assemble a batch.
     Data(crate::data::DataError),
+    /// The model panicked on the first batch checked before training (a user module
+    /// without a `try_forward`); the message says which data set and why.
+    Model(String),
 }
 
 impl fmt::Display for TrainError {
@@ -41,8 +45,9 @@ impl fmt::Display for TrainError {
             TrainError::Optim(e) => write!(f, "fit: {e}"),
             TrainError::State(e) => write!(f, "fit: {e}"),
             TrainError::Io(e) => write!(f, "fit: {e}"),
-            TrainError::Config(m) => write!(f, "fit: {m}"),
+            TrainError::Config(m) => write!(f, "{m}"),
             TrainError::Data(e) => write!(f, "fit: {e}"),
+            TrainError::Model(m) => write!(f, "fit: {m}"),
         }
     }
 }
@@ -67,14 +72,14 @@ impl From<graft_nn::state::StateDictError> for TrainError {
     }
 }
 
-impl From<std::io::Error> for TrainError {
-    fn from(e: std::io::Error) -> Self {
-        TrainError::Io(e)
-    }
-}
-
 impl From<crate::data::DataError> for TrainError {
     fn from(e: crate::data::DataError) -> Self {
         TrainError::Data(e)
+    }
+}
+
+impl From<std::io::Error> for TrainError {
+    fn from(e: std::io::Error) -> Self {
+        TrainError::Io(e)
     }
 }

@@ -1,98 +1,219 @@
-//! The loop itself: `fit`, `evaluate` and `predict`.
+//! The training loop: `fit`.
 
 use std::time::Instant;
 
-use graft_autograd::{no_grad, Var};
+use graft_autograd::Var;
 use graft_nn::Module;
 use graft_optim::Optimizer;
-use graft_tensor::{Result as TensorResult, Tensor};
+use graft_tensor::Result as TensorResult;
 
-use super::callbacks::{Context, Control};
+use super::callbacks::{Callback, Context, Control, StepLogs};
+use super::checks::check_first_batch;
 use super::config::FitConfig;
 use super::error::TrainError;
-use super::history::{EpochLogs, History};
+use super::evaluate::evaluate_in_pool;
+use super::history::{EpochLogs, History, ValCheck};
 use super::metrics::Metric;
 use super::progress::Progress;
-use crate::data::{BatchLoader, DataLoader, Dataset, InMemory, Targets, TensorDataset};
+use crate::data::{
+    Batch, BatchLoader, DataError, DataLoader, Dataset, SourceRange, Subset, Targets,
+};
 
 /// A loss in the shape `fit` takes: model outputs and targets to a scalar Var.
 pub type LossFn<'a> = dyn Fn(&Var<f32>, &Targets) -> TensorResult<Var<f32>> + Sync + 'a;
 
-/// Trains `model` on `data` with `optimizer` and `loss`, Keras-style.
+/// Trains `model` on `data` (any [`Dataset`]: float features, token indices, your own)
+/// with `optimizer` and `loss`, Keras-style.
 ///
-/// Each epoch shuffles (seeded), runs one optimizer step per batch, then evaluates on the
-/// validation data (the last `validation_split` of `data`, or `validation_data`), calls the
-/// callbacks and appends a row to the returned [`History`]. A NaN or infinite loss stops
-/// training with [`TrainError::NonFiniteLoss`] before that step's update is applied.
-pub fn fit<M: Module<f32>>(
+/// Before training, the arguments are checked (each error names the argument and its
+/// allowed range) and the model and loss are run on the first batch of the training and
+/// validation data, so a model that does not fit the data is an error naming the layer.
+/// Each epoch then runs its steps (one pass, or `steps_per_epoch`), optionally validates
+/// every `val_check_interval` steps, validates at its end (the last `validation_split` of
+/// `data`, or `validation_data`), calls the callbacks and appends a row to the returned
+/// [`History`]. A NaN or infinite loss stops training with [`TrainError::NonFiniteLoss`]
+/// before that step's update is applied.
+pub fn fit<M: Module<f32>, D: Dataset + ?Sized>(
     model: &M,
     optimizer: &mut dyn Optimizer<f32>,
     loss: &LossFn<'_>,
-    data: &TensorDataset,
+    data: &D,
     config: FitConfig,
 ) -> Result<History, TrainError> {
-    // Run the loop on a worker of the thread pool: a kernel that splits its work then only
-    // wakes the other worker, instead of paying a cross-thread hand-off (10-25 us here) on
-    // every op; the MLP step measured 0.99 ms from the main thread, 0.61 ms inside the pool.
-    rayon::join(|| fit_in_pool(model, optimizer, loss, data, config), || ()).0
+    // The loop runs on a pool worker: see `graft::run`.
+    crate::run(|| fit_in_pool(model, optimizer, loss, data, config))
 }
 
-fn fit_in_pool<M: Module<f32>>(
+fn fit_in_pool<M: Module<f32>, D: Dataset + ?Sized>(
     model: &M,
     optimizer: &mut dyn Optimizer<f32>,
     loss: &LossFn<'_>,
-    data: &TensorDataset,
+    data: &D,
     mut config: FitConfig,
 ) -> Result<History, TrainError> {
-    let (train, split_val) = if config.validation_split > 0.0 && config.validation_data.is_none() {
-        let (t, v) = data.split_last(config.validation_split);
-        (t, Some(v))
+    config.check()?;
+    let validation_data = config.validation_data.take();
+    let n = data.len();
+    let split = config.validation_split;
+    let n_val = if validation_data.is_none() && split > 0.0 {
+        ((n as f64) * split).round() as usize
     } else {
-        (data.clone(), None)
+        0
     };
-    let validation = config.validation_data.take().or(split_val);
-    if train.is_empty() {
-        return Err(TrainError::Config("the training set is empty".into()));
+    if n_val == 0 && split > 0.0 && validation_data.is_none() {
+        return Err(TrainError::Config(format!(
+            "fit: validation_split {split} of {n} examples leaves no validation examples"
+        )));
     }
+    let train = Subset::new(data, 0, n - n_val);
+    let split_val = Subset::new(data, n - n_val, n_val);
+    let validation: Option<&dyn Dataset> = match &validation_data {
+        Some(v) => Some(v.as_ref()),
+        None if n_val > 0 => Some(&split_val),
+        None => None,
+    };
+    if train.is_empty() {
+        return Err(TrainError::Config(if n_val > 0 {
+            format!("fit: validation_split {split} of {n} examples leaves no training examples")
+        } else {
+            "fit: the training set is empty".into()
+        }));
+    }
+    if validation.is_some_and(|v| v.is_empty()) {
+        return Err(TrainError::Config(
+            "fit: the validation data is empty (its loss and metrics would be undefined)".into(),
+        ));
+    }
+    check_first_batch(model, loss, &train, config.batch_size, "training")?;
+    if let Some(v) = validation {
+        check_first_batch(model, loss, v, config.batch_size, "validation")?;
+    }
+    let mut metrics = std::mem::take(&mut config.metrics);
+    let mut loop_state = Loop {
+        model,
+        optimizer,
+        loss,
+        validation,
+        val_metrics: metrics.iter().map(|m| m.fresh()).collect(),
+        callbacks: std::mem::take(&mut config.callbacks),
+        history: History::default(),
+        global_step: 0,
+    };
     let mut loader = DataLoader::new(&train, config.batch_size);
     if config.shuffle {
         loader = loader.shuffled(config.seed);
     }
-    // With augmentation, the same batches come from the prefetching loader, transformed.
-    let augmented = config.augment.take().map(|t| {
-        let l = BatchLoader::new(
-            std::sync::Arc::new(InMemory::new(&train)),
-            config.batch_size,
-        )
-        .transform_arc(t)
-        .workers(config.num_workers, 2);
-        if config.shuffle {
-            l.shuffled(config.seed)
-        } else {
-            l.seed(config.seed)
+    let per_pass = loader.num_batches();
+    // One endless stream of batches over reshuffled passes: pass p is the permutation of
+    // epoch p, so without `steps_per_epoch` epoch e is exactly pass e - 1. With
+    // augmentation the same batches come, transformed, from the prefetching loader.
+    let mut stream: Box<dyn Iterator<Item = Result<Batch, DataError>> + '_> = match config
+        .augment
+        .take()
+    {
+        Some(transform) => {
+            let source = data.sample_source().ok_or_else(|| {
+                    TrainError::Config(
+                        "fit: augment needs a dataset of float examples that can be read per example (TensorDataset)"
+                            .into(),
+                    )
+                })?;
+            let range = SourceRange::new(source, 0, n - n_val);
+            let mut augmented = BatchLoader::new(std::sync::Arc::new(range), config.batch_size)
+                .transform_arc(transform)
+                .workers(config.num_workers, 2);
+            augmented = if config.shuffle {
+                augmented.shuffled(config.seed)
+            } else {
+                augmented.seed(config.seed)
+            };
+            Box::new((0usize..).flat_map(move |pass| augmented.epoch(pass)))
         }
-    });
-    let mut history = History::default();
-    let mut callbacks = std::mem::take(&mut config.callbacks);
-    let mut metrics = std::mem::take(&mut config.metrics);
-    for epoch in 1..=config.epochs {
-        model.train();
-        let lr = optimizer.lr();
-        let progress =
-            Progress::start(config.verbosity, epoch, config.epochs, loader.num_batches());
+        None => Box::new((0usize..).flat_map(|pass| loader.try_epoch(pass))),
+    };
+    let epoch_limit = config.epoch_limit();
+    let mut epoch = 0;
+    model.train();
+    while epoch_limit.map_or(true, |e| epoch < e)
+        && config
+            .max_steps
+            .map_or(true, |m| loop_state.global_step < m)
+    {
+        epoch += 1;
+        let steps = config.steps_per_epoch.unwrap_or(per_pass);
+        let stop = loop_state.epoch(
+            epoch,
+            steps,
+            &config,
+            epoch_limit,
+            &mut stream,
+            &mut metrics,
+        )?;
+        if stop {
+            break;
+        }
+    }
+    let Loop {
+        model,
+        optimizer,
+        mut callbacks,
+        history,
+        ..
+    } = loop_state;
+    let mut ctx = Context {
+        model,
+        optimizer,
+        history: &history,
+    };
+    for c in callbacks.iter_mut() {
+        c.on_train_end(&mut ctx)?;
+    }
+    Ok(history)
+}
+
+/// What the loop carries from epoch to epoch.
+struct Loop<'a, M: Module<f32>> {
+    model: &'a M,
+    optimizer: &'a mut dyn Optimizer<f32>,
+    loss: &'a LossFn<'a>,
+    validation: Option<&'a dyn Dataset>,
+    val_metrics: Vec<Box<dyn Metric>>,
+    callbacks: Vec<Box<dyn Callback>>,
+    history: History,
+    global_step: usize,
+}
+
+impl<M: Module<f32>> Loop<'_, M> {
+    /// Runs one epoch of `steps` steps (fewer if `max_steps` or a callback ends it), logs
+    /// and validates it and calls the epoch callbacks; true when training must stop.
+    #[allow(clippy::too_many_arguments)]
+    fn epoch(
+        &mut self,
+        epoch: usize,
+        steps: usize,
+        config: &FitConfig,
+        epoch_limit: Option<usize>,
+        stream: &mut impl Iterator<Item = Result<crate::data::Batch, crate::data::DataError>>,
+        metrics: &mut [Box<dyn Metric>],
+    ) -> Result<bool, TrainError> {
+        // Timing starts before the first batch is assembled and covers everything up to
+        // the epoch's logs except validation (Keras' and PyTorch loops' epoch time).
+        let started = Instant::now();
+        let mut val_seconds = 0.0;
+        let mut last_check: Option<ValCheck> = None;
+        let progress = Progress::start(config.verbosity, epoch, epoch_limit, steps);
         metrics.iter_mut().for_each(|m| m.reset());
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
-        let mut seconds = 0.0;
-        let batches: Box<dyn Iterator<Item = Result<_, _>>> = match &augmented {
-            Some(a) => Box::new(a.epoch(epoch - 1)),
-            None => Box::new(loader.epoch(epoch - 1).map(Ok)),
-        };
-        for (i, batch) in batches.enumerate() {
-            let batch = batch?;
-            let started = Instant::now();
-            let n = batch.inputs.shape()[0];
-            let outputs = model.forward(&Var::new(batch.inputs));
-            let l = loss(&outputs, &batch.targets)?;
+        let mut stop = false;
+        for i in 0..steps {
+            if config.max_steps.is_some_and(|m| self.global_step >= m) {
+                stop = true;
+                break;
+            }
+            let batch = stream.next().expect("the batch stream is endless")?;
+            let n = batch.len();
+            let outputs = self.model.forward_input(&batch.inputs)?;
+            let l = (self.loss)(&outputs, &batch.targets)?;
             let value = l.item() as f64;
             if !value.is_finite() {
                 return Err(TrainError::NonFiniteLoss {
@@ -101,14 +222,15 @@ fn fit_in_pool<M: Module<f32>>(
                     value,
                 });
             }
-            optimizer.zero_grad();
+            let lr = self.optimizer.lr();
+            self.optimizer.zero_grad();
             l.backward()?;
             let out = outputs.value();
             // Free the graph first: views of the parameters in it (a transposed weight)
             // would otherwise make the update copy each parameter (copy-on-write).
             drop((l, outputs));
-            optimizer.step()?;
-            seconds += started.elapsed().as_secs_f64();
+            self.optimizer.step()?;
+            self.global_step += 1;
             loss_sum += value * n as f64;
             seen += n;
             metrics
@@ -119,15 +241,51 @@ fn fit_in_pool<M: Module<f32>>(
                 loss_sum / seen as f64,
                 metrics.first().map(|m| m.value()),
             );
-            let mut ctx = Context {
-                model,
-                optimizer: &mut *optimizer,
-                history: &history,
+            let logs = StepLogs {
+                epoch,
+                step: i + 1,
+                global_step: self.global_step,
+                loss: value,
+                lr,
             };
-            for c in callbacks.iter_mut() {
-                c.on_step_end(&mut ctx, i + 1)?;
+            let mut ctx = Context {
+                model: self.model,
+                optimizer: &mut *self.optimizer,
+                history: &self.history,
+            };
+            for c in self.callbacks.iter_mut() {
+                stop |= c.on_step_end(&mut ctx, &logs)? == Control::Stop;
+            }
+            if config
+                .val_check_interval
+                .is_some_and(|k| self.global_step % k == 0)
+            {
+                if let Some(val) = self.validation {
+                    let t = Instant::now();
+                    let (vl, vm) = evaluate_in_pool(
+                        self.model,
+                        self.loss,
+                        val,
+                        config.batch_size,
+                        &mut self.val_metrics,
+                    )?;
+                    val_seconds += t.elapsed().as_secs_f64();
+                    let check = ValCheck {
+                        epoch,
+                        step: self.global_step,
+                        val_loss: vl,
+                        val_metrics: vm,
+                        lr: self.optimizer.lr(),
+                    };
+                    self.history.val_checks.push(check.clone());
+                    last_check = Some(check);
+                }
+            }
+            if stop {
+                break;
             }
         }
+        let seconds = started.elapsed().as_secs_f64() - val_seconds;
         let mut logs = EpochLogs {
             epoch,
             loss: loss_sum / seen.max(1) as f64,
@@ -137,97 +295,44 @@ fn fit_in_pool<M: Module<f32>>(
                 .collect(),
             val_loss: None,
             val_metrics: Vec::new(),
-            lr,
+            lr: self.optimizer.lr(),
             seconds,
+            val_seconds: None,
+            steps: self.global_step,
         };
-        if let Some(val) = &validation {
-            let (vl, vm) = evaluate(model, loss, val, config.batch_size, &mut metrics)?;
+        if let Some(val) = self.validation {
+            let (vl, vm) = match last_check {
+                // A mid-epoch check just ran on the same weights: reuse it.
+                Some(check) if check.step == self.global_step => {
+                    (check.val_loss, check.val_metrics)
+                }
+                _ => {
+                    let t = Instant::now();
+                    let r = evaluate_in_pool(
+                        self.model,
+                        self.loss,
+                        val,
+                        config.batch_size,
+                        &mut self.val_metrics,
+                    )?;
+                    val_seconds += t.elapsed().as_secs_f64();
+                    r
+                }
+            };
             logs.val_loss = Some(vl);
             logs.val_metrics = vm;
+            logs.val_seconds = Some(val_seconds);
         }
-        progress.finish(config.epochs, &logs);
-        let mut stop = false;
+        progress.finish(epoch_limit, &logs);
         let mut ctx = Context {
-            model,
-            optimizer: &mut *optimizer,
-            history: &history,
+            model: self.model,
+            optimizer: &mut *self.optimizer,
+            history: &self.history,
         };
-        for c in callbacks.iter_mut() {
+        for c in self.callbacks.iter_mut() {
             stop |= c.on_epoch_end(&mut ctx, &logs)? == Control::Stop;
         }
-        history.epochs.push(logs);
-        if stop {
-            break;
-        }
+        self.history.epochs.push(logs);
+        Ok(stop)
     }
-    let mut ctx = Context {
-        model,
-        optimizer: &mut *optimizer,
-        history: &history,
-    };
-    for c in callbacks.iter_mut() {
-        c.on_train_end(&mut ctx)?;
-    }
-    Ok(history)
-}
-
-/// Mean loss and metrics of `model` over `data` in evaluation mode, nothing recorded.
-pub fn evaluate<M: Module<f32> + ?Sized>(
-    model: &M,
-    loss: &LossFn<'_>,
-    data: &TensorDataset,
-    batch_size: usize,
-    metrics: &mut [Box<dyn Metric>],
-) -> Result<(f64, Vec<(String, f64)>), TrainError> {
-    model.eval();
-    metrics.iter_mut().for_each(|m| m.reset());
-    let result = no_grad(|| -> Result<f64, TrainError> {
-        let (mut total, mut seen) = (0.0f64, 0usize);
-        for batch in DataLoader::new(data, batch_size).epoch(0) {
-            let n = batch.inputs.shape()[0];
-            let outputs = model.forward(&Var::new(batch.inputs));
-            total += loss(&outputs, &batch.targets)?.item() as f64 * n as f64;
-            seen += n;
-            let out = outputs.value();
-            metrics
-                .iter_mut()
-                .for_each(|m| m.update(&out, &batch.targets));
-        }
-        Ok(total / seen.max(1) as f64)
-    });
-    model.train();
-    Ok((
-        result?,
-        metrics
-            .iter()
-            .map(|m| (m.name().to_string(), m.value()))
-            .collect(),
-    ))
-}
-
-/// The model's outputs for `inputs` `[N, ...]`, in batches, in evaluation mode.
-pub fn predict<M: Module<f32> + ?Sized>(
-    model: &M,
-    inputs: &Tensor<f32>,
-    batch_size: usize,
-) -> Tensor<f32> {
-    model.eval();
-    let n = inputs.shape().first().copied().unwrap_or(0);
-    let parts: Vec<Tensor<f32>> = no_grad(|| {
-        (0..n)
-            .step_by(batch_size.max(1))
-            .map(|start| {
-                let len = batch_size.min(n - start);
-                model
-                    .forward(&Var::new(inputs.narrow(0, start, len)))
-                    .value()
-            })
-            .collect()
-    });
-    model.train();
-    let refs: Vec<&Tensor<f32>> = parts.iter().collect();
-    if refs.is_empty() {
-        return Tensor::zeros(&[0]);
-    }
-    Tensor::concat(&refs, 0)
 }

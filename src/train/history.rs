@@ -16,21 +16,30 @@ pub struct EpochLogs {
     pub val_loss: Option<f64>,
     /// Validation metrics, by name without the `val_` prefix.
     pub val_metrics: Vec<(String, f64)>,
-    /// Learning rate (first parameter group) used during the epoch.
+    /// Learning rate (first parameter group) in effect at the end of the epoch, after the
+    /// last step's per-step schedule (a per-epoch schedule steps after this is logged).
     pub lr: f64,
-    /// Wall time of the epoch's training steps in seconds (validation excluded).
+    /// Wall time of the whole training epoch in seconds: batch assembly, forward, backward,
+    /// step, metrics, progress and step callbacks; validation excluded (Keras' timing).
     pub seconds: f64,
+    /// Wall time of the epoch's validation in seconds (mid-epoch checks included), when
+    /// there is validation data.
+    pub val_seconds: Option<f64>,
+    /// Optimizer steps taken since the start of training, at the end of this epoch.
+    pub steps: usize,
 }
 
 impl EpochLogs {
     /// A logged value by its History column name (`loss`, `accuracy`, `val_loss`,
-    /// `val_accuracy`, `lr`, `seconds`).
+    /// `val_accuracy`, `lr`, `seconds`, `val_seconds`, `steps`).
     pub fn get(&self, name: &str) -> Option<f64> {
         match name {
             "loss" => Some(self.loss),
             "val_loss" => self.val_loss,
             "lr" => Some(self.lr),
             "seconds" => Some(self.seconds),
+            "val_seconds" => self.val_seconds,
+            "steps" => Some(self.steps as f64),
             _ => match name.strip_prefix("val_") {
                 Some(m) => self
                     .val_metrics
@@ -47,15 +56,34 @@ impl EpochLogs {
     }
 }
 
+/// One validation run inside an epoch (`FitConfig::val_check_interval`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValCheck {
+    /// 1-based epoch it ran in.
+    pub epoch: usize,
+    /// Optimizer steps taken since the start of training when it ran.
+    pub step: usize,
+    /// Validation loss.
+    pub val_loss: f64,
+    /// Validation metrics, by name without the `val_` prefix.
+    pub val_metrics: Vec<(String, f64)>,
+    /// Learning rate in effect when it ran.
+    pub lr: f64,
+}
+
 /// Per-epoch logs of a `fit` call.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct History {
-    /// One entry per completed epoch.
+    /// One entry per completed epoch (the last may be cut short by `max_steps` or a
+    /// callback).
     pub epochs: Vec<EpochLogs>,
+    /// The mid-epoch validation runs, when `val_check_interval` is set.
+    pub val_checks: Vec<ValCheck>,
 }
 
 impl History {
-    /// The column names: Keras CSVLogger's, plus `lr` and `seconds`.
+    /// The column names: Keras CSVLogger's, plus `lr`, `seconds` and (with validation)
+    /// `val_seconds`.
     pub fn columns(&self) -> Vec<String> {
         let Some(first) = self.epochs.first() else {
             return vec!["epoch".into(), "loss".into(), "lr".into(), "seconds".into()];
@@ -67,10 +95,14 @@ impl History {
             cols.extend(first.val_metrics.iter().map(|(n, _)| format!("val_{n}")));
         }
         cols.extend(["lr".to_string(), "seconds".to_string()]);
+        if first.val_seconds.is_some() {
+            cols.push("val_seconds".into());
+        }
         cols
     }
 
-    /// The History as CSV text: `epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds`.
+    /// The History as CSV text:
+    /// `epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,val_seconds`.
     pub fn to_csv(&self) -> String {
         let cols = self.columns();
         let mut out = cols.join(",") + "\n";

@@ -14,6 +14,9 @@ pub trait Metric: Send {
     fn update(&mut self, outputs: &Tensor<f32>, targets: &Targets);
     /// The value over everything since the last reset.
     fn value(&self) -> f64;
+    /// A new, empty metric of the same kind: validation keeps its own copies, so a
+    /// mid-epoch validation run does not disturb the training tally.
+    fn fresh(&self) -> Box<dyn Metric>;
 }
 
 /// Top-1 accuracy: the fraction of examples whose largest output is the target class.
@@ -52,6 +55,10 @@ impl Metric for Accuracy {
             self.correct += Self::count_correct(outputs, classes);
             self.total += classes.numel();
         }
+    }
+
+    fn fresh(&self) -> Box<dyn Metric> {
+        Box::new(Accuracy::default())
     }
 
     fn value(&self) -> f64 {

@@ -14,7 +14,12 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    pub(crate) fn start(verbosity: Verbosity, epoch: usize, epochs: usize, steps: usize) -> Self {
+    pub(crate) fn start(
+        verbosity: Verbosity,
+        epoch: usize,
+        epochs: Option<usize>,
+        steps: usize,
+    ) -> Self {
         let bar_wanted = match verbosity {
             Verbosity::Bar => true,
             Verbosity::Auto => std::io::stdout().is_terminal(),
@@ -24,7 +29,8 @@ impl Progress {
         let bar = bar_wanted.then(|| {
             let bar = ProgressBar::new(steps as u64);
             let style = ProgressStyle::with_template(&format!(
-                "epoch {epoch}/{epochs} [{{bar:30}}] {{pos}}/{{len}} ETA {{eta}} {{msg}}"
+                "epoch {} [{{bar:30}}] {{pos}}/{{len}} ETA {{eta}} {{msg}}",
+                of(epoch, epochs)
             ))
             .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style.progress_chars("=> "));
@@ -47,7 +53,7 @@ impl Progress {
         }
     }
 
-    pub(crate) fn finish(self, epochs: usize, logs: &EpochLogs) {
+    pub(crate) fn finish(self, epochs: Option<usize>, logs: &EpochLogs) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
@@ -57,9 +63,17 @@ impl Progress {
     }
 }
 
+/// `3/10`, or `3` when the number of epochs is open (a `max_steps` budget).
+fn of(epoch: usize, epochs: Option<usize>) -> String {
+    match epochs {
+        Some(total) => format!("{epoch}/{total}"),
+        None => epoch.to_string(),
+    }
+}
+
 /// `epoch 1/10: loss 0.5123 accuracy 0.8211 val_loss 0.4410 val_accuracy 0.8420 lr 0.001 (2.10 s)`.
-pub(crate) fn summary(epochs: usize, e: &EpochLogs) -> String {
-    let mut s = format!("epoch {}/{epochs}: loss {:.4}", e.epoch, e.loss);
+pub(crate) fn summary(epochs: Option<usize>, e: &EpochLogs) -> String {
+    let mut s = format!("epoch {}: loss {:.4}", of(e.epoch, epochs), e.loss);
     for (n, v) in &e.metrics {
         s += &format!(" {n} {v:.4}");
     }

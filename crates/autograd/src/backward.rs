@@ -235,6 +235,14 @@ fn check_root<T: Float>(op: &str, root: &Var<T>) -> Result<()> {
 impl<T: Float> Var<T> {
     /// Backpropagates from this scalar, accumulating into every tracked leaf's `.grad`.
     /// Errors (naming the shape) if the Var is not a scalar: use [`Var::backward_with`].
+    ///
+    /// Calling it twice on one graph is allowed and accumulates the gradients a second
+    /// time: PyTorch's behaviour with `retain_graph=True`, always. PyTorch frees the saved
+    /// tensors during backward to save memory and so must refuse a second pass; graft's
+    /// graph nodes hold their inputs by reference count, and backward reads them without
+    /// consuming them, so the graph stays whole until its last `Var` is dropped: there is
+    /// nothing to free early and no error to raise. Zero the gradients between passes
+    /// (`optimizer.zero_grad()`) if you want them replaced rather than summed.
     pub fn backward(&self) -> Result<()> {
         if self.numel() != 1 {
             return Err(TensorError::new(

@@ -2,6 +2,7 @@
 //! instead of one per file keeps the test build fast. A new test file is a new `mod` line.
 
 mod anomaly;
+mod backward_twice;
 mod checkpoint;
 mod engine;
 mod fixtures_higher_order;

@@ -298,6 +298,17 @@ pub fn try_batch_norm<T: Float>(
     let cs = channel_shape(x.shape());
     let axes: Vec<isize> = (0..x.ndim() as isize).filter(|&d| d != 1).collect();
     let (mean, var) = if training {
+        if x.numel() / x.shape()[1].max(1) == 1 {
+            // PyTorch refuses too: the batch variance of one value is 0, and the output
+            // would silently be β for every input.
+            return Err(TensorError::new(
+                "batch_norm",
+                format!(
+                    "expected more than 1 value per channel when training, got input size {:?}",
+                    x.shape()
+                ),
+            ));
+        }
         let mean = x.try_mean_dims(&axes, true)?;
         let var = x.try_var_dims(&axes, 0, true)?;
         let n = x.numel() / x.shape()[1];

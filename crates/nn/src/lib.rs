@@ -8,16 +8,22 @@
 
 #![forbid(unsafe_code)]
 
+mod convert;
 pub mod functional;
 pub mod init;
+mod input;
 mod layers;
 pub mod limits;
 pub mod loss;
 mod module;
 pub mod regularize;
 
+pub use convert::{cast_into, gradcheck_module};
+pub use input::Input;
 pub use layers::*;
+pub use mode::TrainingModes;
 pub use module::{Module, Visitor};
+mod mode;
 pub mod spec;
 pub mod state;
 pub use spec::{sequential_from_spec, SpecError};

@@ -1,7 +1,9 @@
 //! The `Module` trait: a forward pass plus named parameters, buffers and child modules.
 
 use graft_autograd::Var;
-use graft_tensor::Float;
+use graft_tensor::{Float, TensorError};
+
+use crate::input::Input;
 
 /// What a module shows to [`Module::visit`]: its own parameters and buffers, and its child
 /// modules, each under the name PyTorch would give it.
@@ -43,6 +45,43 @@ pub trait Visitor<T: Float> {
 pub trait Module<T: Float = f32>: Send + Sync {
     /// The forward pass.
     fn forward(&self, x: &Var<T>) -> Var<T>;
+
+    /// The forward pass as a `Result`: a shape mismatch is an error naming the layer's op and
+    /// the shapes. Layers that can fail override it (and their `forward` panics with its
+    /// message); the default calls `forward`.
+    fn try_forward(&self, x: &Var<T>) -> Result<Var<T>, TensorError> {
+        Ok(self.forward(x))
+    }
+
+    /// The forward pass on any kind of input: float features, integer indices or a tuple
+    /// (tokens and a mask). The default sends a float input to [`Module::try_forward`] and
+    /// rejects the other kinds; a model fed token indices overrides this (and `forward`
+    /// then serves float callers, e.g. by casting). `fit`, `evaluate` and `predict` call it.
+    fn forward_input(&self, x: &Input<T>) -> Result<Var<T>, TensorError> {
+        match x {
+            Input::Float(v) => self.try_forward(v),
+            other => Err(TensorError::new(
+                self.type_name(),
+                format!(
+                    "takes a float input, got {}; a model fed indices or several tensors \
+                     implements Module::forward_input",
+                    other.describe()
+                ),
+            )),
+        }
+    }
+
+    /// The module's short type name (`Linear`, `Sequential`), for error messages.
+    fn type_name(&self) -> String {
+        short_type_name(std::any::type_name::<Self>())
+    }
+
+    /// This module's own training flag, for modules that have one (Dropout, BatchNorm);
+    /// `None` for the rest. Lets callers put modes back as they were (see
+    /// [`crate::TrainingModes`]).
+    fn own_training(&self) -> Option<bool> {
+        None
+    }
 
     /// Shows the module's parameters, buffers and children to `v` (nothing by default).
     fn visit(&self, _v: &mut dyn Visitor<T>) {}
@@ -110,6 +149,12 @@ pub trait Module<T: Float = f32>: Send + Sync {
     fn eval(&self) {
         set_training(self, false);
     }
+}
+
+/// `graft_nn::layers::linear::Linear<f32>` -> `Linear`.
+fn short_type_name(full: &str) -> String {
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base).to_string()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -2,8 +2,10 @@
 //! instead of one per file keeps the test build fast. A new test file is a new `mod` line.
 
 mod attention_semantics;
+mod batchnorm_and_inputs;
 mod checkpoint_sequential;
 mod conv_semantics;
+mod convert;
 mod fixtures_layers;
 mod fixtures_losses;
 mod losses;

@@ -33,6 +33,7 @@ mod pool;
 mod pool2d;
 mod random;
 mod reduce;
+mod sampling;
 mod storage;
 mod tensor;
 mod unfold;

@@ -5,4 +5,5 @@ mod errors;
 mod fixtures_ops;
 mod hostile_shapes;
 mod proptest_ops;
+mod sampling;
 mod semantics;

@@ -10,7 +10,8 @@ use memmap2::{Mmap, UncheckedAdvice};
 use super::array::decode_f32_into;
 use super::header::{parse_header, Header};
 use super::NpyArray;
-use crate::data::dataset::{Batch, Dataset, Targets};
+use crate::data::dataset::Targets;
+use crate::data::dataset_trait::{Batch, Dataset};
 use crate::data::sample::{read_batch, SampleSource, Target};
 use crate::data::DataError;
 
@@ -262,10 +263,8 @@ impl Dataset for NpyDataset {
         self.targets.len()
     }
 
-    /// Gathers the rows at `indices`. Panics on an index out of range, as
-    /// [`TensorDataset`](crate::data::TensorDataset) does; reading a mapped file that
-    /// passed [`NpyMmap::open`]'s checks cannot otherwise fail.
-    fn batch(&self, indices: &[usize]) -> Batch {
-        read_batch(self, indices, |_| ()).unwrap_or_else(|e| panic!("{e}"))
+    /// Gathers the rows at `indices`, read from the mapped file.
+    fn try_batch(&self, indices: &[usize]) -> Result<Batch, DataError> {
+        read_batch(self, indices, |_| ())
     }
 }

@@ -67,6 +67,10 @@ impl<T: Float> Module<T> for Conv2d<T> {
         conv2d(x, &self.weight, self.bias.as_ref(), &self.options)
     }
 
+    fn try_forward(&self, x: &Var<T>) -> graft_tensor::Result<Var<T>> {
+        crate::functional::try_conv2d(x, &self.weight, self.bias.as_ref(), &self.options)
+    }
+
     fn visit(&self, v: &mut dyn Visitor<T>) {
         v.parameter("weight", &self.weight);
         if let Some(b) = &self.bias {

@@ -40,6 +40,10 @@ impl<T: Float> Module<T> for Dropout {
         self.rng.with(|rng| dropout(x, self.p, training, rng))
     }
 
+    fn own_training(&self) -> Option<bool> {
+        Some(self.training.load(Ordering::Relaxed))
+    }
+
     fn set_own_training(&self, training: bool) {
         self.training.store(training, Ordering::Relaxed);
     }

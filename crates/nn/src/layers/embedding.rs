@@ -5,10 +5,13 @@ use graft_tensor::{or_panic, Float, Tensor};
 use rand::Rng;
 
 use crate::functional::try_embedding;
+use crate::input::Input;
 use crate::module::{Module, Visitor};
 
-/// A table of `num` vectors of size `dim`, looked up by integer index. Its input is a
-/// tensor of indices, so it is called with [`Embedding::lookup`] rather than `forward`.
+/// A table of `num` vectors of size `dim`, looked up by integer index: call
+/// [`Embedding::lookup`] with a `Tensor<i64>`, or `forward_input` with [`Input::Index`] (what
+/// `fit` does, also as the first layer of a `Sequential`). `forward` takes indices stored as
+/// floats, for the float-only path.
 pub struct Embedding<T: Float = f32> {
     /// `[num_embeddings, embedding_dim]`.
     pub weight: Var<T>,
@@ -39,8 +42,19 @@ impl<T: Float> Embedding<T> {
 impl<T: Float> Module<T> for Embedding<T> {
     /// Looks up the indices held (as floats) in `x`: lets an embedding sit in a Sequential.
     fn forward(&self, x: &Var<T>) -> Var<T> {
-        let indices = x.value().cast::<i64>();
-        self.lookup(&indices)
+        self.try_forward(x).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_forward(&self, x: &Var<T>) -> graft_tensor::Result<Var<T>> {
+        try_embedding(&x.value().cast::<i64>(), &self.weight, self.padding_idx)
+    }
+
+    /// Index inputs go straight to the table; float inputs are cast as in `forward`.
+    fn forward_input(&self, x: &Input<T>) -> graft_tensor::Result<Var<T>> {
+        match x {
+            Input::Index(indices) => try_embedding(indices, &self.weight, self.padding_idx),
+            other => self.try_forward(other.as_float()?),
+        }
     }
 
     fn visit(&self, v: &mut dyn Visitor<T>) {

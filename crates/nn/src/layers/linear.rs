@@ -4,7 +4,7 @@ use graft_autograd::Var;
 use graft_tensor::Float;
 use rand::Rng;
 
-use crate::functional::linear;
+use crate::functional::{linear, try_linear};
 use crate::init::{default_bias, default_weight};
 use crate::module::{Module, Visitor};
 
@@ -42,6 +42,10 @@ impl<T: Float> Linear<T> {
 impl<T: Float> Module<T> for Linear<T> {
     fn forward(&self, x: &Var<T>) -> Var<T> {
         linear(x, &self.weight, self.bias.as_ref())
+    }
+
+    fn try_forward(&self, x: &Var<T>) -> graft_tensor::Result<Var<T>> {
+        try_linear(x, &self.weight, self.bias.as_ref())
     }
 
     fn visit(&self, v: &mut dyn Visitor<T>) {

@@ -63,6 +63,10 @@ impl<T: Float> BatchNorm<T> {
 
 impl<T: Float> Module<T> for BatchNorm<T> {
     fn forward(&self, x: &Var<T>) -> Var<T> {
+        self.try_forward(x).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_forward(&self, x: &Var<T>) -> graft_tensor::Result<Var<T>> {
         let training = self.training.load(Ordering::Relaxed);
         let y = try_batch_norm(
             x,
@@ -73,13 +77,18 @@ impl<T: Float> Module<T> for BatchNorm<T> {
             training,
             self.momentum,
             self.eps,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        if training && graft_autograd::is_grad_enabled() {
+        )?;
+        // The running statistics were updated (training mode updates them with or without
+        // grad mode, as PyTorch does), so the count goes up with them.
+        if training {
             let n = self.num_batches_tracked.value().add_scalar(T::ONE);
             self.num_batches_tracked.set_value(n);
         }
-        y
+        Ok(y)
+    }
+
+    fn own_training(&self) -> Option<bool> {
+        Some(self.training.load(Ordering::Relaxed))
     }
 
     fn visit(&self, v: &mut dyn Visitor<T>) {
@@ -122,6 +131,10 @@ impl<T: Float> LayerNorm<T> {
 
 impl<T: Float> Module<T> for LayerNorm<T> {
     fn forward(&self, x: &Var<T>) -> Var<T> {
+        self.try_forward(x).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_forward(&self, x: &Var<T>) -> graft_tensor::Result<Var<T>> {
         try_layer_norm(
             x,
             &self.normalized_shape,
@@ -129,7 +142,6 @@ impl<T: Float> Module<T> for LayerNorm<T> {
             Some(&self.bias),
             self.eps,
         )
-        .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn visit(&self, v: &mut dyn Visitor<T>) {

@@ -32,6 +32,10 @@ impl<T: Float> Module<T> for MaxPool2d {
     fn forward(&self, x: &Var<T>) -> Var<T> {
         max_pool2d(x, self.kernel, self.stride, self.padding)
     }
+
+    fn try_forward(&self, x: &Var<T>) -> graft_tensor::Result<Var<T>> {
+        crate::functional::try_max_pool2d(x, self.kernel, self.stride, self.padding)
+    }
 }
 
 /// Mean over `kernel` windows; stride defaults to the kernel size.
@@ -106,5 +110,9 @@ impl Flatten {
 impl<T: Float> Module<T> for Flatten {
     fn forward(&self, x: &Var<T>) -> Var<T> {
         x.flatten(self.start, self.end)
+    }
+
+    fn try_forward(&self, x: &Var<T>) -> graft_tensor::Result<Var<T>> {
+        x.try_flatten(self.start, self.end)
     }
 }

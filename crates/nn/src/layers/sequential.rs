@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use graft_autograd::{checkpoint, is_grad_enabled, Var};
-use graft_tensor::Float;
+use graft_tensor::{or_panic, Float, Result, TensorError};
 
+use crate::input::Input;
 use crate::module::{Module, Visitor};
 
 /// Modules applied in order. Children are named by position, so parameters are called
@@ -92,13 +93,15 @@ impl<T: Float> Sequential<T> {
     }
 }
 
-impl<T: Float> Module<T> for Sequential<T> {
-    fn forward(&self, x: &Var<T>) -> Var<T> {
+impl<T: Float> Sequential<T> {
+    /// The forward pass with every segment but the last checkpointed (see
+    /// [`Sequential::checkpointed`]).
+    fn forward_checkpointed(&self, x: &Var<T>) -> Var<T> {
         let run = |layers: &[Arc<dyn Module<T>>], h: &Var<T>| {
             layers.iter().fold(h.clone(), |h, layer| layer.forward(&h))
         };
         let size = self.layers.len() / self.segments.max(1);
-        if self.segments <= 1 || size == 0 || !is_grad_enabled() {
+        if size == 0 {
             return run(&self.layers, x);
         }
         let cut = size * (self.segments - 1);
@@ -114,6 +117,45 @@ impl<T: Float> Module<T> for Sequential<T> {
             )
         });
         run(&self.layers[cut..], &h)
+    }
+}
+
+impl<T: Float> Module<T> for Sequential<T> {
+    fn forward(&self, x: &Var<T>) -> Var<T> {
+        or_panic(self.try_forward(x))
+    }
+
+    fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
+        if self.segments > 1 && is_grad_enabled() {
+            return Ok(self.forward_checkpointed(x));
+        }
+        self.forward_input(&Input::Float(x.clone()))
+    }
+
+    /// The first layer receives the input as it is (an `Embedding` takes indices); the
+    /// rest get the previous output. An error names the failing layer: `layer 0 (Linear):
+    /// linear: input [32, 100] does not match weight [10, 784] ([out, in])`.
+    fn forward_input(&self, x: &Input<T>) -> Result<Var<T>> {
+        let name = |i: usize, layer: &dyn Module<T>, e: TensorError| {
+            TensorError::of_kind(
+                e.kind,
+                format!("layer {i} ({})", layer.type_name()),
+                e.to_string(),
+            )
+        };
+        let mut layers = self.layers.iter().enumerate();
+        let mut h = match layers.next() {
+            Some((i, first)) => first
+                .forward_input(x)
+                .map_err(|e| name(i, first.as_ref(), e))?,
+            None => return x.as_float().cloned(),
+        };
+        for (i, layer) in layers {
+            h = layer
+                .try_forward(&h)
+                .map_err(|e| name(i, layer.as_ref(), e))?;
+        }
+        Ok(h)
     }
 
     fn visit(&self, v: &mut dyn Visitor<T>) {
