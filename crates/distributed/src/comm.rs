@@ -155,6 +155,7 @@ impl Communicator {
     }
 
     /// Overwrites `buf` on every rank with rank 0's `buf` (same length everywhere).
+    #[cfg_attr(not(feature = "mpi"), allow(unused_variables))]
     pub fn broadcast_slice<T: Element>(&self, buf: &mut [T]) {
         match &self.backend {
             Backend::Single => {}
@@ -272,6 +273,7 @@ impl Communicator {
         }))
     }
 
+    #[cfg_attr(not(feature = "mpi"), allow(unused_variables))]
     fn broadcast_u64(&self, buf: &mut [u64]) {
         match &self.backend {
             Backend::Single => {}

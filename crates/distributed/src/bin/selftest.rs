@@ -298,6 +298,10 @@ fn fault(comm: &Communicator, args: &[String]) -> Result<(), String> {
                 .and_then(|c| c.save(path))
                 .map_err(|e| e.to_string())?;
         }
+        if step == 2 {
+            // The checkpoint is on disk before any rank fails.
+            comm.barrier();
+        }
     }
     Err("the injected fault did not stop the job".into())
 }
