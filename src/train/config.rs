@@ -38,6 +38,10 @@ pub struct FitConfig {
     pub metrics: Vec<Box<dyn Metric>>,
     /// Callbacks, called in order.
     pub callbacks: Vec<Box<dyn Callback>>,
+    /// Data-parallel training across processes (see [`graft_distributed`]): each rank
+    /// trains on its shard, gradients are averaged, only rank 0 prints, and every rank
+    /// logs the same History. `None`: one process.
+    pub distributed: Option<graft_distributed::DataParallel<f32>>,
 }
 
 impl Default for FitConfig {
@@ -52,6 +56,7 @@ impl Default for FitConfig {
             verbosity: Verbosity::Auto,
             metrics: vec![Box::new(Accuracy::default())],
             callbacks: Vec::new(),
+            distributed: None,
         }
     }
 }
@@ -107,6 +112,14 @@ impl FitConfig {
     /// Replaces the metrics.
     pub fn metrics(mut self, metrics: Vec<Box<dyn Metric>>) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Trains data-parallel with `ddp` (its communicator decides rank and size; its
+    /// [`set_epoch`](graft_distributed::DataParallel::set_epoch) the first epoch's shard).
+    /// `batch_size` is then per rank: the global batch is `batch_size * ranks`.
+    pub fn distributed(mut self, ddp: graft_distributed::DataParallel<f32>) -> Self {
+        self.distributed = Some(ddp);
         self
     }
 

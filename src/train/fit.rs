@@ -9,11 +9,12 @@ use graft_tensor::{Result as TensorResult, Tensor};
 
 use super::callbacks::{Context, Control};
 use super::config::FitConfig;
+use super::distributed::Hooks;
 use super::error::TrainError;
 use super::history::{EpochLogs, History};
 use super::metrics::Metric;
 use super::progress::Progress;
-use crate::data::{DataLoader, Dataset, Targets, TensorDataset};
+use crate::data::{Batch, DataLoader, Dataset, Targets, TensorDataset};
 
 /// A loss in the shape `fit` takes: model outputs and targets to a scalar Var.
 pub type LossFn<'a> = dyn Fn(&Var<f32>, &Targets) -> TensorResult<Var<f32>> + Sync + 'a;
@@ -51,6 +52,10 @@ fn fit_in_pool<M: Module<f32>>(
         (data.clone(), None)
     };
     let validation = config.validation_data.take().or(split_val);
+    // DISTRIBUTED (1/5): with a data-parallel setup, only rank 0 prints, and each rank
+    // validates on its share of the validation data.
+    let dist = Hooks::new(config.distributed.as_ref());
+    let validation = validation.map(|v| dist.validation_shard(v));
     if train.is_empty() {
         return Err(TrainError::Config("the training set is empty".into()));
     }
@@ -64,12 +69,18 @@ fn fit_in_pool<M: Module<f32>>(
     for epoch in 1..=config.epochs {
         model.train();
         let lr = optimizer.lr();
-        let progress =
-            Progress::start(config.verbosity, epoch, config.epochs, loader.num_batches());
+        // DISTRIBUTED (2/5): this rank's shard of the epoch, from the distributed sampler.
+        let shard = dist.epoch_batches(&train, config.batch_size, config.shuffle, config.seed, epoch);
+        let batches: Box<dyn Iterator<Item = Batch> + '_> = match &shard {
+            Some(s) => Box::new(s.iter().map(|idx| train.batch(idx))),
+            None => Box::new(loader.epoch(epoch - 1)),
+        };
+        let steps = shard.as_ref().map_or(loader.num_batches(), Vec::len);
+        let progress = Progress::start(dist.verbosity(config.verbosity), epoch, config.epochs, steps);
         metrics.iter_mut().for_each(|m| m.reset());
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
         let mut seconds = 0.0;
-        for (i, batch) in loader.epoch(epoch - 1).enumerate() {
+        for (i, batch) in batches.enumerate() {
             let started = Instant::now();
             let n = batch.inputs.shape()[0];
             let outputs = model.forward(&Var::new(batch.inputs));
@@ -84,6 +95,8 @@ fn fit_in_pool<M: Module<f32>>(
             }
             optimizer.zero_grad();
             l.backward()?;
+            // DISTRIBUTED (3/5): every gradient becomes its mean over ranks.
+            dist.after_backward();
             let out = outputs.value();
             // Free the graph first: views of the parameters in it (a transposed weight)
             // would otherwise make the update copy each parameter (copy-on-write).
@@ -109,20 +122,26 @@ fn fit_in_pool<M: Module<f32>>(
                 c.on_step_end(&mut ctx, i + 1)?;
             }
         }
+        let mut train_metrics: Vec<(String, f64)> = metrics
+            .iter()
+            .map(|m| (m.name().to_string(), m.value()))
+            .collect();
+        // DISTRIBUTED (4/5): loss, metrics and time over all ranks, identical everywhere.
+        dist.reduce_epoch(&mut loss_sum, &mut seen, &mut train_metrics, &mut seconds)?;
         let mut logs = EpochLogs {
             epoch,
             loss: loss_sum / seen.max(1) as f64,
-            metrics: metrics
-                .iter()
-                .map(|m| (m.name().to_string(), m.value()))
-                .collect(),
+            metrics: train_metrics,
             val_loss: None,
             val_metrics: Vec::new(),
             lr,
             seconds,
         };
         if let Some(val) = &validation {
-            let (vl, vm) = evaluate(model, loss, val, config.batch_size, &mut metrics)?;
+            // DISTRIBUTED (5/5): rank 0's buffers first; then means over all ranks' shares.
+            dist.before_eval()?;
+            let (mut vl, mut vm) = evaluate(model, loss, val, config.batch_size, &mut metrics)?;
+            dist.reduce_eval(&mut vl, &mut vm, val.len());
             logs.val_loss = Some(vl);
             logs.val_metrics = vm;
         }

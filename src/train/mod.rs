@@ -4,6 +4,7 @@
 
 mod callbacks;
 mod config;
+mod distributed;
 mod error;
 mod fit;
 mod history;
