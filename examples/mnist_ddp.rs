@@ -133,7 +133,11 @@ fn run(cli: &Cli, comm: &Communicator) -> Result<(), Box<dyn std::error::Error>>
         .epochs(epochs)
         .validation_split(0.1)
         .seed(flags.seed)
-        .verbosity(if root { Verbosity::Auto } else { Verbosity::Silent })
+        .verbosity(if root {
+            Verbosity::Auto
+        } else {
+            Verbosity::Silent
+        })
         .distributed(ddp.clone())
         .callback(EpochEnd {
             scheduler,
@@ -141,7 +145,13 @@ fn run(cli: &Cli, comm: &Communicator) -> Result<(), Box<dyn std::error::Error>>
             first_epoch,
             root,
         });
-    let mut history = fit(&model, &mut optimizer, &losses::cross_entropy, &sets.train, fit_config)?;
+    let mut history = fit(
+        &model,
+        &mut optimizer,
+        &losses::cross_entropy,
+        &sets.train,
+        fit_config,
+    )?;
     for e in history.epochs.iter_mut() {
         e.epoch += first_epoch;
     }

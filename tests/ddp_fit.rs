@@ -51,7 +51,10 @@ fn train(
         config = config.distributed(d);
     }
     let h = fit(m, &mut opt, &losses::cross_entropy, &toy(1), config).unwrap();
-    (h, m.parameters().iter().map(|p| p.value().to_vec()).collect())
+    (
+        h,
+        m.parameters().iter().map(|p| p.value().to_vec()).collect(),
+    )
 }
 
 #[test]

@@ -30,9 +30,9 @@ impl<'a> Hooks<'a> {
 
     /// This rank's batches of epoch `epoch` (1-based within this `fit` call), drawn by the
     /// distributed sampler from epoch `ddp.epoch() + epoch - 1`; `None` without a setup.
-    pub(crate) fn epoch_batches<'d>(
+    pub(crate) fn epoch_batches(
         &self,
-        train: &'d TensorDataset,
+        train: &TensorDataset,
         batch_size: usize,
         shuffle: bool,
         seed: u64,
@@ -42,7 +42,12 @@ impl<'a> Hooks<'a> {
         let mut sampler = ddp.sampler(train.len(), shuffle, seed);
         sampler.set_epoch(ddp.epoch() + epoch - 1);
         let order = sampler.indices();
-        Some(order.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect())
+        Some(
+            order
+                .chunks(batch_size.max(1))
+                .map(<[usize]>::to_vec)
+                .collect(),
+        )
     }
 
     /// After `backward`: every gradient becomes its mean over ranks.
@@ -94,12 +99,7 @@ impl<'a> Hooks<'a> {
     }
 
     /// After evaluating `n` examples on this rank: the means over all ranks' examples.
-    pub(crate) fn reduce_eval(
-        &self,
-        loss: &mut f64,
-        metrics: &mut [(String, f64)],
-        n: usize,
-    ) {
+    pub(crate) fn reduce_eval(&self, loss: &mut f64, metrics: &mut [(String, f64)], n: usize) {
         let Some(d) = self.ddp else { return };
         let mut sums = vec![weighted(*loss, n), n as f64];
         sums.extend(metrics.iter().map(|(_, v)| weighted(*v, n)));

@@ -70,13 +70,24 @@ fn fit_in_pool<M: Module<f32>>(
         model.train();
         let lr = optimizer.lr();
         // DISTRIBUTED (2/5): this rank's shard of the epoch, from the distributed sampler.
-        let shard = dist.epoch_batches(&train, config.batch_size, config.shuffle, config.seed, epoch);
+        let shard = dist.epoch_batches(
+            &train,
+            config.batch_size,
+            config.shuffle,
+            config.seed,
+            epoch,
+        );
         let batches: Box<dyn Iterator<Item = Batch> + '_> = match &shard {
             Some(s) => Box::new(s.iter().map(|idx| train.batch(idx))),
             None => Box::new(loader.epoch(epoch - 1)),
         };
         let steps = shard.as_ref().map_or(loader.num_batches(), Vec::len);
-        let progress = Progress::start(dist.verbosity(config.verbosity), epoch, config.epochs, steps);
+        let progress = Progress::start(
+            dist.verbosity(config.verbosity),
+            epoch,
+            config.epochs,
+            steps,
+        );
         metrics.iter_mut().for_each(|m| m.reset());
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
         let mut seconds = 0.0;

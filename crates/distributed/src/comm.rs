@@ -267,7 +267,10 @@ impl Communicator {
             eprintln!("graft-distributed: rank {}: {local}", self.rank);
         }
         Err(DistError::Mismatch(if ok {
-            format!("{} rank(s) disagree with rank 0 (see their messages)", bad[0])
+            format!(
+                "{} rank(s) disagree with rank 0 (see their messages)",
+                bad[0]
+            )
         } else {
             local
         }))

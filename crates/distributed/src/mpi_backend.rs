@@ -102,7 +102,7 @@ impl MpiWorld {
             }
             polls = polls.wrapping_add(1);
             // Checking the clock on every poll would cost more than the poll itself.
-            if polls % 1024 == 0 && started.elapsed() > timeout {
+            if polls.is_multiple_of(1024) && started.elapsed() > timeout {
                 self.abort(
                     3,
                     &format!(

@@ -84,9 +84,11 @@ impl DistributedSampler {
 
     /// Examples per rank per epoch.
     pub fn num_samples(&self) -> usize {
-        if self.drop_last && self.len % self.replicas != 0 {
+        if self.drop_last && !self.len.is_multiple_of(self.replicas) {
             // PyTorch: ceil((len - replicas) / replicas), i.e. the whole rounds only.
-            self.len.saturating_sub(self.replicas).div_ceil(self.replicas)
+            self.len
+                .saturating_sub(self.replicas)
+                .div_ceil(self.replicas)
         } else {
             self.len.div_ceil(self.replicas)
         }

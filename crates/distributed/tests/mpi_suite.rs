@@ -137,7 +137,11 @@ fn expect_fault(how: &str, message: &str) {
         run.code,
         run.stderr
     );
-    assert!(run.seconds < 30.0, "the job took {:.1} s to end", run.seconds);
+    assert!(
+        run.seconds < 30.0,
+        "the job took {:.1} s to end",
+        run.seconds
+    );
     assert!(
         run.stderr.contains(message),
         "stderr lacks `{message}`:\n{}",

@@ -53,7 +53,10 @@ fn sampler_matches_pytorchs_padding_and_drop_last() {
                 .indices()
         })
         .collect();
-    assert_eq!(shards, vec![vec![0, 3, 6, 9], vec![1, 4, 7, 0], vec![2, 5, 8, 1]]);
+    assert_eq!(
+        shards,
+        vec![vec![0, 3, 6, 9], vec![1, 4, 7, 0], vec![2, 5, 8, 1]]
+    );
     // The same with drop_last=True: 3 per rank, the tail cut.
     let shards: Vec<Vec<usize>> = (0..3)
         .map(|r| {
@@ -103,7 +106,7 @@ proptest! {
         let mut count = vec![0usize; len];
         dropped.iter().flatten().for_each(|&i| count[i] += 1);
         prop_assert!(count.iter().all(|&c| c <= 1));
-        let want = if len % replicas == 0 { len / replicas } else { (len.saturating_sub(replicas)).div_ceil(replicas) };
+        let want = if len.is_multiple_of(replicas) { len / replicas } else { (len.saturating_sub(replicas)).div_ceil(replicas) };
         prop_assert!(dropped.iter().all(|s| s.len() == want));
     }
 
@@ -148,7 +151,10 @@ fn buckets_hold_each_parameter_once_in_reverse_order() {
         ..DdpConfig::default()
     };
     let ddp = DataParallel::<f32>::new(&comm, &model, small).unwrap();
-    assert_eq!(ddp.bucket_layout(), vec![vec![3], vec![2], vec![1], vec![0]]);
+    assert_eq!(
+        ddp.bucket_layout(),
+        vec![vec![3], vec![2], vec![1], vec![0]]
+    );
 }
 
 #[test]
@@ -199,7 +205,9 @@ fn checkpoint_round_trips_and_resumes_exactly() {
     let fresh = mlp(99);
     let mut fopt = Adam::new(fresh.parameters(), AdamConfig::default().lr(0.05)).unwrap();
     let mut fsched = StepLr::new(1, 0.5).unwrap().attach(&mut fopt);
-    loaded.restore(&fresh, &mut fopt, Some(&mut fsched)).unwrap();
+    loaded
+        .restore(&fresh, &mut fopt, Some(&mut fsched))
+        .unwrap();
     assert_eq!(fopt.lr(), opt.lr());
     train_step(&model, &mut opt, None);
     sched.step(&mut opt);
@@ -218,9 +226,14 @@ fn checkpoint_round_trips_and_resumes_exactly() {
 fn corrupt_checkpoints_are_errors_not_panics() {
     let model = mlp(2);
     let opt = Adam::new(model.parameters(), AdamConfig::default()).unwrap();
-    let bytes = Checkpoint::capture(&model, &opt, None, 1).unwrap().to_bytes();
+    let bytes = Checkpoint::capture(&model, &opt, None, 1)
+        .unwrap()
+        .to_bytes();
     for cut in (0..bytes.len()).step_by(7) {
-        assert!(Checkpoint::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+        assert!(
+            Checkpoint::from_bytes(&bytes[..cut]).is_err(),
+            "cut at {cut}"
+        );
     }
     let mut bad = bytes.clone();
     bad[0] = b'X';
@@ -229,6 +242,8 @@ fn corrupt_checkpoints_are_errors_not_panics() {
     let mut long = bytes;
     long.push(0);
     assert!(Checkpoint::from_bytes(&long).is_err());
-    let missing = Checkpoint::load("/nonexistent/graft.ckpt").unwrap_err().to_string();
+    let missing = Checkpoint::load("/nonexistent/graft.ckpt")
+        .unwrap_err()
+        .to_string();
     assert!(missing.contains("/nonexistent/graft.ckpt"), "{missing}");
 }

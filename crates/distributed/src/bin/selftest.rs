@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use graft_autograd::Var;
-use graft_distributed::{world, Checkpoint, Communicator, DataParallel, DdpConfig, DistributedSampler};
+use graft_distributed::{
+    world, Checkpoint, Communicator, DataParallel, DdpConfig, DistributedSampler,
+};
 use graft_nn::{loss::cross_entropy, BatchNorm1d, Linear, Module, Relu, Sequential};
 use graft_optim::rules::{AdamConfig, SgdConfig};
 use graft_optim::{Adam, Optimizer, Sgd};
@@ -66,15 +68,18 @@ fn collectives(comm: &Communicator) -> Result<(), String> {
         comm.all_reduce_sum(&mut a);
         for (i, v) in a.iter().enumerate() {
             let want = pattern(i, 0) * rank_sum;
-            check(*v as f64 == want, || format!("f32 sum of {n}: [{i}] = {v}, want {want}"))?;
+            check(*v as f64 == want, || {
+                format!("f32 sum of {n}: [{i}] = {v}, want {want}")
+            })?;
         }
         let mut m: Vec<f32> = (0..n).map(|i| pattern(i, rank) as f32).collect();
         comm.all_reduce_mean(&mut m);
         for (i, v) in m.iter().enumerate() {
             let want = pattern(i, 0) * rank_sum / size as f64;
-            check((*v as f64 - want).abs() <= 1e-6 * want.abs().max(1.0), || {
-                format!("f32 mean of {n}: [{i}] = {v}, want {want}")
-            })?;
+            check(
+                (*v as f64 - want).abs() <= 1e-6 * want.abs().max(1.0),
+                || format!("f32 mean of {n}: [{i}] = {v}, want {want}"),
+            )?;
         }
     }
     for n in [1usize, 25 * 1024 * 1024 / 8 + 1] {
@@ -82,7 +87,9 @@ fn collectives(comm: &Communicator) -> Result<(), String> {
         comm.all_reduce_sum(&mut a);
         for (i, v) in a.iter().enumerate() {
             let want = pattern(i, 0) * rank_sum;
-            check(*v == want, || format!("f64 sum of {n}: [{i}] = {v}, want {want}"))?;
+            check(*v == want, || {
+                format!("f64 sum of {n}: [{i}] = {v}, want {want}")
+            })?;
         }
         let mut m: Vec<f64> = (0..n).map(|i| pattern(i, rank)).collect();
         comm.all_reduce_mean(&mut m);
@@ -95,10 +102,17 @@ fn collectives(comm: &Communicator) -> Result<(), String> {
         // all_gather: rank order, every rank's block.
         let local: Vec<f64> = (0..n.min(1000)).map(|i| pattern(i, rank)).collect();
         let all = comm.all_gather(&local).map_err(|e| e.to_string())?;
-        check(all.len() == local.len() * size, || "all_gather length".into())?;
+        check(all.len() == local.len() * size, || {
+            "all_gather length".into()
+        })?;
         for r in 0..size {
-            for (i, v) in all[r * local.len()..(r + 1) * local.len()].iter().enumerate() {
-                check(*v == pattern(i, r), || format!("all_gather block {r} [{i}] = {v}"))?;
+            for (i, v) in all[r * local.len()..(r + 1) * local.len()]
+                .iter()
+                .enumerate()
+            {
+                check(*v == pattern(i, r), || {
+                    format!("all_gather block {r} [{i}] = {v}")
+                })?;
             }
         }
     }
@@ -114,7 +128,9 @@ fn collectives(comm: &Communicator) -> Result<(), String> {
         Tensor::from_vec(vec![9.0f64; rank], &[rank])
     };
     let got = comm.broadcast(&mine);
-    check(got.shape() == [2, 3], || format!("broadcast shape {:?}", got.shape()))?;
+    check(got.shape() == [2, 3], || {
+        format!("broadcast shape {:?}", got.shape())
+    })?;
     check(got.to_vec() == vec![1.5, -2.0, 3.25, 7.0, 0.0, 1.0], || {
         format!("broadcast values {:?}", got.to_vec())
     })?;
@@ -130,22 +146,25 @@ fn collectives(comm: &Communicator) -> Result<(), String> {
     };
     let params = flat(model.named_parameters());
     let all = comm.all_gather(&params).map_err(|e| e.to_string())?;
-    check(all.chunks(params.len()).all(|c| c == params.as_slice()), || {
-        "parameters differ after DataParallel::new".into()
-    })?;
+    check(
+        all.chunks(params.len()).all(|c| c == params.as_slice()),
+        || "parameters differ after DataParallel::new".into(),
+    )?;
     let x: Vec<f32> = (0..24).map(|_| rng.gen_range(-2.0..2.0)).collect();
     model.forward(&Var::new(Tensor::from_vec(x, &[4, 6])));
     let before = flat(model.named_buffers());
     let all = comm.all_gather(&before).map_err(|e| e.to_string())?;
-    check(size == 1 || all.chunks(before.len()).any(|c| c != before.as_slice()), || {
-        "buffers were already equal: the check would prove nothing".into()
-    })?;
+    check(
+        size == 1 || all.chunks(before.len()).any(|c| c != before.as_slice()),
+        || "buffers were already equal: the check would prove nothing".into(),
+    )?;
     ddp.broadcast_buffers().map_err(|e| e.to_string())?;
     let after = flat(model.named_buffers());
     let all = comm.all_gather(&after).map_err(|e| e.to_string())?;
-    check(all.chunks(after.len()).all(|c| c == &all[..after.len()]), || {
-        "buffers differ after broadcast_buffers".into()
-    })?;
+    check(
+        all.chunks(after.len()).all(|c| c == &all[..after.len()]),
+        || "buffers differ after broadcast_buffers".into(),
+    )?;
     Ok(())
 }
 
@@ -170,7 +189,10 @@ fn toy_data() -> (Vec<f32>, Vec<i64>) {
 
 fn batch(x: &[f32], y: &[i64], start: usize, len: usize) -> (Var<f32>, Tensor<i64>) {
     (
-        Var::new(Tensor::from_vec(x[start * 12..(start + len) * 12].to_vec(), &[len, 12])),
+        Var::new(Tensor::from_vec(
+            x[start * 12..(start + len) * 12].to_vec(),
+            &[len, 12],
+        )),
         Tensor::from_vec(y[start..start + len].to_vec(), &[len]),
     )
 }
@@ -189,7 +211,8 @@ fn optimizer(kind: &str, model: &Sequential) -> Result<Box<dyn Optimizer<f32>>, 
             .map_err(|e| e.to_string())?,
         ),
         "adam" => Box::new(
-            Adam::new(model.parameters(), AdamConfig::default().lr(1e-3)).map_err(|e| e.to_string())?,
+            Adam::new(model.parameters(), AdamConfig::default().lr(1e-3))
+                .map_err(|e| e.to_string())?,
         ),
         other => return Err(format!("unknown optimizer `{other}`")),
     })
@@ -208,31 +231,54 @@ fn equivalence(comm: &Communicator, args: &[String]) -> Result<(), String> {
     let per_rank = global / size;
     // Each rank starts from its own initialization: DataParallel must make them rank 0's.
     let model = mlp(1000 + rank as u64);
-    let ddp = DataParallel::new(comm, &model, DdpConfig { bucket_bytes, ..DdpConfig::default() })
-        .map_err(|e| e.to_string())?;
+    let ddp = DataParallel::new(
+        comm,
+        &model,
+        DdpConfig {
+            bucket_bytes,
+            ..DdpConfig::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
     let mut opt = optimizer(kind, &model)?;
     let reference = mlp(1000);
     let mut ref_opt = optimizer(kind, &reference)?;
     for s in 0..steps {
         let (xb, yb) = batch(&x, &y, s * global + rank * per_rank, per_rank);
         opt.zero_grad();
-        cross_entropy(&model.forward(&xb), &yb).backward().map_err(|e| e.to_string())?;
+        cross_entropy(&model.forward(&xb), &yb)
+            .backward()
+            .map_err(|e| e.to_string())?;
         ddp.average_gradients();
         opt.step().map_err(|e| e.to_string())?;
 
         let (xb, yb) = batch(&x, &y, s * global, global);
         ref_opt.zero_grad();
-        cross_entropy(&reference.forward(&xb), &yb).backward().map_err(|e| e.to_string())?;
+        cross_entropy(&reference.forward(&xb), &yb)
+            .backward()
+            .map_err(|e| e.to_string())?;
         ref_opt.step().map_err(|e| e.to_string())?;
     }
     let mut worst = 0.0f64;
-    for ((name, p), (_, q)) in model.named_parameters().iter().zip(reference.named_parameters()) {
+    for ((name, p), (_, q)) in model
+        .named_parameters()
+        .iter()
+        .zip(reference.named_parameters())
+    {
         let (a, b) = (p.value().to_vec(), q.value().to_vec());
-        let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs() as f64)).max(1e-12);
-        let diff = a.iter().zip(&b).fold(0.0f64, |m, (u, v)| m.max((u - v).abs() as f64));
+        let scale = b
+            .iter()
+            .fold(0.0f64, |m, v| m.max(v.abs() as f64))
+            .max(1e-12);
+        let diff = a
+            .iter()
+            .zip(&b)
+            .fold(0.0f64, |m, (u, v)| m.max((u - v).abs() as f64));
         let rel = diff / scale;
         worst = worst.max(rel);
-        check(rel <= 1e-5, || format!("{kind}: {name} differs by {rel:.2e} (relative)"))?;
+        check(rel <= 1e-5, || {
+            format!("{kind}: {name} differs by {rel:.2e} (relative)")
+        })?;
     }
     check(ddp.num_buckets() >= 1, || "no buckets".into())?;
     if comm.is_root() {
@@ -257,14 +303,19 @@ fn sampler(comm: &Communicator) -> Result<(), String> {
             for &i in &all {
                 seen[i as usize] += 1;
             }
-            check(seen.iter().all(|&c| c >= 1), || format!("len {len}: not covered"))?;
-            check(all.len() - len == s.total_size() - len, || "padding".into())?;
-            check(seen.iter().map(|&c| c - 1).sum::<usize>() == s.total_size() - len, || {
-                format!("len {len}: overlap beyond the padding")
+            check(seen.iter().all(|&c| c >= 1), || {
+                format!("len {len}: not covered")
             })?;
+            check(all.len() - len == s.total_size() - len, || "padding".into())?;
+            check(
+                seen.iter().map(|&c| c - 1).sum::<usize>() == s.total_size() - len,
+                || format!("len {len}: overlap beyond the padding"),
+            )?;
             shards.push(all);
         }
-        check(len < 10 || shards[0] != shards[1], || format!("len {len}: epochs equal"))?;
+        check(len < 10 || shards[0] != shards[1], || {
+            format!("len {len}: epochs equal")
+        })?;
     }
     Ok(())
 }
@@ -290,7 +341,9 @@ fn fault(comm: &Communicator, args: &[String]) -> Result<(), String> {
         }
         let (xb, yb) = batch(&x, &y, step * 16, 16);
         opt.zero_grad();
-        cross_entropy(&model.forward(&xb), &yb).backward().map_err(|e| e.to_string())?;
+        cross_entropy(&model.forward(&xb), &yb)
+            .backward()
+            .map_err(|e| e.to_string())?;
         ddp.average_gradients();
         opt.step().map_err(|e| e.to_string())?;
         if step == 2 && comm.is_root() {
