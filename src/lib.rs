@@ -8,6 +8,9 @@
 pub mod data;
 
 pub use graft_autograd as autograd;
+/// Data-parallel training across processes; real MPI with the cargo feature `mpi`,
+/// otherwise the single-process form (rank 0 of 1).
+pub use graft_distributed as distributed;
 pub use graft_nn as nn;
 pub use graft_optim as optim;
 pub use graft_tensor as tensor;

@@ -4,6 +4,7 @@
 mod batch_loader;
 mod csv_table;
 mod data_loader;
+mod ddp_fit;
 mod fault_injection;
 mod fit_augment;
 mod fit_inputs;

@@ -277,7 +277,10 @@ impl Callback for ModelCheckpoint {
         if let Some(value) = monitored(logs, &self.monitor) {
             if value < self.best {
                 self.best = value;
-                save_state_dict(ctx.model, &self.path)?;
+                // Under data parallelism every rank holds the same weights: rank 0 writes.
+                if graft_distributed::is_root_process() {
+                    save_state_dict(ctx.model, &self.path)?;
+                }
             }
         }
         Ok(Control::Continue)

@@ -59,6 +59,10 @@ pub struct FitConfig {
     pub augment: Option<Arc<dyn Transform>>,
     /// Background threads assembling training batches when `augment` is set.
     pub num_workers: usize,
+    /// Data-parallel training across processes (see [`graft_distributed`]): each rank
+    /// trains on its shard, gradients are averaged, only rank 0 prints, and every rank
+    /// logs the same History. `None`: one process.
+    pub distributed: Option<graft_distributed::DataParallel<f32>>,
 }
 
 impl Default for FitConfig {
@@ -78,6 +82,7 @@ impl Default for FitConfig {
             callbacks: Vec::new(),
             augment: None,
             num_workers: 0,
+            distributed: None,
         }
     }
 }
@@ -158,6 +163,14 @@ impl FitConfig {
     pub fn augment(mut self, t: impl Transform + 'static, num_workers: usize) -> Self {
         self.augment = Some(Arc::new(t));
         self.num_workers = num_workers;
+        self
+    }
+
+    /// Trains data-parallel with `ddp` (its communicator decides rank and size; its
+    /// [`set_epoch`](graft_distributed::DataParallel::set_epoch) the first epoch's shard).
+    /// `batch_size` is then per rank: the global batch is `batch_size * ranks`.
+    pub fn distributed(mut self, ddp: graft_distributed::DataParallel<f32>) -> Self {
+        self.distributed = Some(ddp);
         self
     }
 

@@ -10,6 +10,7 @@ use graft_tensor::Result as TensorResult;
 use super::callbacks::{Callback, Context, Control, StepLogs};
 use super::checks::check_first_batch;
 use super::config::FitConfig;
+use super::distributed::Hooks;
 use super::error::TrainError;
 use super::evaluate::evaluate_in_pool;
 use super::history::{EpochLogs, History, ValCheck};
@@ -84,6 +85,19 @@ fn fit_in_pool<M: Module<f32>, D: Dataset + ?Sized>(
             "fit: the validation data is empty (its loss and metrics would be undefined)".into(),
         ));
     }
+    // DISTRIBUTED: with a data-parallel setup each rank validates its own shard, and the
+    // training batches come from the distributed sampler (see `distributed.rs`).
+    let dist = Hooks::new(config.distributed.as_ref());
+    let val_shard = validation.and_then(|v| dist.validation_shard(v));
+    let validation: Option<&dyn Dataset> = match &val_shard {
+        Some(shard) => Some(shard),
+        None => validation,
+    };
+    if dist.active() && config.augment.is_some() {
+        return Err(TrainError::Config(
+            "fit: augment and distributed cannot be combined yet".into(),
+        ));
+    }
     check_first_batch(model, loss, &train, config.batch_size, "training")?;
     if let Some(v) = validation {
         check_first_batch(model, loss, v, config.batch_size, "validation")?;
@@ -98,12 +112,15 @@ fn fit_in_pool<M: Module<f32>, D: Dataset + ?Sized>(
         callbacks: std::mem::take(&mut config.callbacks),
         history: History::default(),
         global_step: 0,
+        dist,
     };
     let mut loader = DataLoader::new(&train, config.batch_size);
     if config.shuffle {
         loader = loader.shuffled(config.seed);
     }
-    let per_pass = loader.num_batches();
+    let (batch_size, shuffle, seed) = (config.batch_size, config.shuffle, config.seed);
+    let shard_batches = |pass| dist.epoch_batches(train.len(), batch_size, shuffle, seed, pass);
+    let per_pass = shard_batches(0).map_or(loader.num_batches(), |b| b.len());
     // One endless stream of batches over reshuffled passes: pass p is the permutation of
     // epoch p, so without `steps_per_epoch` epoch e is exactly pass e - 1. With
     // augmentation the same batches come, transformed, from the prefetching loader.
@@ -128,6 +145,13 @@ fn fit_in_pool<M: Module<f32>, D: Dataset + ?Sized>(
                 augmented.seed(config.seed)
             };
             Box::new((0usize..).flat_map(move |pass| augmented.epoch(pass)))
+        }
+        None if dist.active() => {
+            let train = &train;
+            Box::new((0usize..).flat_map(move |pass| {
+                let batches = shard_batches(pass).unwrap_or_default();
+                batches.into_iter().map(move |idx| train.try_batch(&idx))
+            }))
         }
         None => Box::new((0usize..).flat_map(|pass| loader.try_epoch(pass))),
     };
@@ -181,6 +205,7 @@ struct Loop<'a, M: Module<f32>> {
     callbacks: Vec<Box<dyn Callback>>,
     history: History,
     global_step: usize,
+    dist: Hooks<'a>,
 }
 
 impl<M: Module<f32>> Loop<'_, M> {
@@ -201,7 +226,8 @@ impl<M: Module<f32>> Loop<'_, M> {
         let started = Instant::now();
         let mut val_seconds = 0.0;
         let mut last_check: Option<ValCheck> = None;
-        let progress = Progress::start(config.verbosity, epoch, epoch_limit, steps);
+        let verbosity = self.dist.verbosity(config.verbosity);
+        let progress = Progress::start(verbosity, epoch, epoch_limit, steps);
         metrics.iter_mut().for_each(|m| m.reset());
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
         let mut stop = false;
@@ -225,6 +251,7 @@ impl<M: Module<f32>> Loop<'_, M> {
             let lr = self.optimizer.lr();
             self.optimizer.zero_grad();
             l.backward()?;
+            self.dist.after_backward();
             let out = outputs.value();
             // Free the graph first: views of the parameters in it (a transposed weight)
             // would otherwise make the update copy each parameter (copy-on-write).
@@ -262,13 +289,7 @@ impl<M: Module<f32>> Loop<'_, M> {
             {
                 if let Some(val) = self.validation {
                     let t = Instant::now();
-                    let (vl, vm) = evaluate_in_pool(
-                        self.model,
-                        self.loss,
-                        val,
-                        config.batch_size,
-                        &mut self.val_metrics,
-                    )?;
+                    let (vl, vm) = self.validate(val, config.batch_size)?;
                     val_seconds += t.elapsed().as_secs_f64();
                     let check = ValCheck {
                         epoch,
@@ -285,14 +306,17 @@ impl<M: Module<f32>> Loop<'_, M> {
                 break;
             }
         }
-        let seconds = started.elapsed().as_secs_f64() - val_seconds;
+        let mut seconds = started.elapsed().as_secs_f64() - val_seconds;
+        let mut train_metrics: Vec<(String, f64)> = metrics
+            .iter()
+            .map(|m| (m.name().to_string(), m.value()))
+            .collect();
+        self.dist
+            .reduce_epoch(&mut loss_sum, &mut seen, &mut train_metrics, &mut seconds)?;
         let mut logs = EpochLogs {
             epoch,
             loss: loss_sum / seen.max(1) as f64,
-            metrics: metrics
-                .iter()
-                .map(|m| (m.name().to_string(), m.value()))
-                .collect(),
+            metrics: train_metrics,
             val_loss: None,
             val_metrics: Vec::new(),
             lr: self.optimizer.lr(),
@@ -308,13 +332,7 @@ impl<M: Module<f32>> Loop<'_, M> {
                 }
                 _ => {
                     let t = Instant::now();
-                    let r = evaluate_in_pool(
-                        self.model,
-                        self.loss,
-                        val,
-                        config.batch_size,
-                        &mut self.val_metrics,
-                    )?;
+                    let r = self.validate(val, config.batch_size)?;
                     val_seconds += t.elapsed().as_secs_f64();
                     r
                 }
@@ -334,5 +352,24 @@ impl<M: Module<f32>> Loop<'_, M> {
         }
         self.history.epochs.push(logs);
         Ok(stop)
+    }
+
+    /// Loss and metrics on `val`; with a data-parallel setup rank 0's buffers are used
+    /// everywhere and the results are the means over all ranks' shards.
+    fn validate(
+        &mut self,
+        val: &dyn Dataset,
+        batch_size: usize,
+    ) -> Result<(f64, Vec<(String, f64)>), TrainError> {
+        self.dist.before_eval()?;
+        let (mut vl, mut vm) = evaluate_in_pool(
+            self.model,
+            self.loss,
+            val,
+            batch_size,
+            &mut self.val_metrics,
+        )?;
+        self.dist.reduce_eval(&mut vl, &mut vm, val.len());
+        Ok((vl, vm))
     }
 }

@@ -5,6 +5,7 @@
 mod callbacks;
 mod checks;
 mod config;
+mod distributed;
 mod error;
 mod evaluate;
 mod fit;
