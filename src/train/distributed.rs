@@ -82,6 +82,12 @@ impl<'a> Hooks<'a> {
         for (m, s) in metrics.iter_mut().zip(&sums[2..]) {
             m.1 = s / sums[1].max(1.0);
         }
+        self.slowest(seconds)
+    }
+
+    /// The slowest rank's time, on every rank (a no-op without a setup).
+    pub(crate) fn slowest(&self, seconds: &mut f64) -> Result<(), TrainError> {
+        let Some(d) = self.ddp else { return Ok(()) };
         let times = d.comm().all_gather(&[*seconds]).map_err(dist_error)?;
         *seconds = times.iter().copied().fold(0.0, f64::max);
         Ok(())

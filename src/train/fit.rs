@@ -339,6 +339,7 @@ impl<M: Module<f32>> Loop<'_, M> {
             };
             logs.val_loss = Some(vl);
             logs.val_metrics = vm;
+            self.dist.slowest(&mut val_seconds)?;
             logs.val_seconds = Some(val_seconds);
         }
         progress.finish(epoch_limit, &logs);
