@@ -12,6 +12,7 @@ pub use graft_nn as nn;
 pub use graft_optim as optim;
 pub use graft_tensor as tensor;
 pub mod train;
+pub mod tune;
 
 /// Sets the number of threads graft's kernels use (rayon's global pool); call it once,
 /// before any tensor work. Errors if the pool was already built.

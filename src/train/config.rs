@@ -3,6 +3,7 @@
 use super::callbacks::Callback;
 use super::metrics::{Accuracy, Metric};
 use crate::data::TensorDataset;
+use crate::tune::BatchSizeSchedule;
 
 /// How much `fit` prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +39,9 @@ pub struct FitConfig {
     pub metrics: Vec<Box<dyn Metric>>,
     /// Callbacks, called in order.
     pub callbacks: Vec<Box<dyn Callback>>,
+    /// Batch size per epoch, asked at the start of each epoch (`None`: `batch_size`
+    /// throughout); the History then gains a `batch_size` column.
+    pub batch_size_schedule: Option<Box<dyn BatchSizeSchedule>>,
 }
 
 impl Default for FitConfig {
@@ -52,6 +56,7 @@ impl Default for FitConfig {
             verbosity: Verbosity::Auto,
             metrics: vec![Box::new(Accuracy::default())],
             callbacks: Vec::new(),
+            batch_size_schedule: None,
         }
     }
 }
@@ -107,6 +112,12 @@ impl FitConfig {
     /// Replaces the metrics.
     pub fn metrics(mut self, metrics: Vec<Box<dyn Metric>>) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Sets the batch size of each epoch by a schedule (see [`crate::tune`]).
+    pub fn batch_size_schedule(mut self, s: impl BatchSizeSchedule + 'static) -> Self {
+        self.batch_size_schedule = Some(Box::new(s));
         self
     }
 

@@ -61,7 +61,18 @@ fn fit_in_pool<M: Module<f32>>(
     let mut history = History::default();
     let mut callbacks = std::mem::take(&mut config.callbacks);
     let mut metrics = std::mem::take(&mut config.metrics);
+    let mut schedule = config.batch_size_schedule.take();
     for epoch in 1..=config.epochs {
+        if let Some(s) = schedule.as_mut() {
+            // The loader only slices its index permutation differently: no data is copied.
+            let mut ctx = Context {
+                model,
+                optimizer: &mut *optimizer,
+                history: &history,
+                batch_size: loader.batch_size,
+            };
+            loader.batch_size = s.batch_size(epoch, &mut ctx).max(1);
+        }
         model.train();
         let lr = optimizer.lr();
         let progress =
@@ -104,10 +115,18 @@ fn fit_in_pool<M: Module<f32>>(
                 model,
                 optimizer: &mut *optimizer,
                 history: &history,
+                batch_size: n,
             };
             for c in callbacks.iter_mut() {
                 c.on_step_end(&mut ctx, i + 1)?;
             }
+        }
+        let mut extra = Vec::new();
+        if schedule.is_some() {
+            extra.push(("batch_size".to_string(), loader.batch_size as f64));
+        }
+        for c in callbacks.iter_mut() {
+            extra.extend(c.epoch_values());
         }
         let mut logs = EpochLogs {
             epoch,
@@ -120,6 +139,7 @@ fn fit_in_pool<M: Module<f32>>(
             val_metrics: Vec::new(),
             lr,
             seconds,
+            extra,
         };
         if let Some(val) = &validation {
             let (vl, vm) = evaluate(model, loss, val, config.batch_size, &mut metrics)?;
@@ -132,6 +152,7 @@ fn fit_in_pool<M: Module<f32>>(
             model,
             optimizer: &mut *optimizer,
             history: &history,
+            batch_size: loader.batch_size,
         };
         for c in callbacks.iter_mut() {
             stop |= c.on_epoch_end(&mut ctx, &logs)? == Control::Stop;
@@ -145,6 +166,7 @@ fn fit_in_pool<M: Module<f32>>(
         model,
         optimizer: &mut *optimizer,
         history: &history,
+        batch_size: loader.batch_size,
     };
     for c in callbacks.iter_mut() {
         c.on_train_end(&mut ctx)?;

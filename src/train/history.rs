@@ -20,6 +20,10 @@ pub struct EpochLogs {
     pub lr: f64,
     /// Wall time of the epoch's training steps in seconds (validation excluded).
     pub seconds: f64,
+    /// Further columns, in order, after `seconds`: `batch_size` when `fit` ran a batch-size
+    /// schedule, and what callbacks report through
+    /// [`Callback::epoch_values`](super::Callback::epoch_values) (`noise_scale`).
+    pub extra: Vec<(String, f64)>,
 }
 
 impl EpochLogs {
@@ -31,6 +35,11 @@ impl EpochLogs {
             "val_loss" => self.val_loss,
             "lr" => Some(self.lr),
             "seconds" => Some(self.seconds),
+            _ if self.extra.iter().any(|(n, _)| n == name) => self
+                .extra
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| *v),
             _ => match name.strip_prefix("val_") {
                 Some(m) => self
                     .val_metrics
@@ -67,6 +76,7 @@ impl History {
             cols.extend(first.val_metrics.iter().map(|(n, _)| format!("val_{n}")));
         }
         cols.extend(["lr".to_string(), "seconds".to_string()]);
+        cols.extend(first.extra.iter().map(|(n, _)| n.clone()));
         cols
     }
 
