@@ -17,6 +17,8 @@ use rand::SeedableRng;
 struct Cli {
     #[command(flatten)]
     flags: common::TrainFlags,
+    #[command(flatten)]
+    tune: common::tune_flags::TuneFlags,
 }
 
 /// The same examples with images as `[N, 1, 28, 28]` (a view: no copy).
@@ -56,11 +58,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..AdamConfig::default()
         },
     )?;
+    let batch = flags.batch_size.unwrap_or(64);
+    if common::tune_flags::maybe_lr_find(&cli.tune, &model, &mut optimizer, &train, batch)? {
+        return Ok(());
+    }
     let config = FitConfig::new()
-        .batch_size(flags.batch_size.unwrap_or(64))
+        .batch_size(batch)
         .epochs(flags.epochs.unwrap_or(3))
         .validation_split(0.1)
         .seed(flags.seed);
+    let config = common::tune_flags::configure(&cli.tune, config, batch)?;
     let history = fit(
         &model,
         &mut optimizer,
@@ -68,5 +75,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &train,
         config,
     )?;
+    common::tune_flags::maybe_plot(&cli.tune, &history)?;
     common::finish(flags, &model, &history, &train, &test)
 }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 use graft::data::{find_mnist_dir, load_mnist, MnistSets};
 
+pub mod tune_flags;
+
 /// Flags every MNIST-style example takes.
 #[derive(Args, Debug)]
 pub struct TrainFlags {

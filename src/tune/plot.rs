@@ -40,8 +40,29 @@ fn bounds(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
     if lo > hi {
         return (0.0, 1.0);
     }
-    let pad = ((hi - lo) * 0.05).max(hi.abs() * 1e-3).max(1e-12);
+    // A constant series gets a band of ±5% of its value, so its ticks stay distinct.
+    let pad = ((hi - lo) * 0.05).max(hi.abs() * 0.05).max(1e-12);
     (lo - pad, hi + pad)
+}
+
+/// Tick labels: scientific for small magnitudes (learning rates), else 3 significant
+/// decimals at most.
+fn tick(v: &f64) -> String {
+    if *v != 0.0 && v.abs() < 1e-2 {
+        format!("{v:.2e}")
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// Integer tick labels (epochs, trial ids); ticks between integers stay unlabelled.
+fn whole(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{v:.0}")
+    } else {
+        String::new()
+    }
 }
 
 /// The panels of a History plot: (title, columns) for each group that has data.
@@ -123,6 +144,8 @@ pub fn plot_history(history: &History, path: impl AsRef<Path>) -> Result<(), Str
         chart
             .configure_mesh()
             .x_desc("epoch")
+            .x_label_formatter(&whole)
+            .y_label_formatter(&tick)
             .draw()
             .map_err(|e| fail(path, e))?;
         for (k, (name, pts)) in series.into_iter().enumerate() {
@@ -171,6 +194,7 @@ pub fn plot_lr_find(result: &LrFindResult, path: impl AsRef<Path>) -> Result<(),
         .x_desc("learning rate")
         .y_desc("loss")
         .x_label_formatter(&|x| format!("{x:.0e}"))
+        .y_label_formatter(&tick)
         .draw()
         .map_err(|e| fail(path, e))?;
     let clip = |v: f64| v.clamp(lo, hi);
@@ -251,6 +275,8 @@ pub fn plot_search(
         .configure_mesh()
         .x_desc("trial")
         .y_desc(format!("val {metric_name}"))
+        .x_label_formatter(&whole)
+        .y_label_formatter(&tick)
         .draw()
         .map_err(|e| fail(path, e))?;
     let mut budgets: Vec<usize> = report.runs.iter().map(|r| r.budget).collect();
