@@ -18,8 +18,7 @@ use graft::prelude::*;
 use graft::train::{evaluate, losses, Accuracy, Metric};
 use graft::tune::{
     fit_trial, outcome, plot_history, plot_search, successive_halving, HalvingConfig,
-    OptimizerKind, PenaltyKind, Range, RunOutcome, Sampler, ScheduleKind, SearchSpace,
-    TrialConfig,
+    OptimizerKind, PenaltyKind, Range, RunOutcome, Sampler, ScheduleKind, SearchSpace, TrialConfig,
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -75,7 +74,10 @@ fn seed_model(seed: u64) -> Sequential {
 
 /// Where the weights of a trial's run at a budget are kept (for resuming and the test).
 fn weights_path(results: &Path, trial: usize, budget: usize) -> PathBuf {
-    let stem = results.file_stem().and_then(|s| s.to_str()).unwrap_or("tune");
+    let stem = results
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("tune");
     results.with_file_name(format!("{stem}_models/trial{trial}_e{budget}.safetensors"))
 }
 
@@ -96,11 +98,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sets.test.len()
     );
     let space = SearchSpace {
+        // A factor of each optimizer's customary lr (0.1 SGD, 0.01 momentum, 1e-3 for
+        // RMSprop, Adam and AdamW): from a fifth to 5 times it.
         lr: Range::LogUniform {
-            low: 1e-4,
-            high: 3e-1,
+            low: 0.2,
+            high: 5.0,
             points: 4,
         },
+        lr_relative: true,
         batch_size: vec![32, 64, 128, 256],
         optimizer: OptimizerKind::ALL.to_vec(),
         weight_decay: Range::Values(vec![0.0, 1e-5, 1e-4]),
@@ -176,7 +181,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         load_state_dict(&model, &path)?;
     }
     let mut metrics: Vec<Box<dyn Metric>> = vec![Box::new(Accuracy::default())];
-    let (_, test) = evaluate(&model, &losses::cross_entropy, &sets.test, 500, &mut metrics)?;
+    let (_, test) = evaluate(
+        &model,
+        &losses::cross_entropy,
+        &sets.test,
+        500,
+        &mut metrics,
+    )?;
     println!(
         "winner: trial {} ({} lr {:.2e} batch {} wd {} {} {:.1e} {}), val accuracy {:.4} after {} epochs, test accuracy {:.2}%",
         best.config.id,
@@ -207,7 +218,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let model = seed_model(cli.seed);
             fit_trial(&model, &default, best.budget, &train, &val, cli.seed)
         })??;
-        let acc = base.last().and_then(|l| l.get("val_accuracy")).unwrap_or(f64::NAN);
+        let acc = base
+            .last()
+            .and_then(|l| l.get("val_accuracy"))
+            .unwrap_or(f64::NAN);
         println!(
             "default (Adam 1e-3, batch 32), {} epochs: val accuracy {acc:.4} ({:.0} s); winner {} it by {:+.4}",
             best.budget,
@@ -225,4 +239,3 @@ fn single_thread<R: Send>(f: impl FnOnce() -> R + Send) -> Result<R, Box<dyn std
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     Ok(pool.install(f))
 }
-

@@ -81,7 +81,10 @@ fn history_and_steps_follow_the_schedule() {
     assert_eq!(col("largest"), vec![10.0, 20.0, 20.0, 40.0, 40.0]);
     let csv = h.to_csv();
     assert!(
-        csv.lines().next().unwrap().ends_with("lr,seconds,batch_size,steps,largest"),
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with("lr,seconds,batch_size,steps,largest"),
         "{csv}"
     );
 }
@@ -91,7 +94,9 @@ fn multiply_and_parse_build_the_same_steps() {
     let a = BatchSizeSteps::multiply_at(32, &[6, 3], 2);
     let b = BatchSizeSteps::parse(32, "3:64, 6:128").unwrap();
     assert_eq!(a, b);
-    assert!(BatchSizeSteps::parse(32, "3-64").unwrap_err().contains("EPOCH:SIZE"));
+    assert!(BatchSizeSteps::parse(32, "3-64")
+        .unwrap_err()
+        .contains("EPOCH:SIZE"));
     assert!(BatchSizeSteps::parse(32, "0:64").is_err());
 }
 
@@ -132,11 +137,18 @@ fn adaptive_policy_in_fit_logs_noise_scale_and_scales_lr() {
         let ns = e.get("noise_scale").unwrap();
         assert!(ns.is_finite(), "noise scale {ns} in epoch {}", e.epoch);
         assert!(b >= prev && b <= 64.0 && b % 8.0 == 0.0, "batch {b}");
-        assert!((e.lr - lr0 * b / 8.0).abs() < 1e-12, "lr {} at batch {b}", e.lr);
+        assert!(
+            (e.lr - lr0 * b / 8.0).abs() < 1e-12,
+            "lr {} at batch {b}",
+            e.lr
+        );
         prev = b;
     }
     // Epoch 2 follows the noise scale measured in epoch 1.
-    let want = ((h.epochs[0].get("noise_scale").unwrap() / 8.0).floor().max(1.0) * 8.0)
+    let want = ((h.epochs[0].get("noise_scale").unwrap() / 8.0)
+        .floor()
+        .max(1.0)
+        * 8.0)
         .clamp(8.0, 64.0);
     assert_eq!(h.epochs[1].get("batch_size").unwrap(), want);
 }

@@ -46,9 +46,7 @@ fn tmp(name: &str) -> PathBuf {
 
 #[test]
 fn budgets_promotions_and_counts_follow_the_formula() {
-    let trials = space()
-        .trials(&Sampler::Random { n: 27, seed: 3 })
-        .unwrap();
+    let trials = space().trials(&Sampler::Random { n: 27, seed: 3 }).unwrap();
     let config = HalvingConfig {
         eta: 3,
         min_budget: 1,
@@ -66,9 +64,17 @@ fn budgets_promotions_and_counts_follow_the_formula() {
     assert_eq!(per_rung, vec![(27, 1), (9, 3), (3, 9)]);
     // Promoted: exactly the best floor(n/eta) successful trials of each rung.
     for r in 0..2 {
-        let mut rung: Vec<_> = report.runs.iter().filter(|x| x.rung == r && x.ok()).collect();
+        let mut rung: Vec<_> = report
+            .runs
+            .iter()
+            .filter(|x| x.rung == r && x.ok())
+            .collect();
         rung.sort_by(|a, b| b.metric.total_cmp(&a.metric));
-        let mut expected: Vec<usize> = rung.iter().take(rung.len().min(27 / 3usize.pow(r as u32 + 1))).map(|x| x.config.id).collect();
+        let mut expected: Vec<usize> = rung
+            .iter()
+            .take(rung.len().min(27 / 3usize.pow(r as u32 + 1)))
+            .map(|x| x.config.id)
+            .collect();
         let mut got: Vec<usize> = report
             .runs
             .iter()
@@ -96,9 +102,7 @@ fn budgets_promotions_and_counts_follow_the_formula() {
 #[test]
 fn resume_skips_finished_runs() {
     let path = tmp("resume");
-    let trials = space()
-        .trials(&Sampler::Random { n: 12, seed: 1 })
-        .unwrap();
+    let trials = space().trials(&Sampler::Random { n: 12, seed: 1 }).unwrap();
     let config = HalvingConfig {
         eta: 2,
         rungs: 3,
@@ -132,9 +136,7 @@ fn resume_skips_finished_runs() {
     assert_eq!(calls.load(Ordering::SeqCst), total - 10);
     assert_eq!(ids(&resumed), ids(&first));
     // A file from another search is refused.
-    let other = space()
-        .trials(&Sampler::Random { n: 12, seed: 2 })
-        .unwrap();
+    let other = space().trials(&Sampler::Random { n: 12, seed: 2 }).unwrap();
     let e = successive_halving(&other, &config, fake).unwrap_err();
     assert!(e.contains("different space or seed"), "{e}");
     let _ = std::fs::remove_file(&path);
@@ -150,18 +152,33 @@ fn grid_enumerates_every_combination() {
         penalty: vec![PenaltyKind::None, PenaltyKind::L1],
         penalty_coef: Range::Values(vec![1e-4, 1e-3]),
         schedule: vec![ScheduleKind::Constant],
+        lr_relative: false,
     };
     let t = s.trials(&Sampler::Grid).unwrap();
+    let relative = SearchSpace {
+        lr_relative: true,
+        ..s.clone()
+    };
+    let r = relative.trials(&Sampler::Grid).unwrap();
+    for (a, b) in t.iter().zip(&r) {
+        assert_eq!(b.lr, a.lr * a.optimizer.typical_lr());
+    }
     // optimizer × lr × batch × (none + l1 × 2 coefficients)
     assert_eq!(t.len(), 2 * 2 * 2 * 3);
     assert!(t.iter().enumerate().all(|(i, x)| x.id == i));
     let random = s.trials(&Sampler::Random { n: 5, seed: 9 }).unwrap();
-    assert_eq!(random, s.trials(&Sampler::Random { n: 5, seed: 9 }).unwrap());
+    assert_eq!(
+        random,
+        s.trials(&Sampler::Random { n: 5, seed: 9 }).unwrap()
+    );
     let empty = SearchSpace {
         batch_size: vec![],
         ..s
     };
-    assert!(empty.trials(&Sampler::Grid).unwrap_err().contains("batch_size"));
+    assert!(empty
+        .trials(&Sampler::Grid)
+        .unwrap_err()
+        .contains("batch_size"));
 }
 
 /// Three Gaussian blobs in 6-D.
@@ -194,9 +211,7 @@ fn parallel_trials_reproduce_sequential_ones() {
         batch_size: vec![16, 32],
         ..SearchSpace::default()
     };
-    let trials = space
-        .trials(&Sampler::Random { n: 8, seed: 5 })
-        .unwrap();
+    let trials = space.trials(&Sampler::Random { n: 8, seed: 5 }).unwrap();
     let objective = |t: &TrialConfig, budget: usize| {
         let mut rng = StdRng::seed_from_u64(42);
         let model = Sequential::new()

@@ -40,7 +40,10 @@ fn lr_schedule_is_fastais_exponential() {
     let c = LrFindConfig::default();
     assert_eq!(lr_at(&c, 0), 1e-7);
     let mid = lr_at(&c, 50);
-    assert!((mid / (1e-7f64 * 1e8f64.sqrt()) - 1.0).abs() < 1e-12, "{mid}");
+    assert!(
+        (mid / (1e-7f64 * 1e8f64.sqrt()) - 1.0).abs() < 1e-12,
+        "{mid}"
+    );
     assert!(lr_at(&c, 99) < 10.0);
 }
 

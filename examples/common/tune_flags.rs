@@ -62,7 +62,11 @@ pub fn maybe_lr_find<M: Module<f32>>(
         "lr_find: {} steps in {:.1} s{}; suggestions: steepest {}, minimum/10 {}",
         r.lrs.len(),
         started.elapsed().as_secs_f64(),
-        if r.diverged { " (stopped: diverged)" } else { "" },
+        if r.diverged {
+            " (stopped: diverged)"
+        } else {
+            ""
+        },
         show(r.steep),
         show(r.min_div10)
     );

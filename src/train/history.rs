@@ -35,11 +35,9 @@ impl EpochLogs {
             "val_loss" => self.val_loss,
             "lr" => Some(self.lr),
             "seconds" => Some(self.seconds),
-            _ if self.extra.iter().any(|(n, _)| n == name) => self
-                .extra
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| *v),
+            _ if self.extra.iter().any(|(n, _)| n == name) => {
+                self.extra.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+            }
             _ => match name.strip_prefix("val_") {
                 Some(m) => self
                     .val_metrics

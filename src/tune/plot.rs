@@ -36,7 +36,9 @@ fn bounds(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
         .into_iter()
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
     if lo > hi {
         return (0.0, 1.0);
     }
@@ -179,9 +181,11 @@ pub fn plot_lr_find(result: &LrFindResult, path: impl AsRef<Path>) -> Result<(),
     let root = SVGBackend::new(path, (PLOT_WIDTH, PLOT_HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(path, e))?;
     let (x0, x1) = (result.lrs[0], *result.lrs.last().unwrap_or(&result.lrs[0]));
-    // The raw losses of the last, diverging steps would squash the curve: bound the axis
-    // by the smoothed loss.
-    let (lo, hi) = bounds(result.losses.iter().copied());
+    // The diverging end would squash the curve: the axis stops at 1.5× the first smoothed
+    // loss; raw losses beyond it are drawn at the edge.
+    let (lo, hi) = bounds(result.losses.iter().chain(&result.raw_losses).copied());
+    let cap = result.losses[0] * 1.5;
+    let hi = if cap > lo { hi.min(cap) } else { hi };
     let mut chart = ChartBuilder::on(&root)
         .caption("learning-rate range test", ("sans-serif", 20))
         .margin(12)
@@ -214,7 +218,7 @@ pub fn plot_lr_find(result: &LrFindResult, path: impl AsRef<Path>) -> Result<(),
         .lrs
         .iter()
         .copied()
-        .zip(result.losses.iter().copied())
+        .zip(result.losses.iter().map(|&l| clip(l)))
         .collect();
     chart
         .draw_series(LineSeries::new(smooth, COLORS[0].stroke_width(2)))
@@ -304,7 +308,11 @@ pub fn plot_search(
         .collect();
     if !failed.is_empty() {
         chart
-            .draw_series(failed.into_iter().map(|p| Cross::new(p, 6, BLACK.stroke_width(2))))
+            .draw_series(
+                failed
+                    .into_iter()
+                    .map(|p| Cross::new(p, 6, BLACK.stroke_width(2))),
+            )
             .map_err(|e| fail(path, e))?
             .label("failed")
             .legend(|(x, y)| Cross::new((x + 10, y), 6, BLACK.stroke_width(2)));

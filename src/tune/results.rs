@@ -70,9 +70,7 @@ impl TrialRun {
             return Err(format!("expected 15 fields, found {}", f.len()));
         }
         fn num<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, String> {
-            s.trim()
-                .parse()
-                .map_err(|_| format!("bad {what} {s:?}"))
+            s.trim().parse().map_err(|_| format!("bad {what} {s:?}"))
         }
         let config = TrialConfig {
             id: num(f[0], "trial")?,
@@ -81,7 +79,8 @@ impl TrialRun {
             optimizer: OptimizerKind::parse(f[5])
                 .ok_or_else(|| format!("unknown optimizer {:?}", f[5]))?,
             weight_decay: num(f[6], "weight_decay")?,
-            penalty: PenaltyKind::parse(f[7]).ok_or_else(|| format!("unknown penalty {:?}", f[7]))?,
+            penalty: PenaltyKind::parse(f[7])
+                .ok_or_else(|| format!("unknown penalty {:?}", f[7]))?,
             penalty_coef: num(f[8], "penalty_coef")?,
             schedule: ScheduleKind::parse(f[9])
                 .ok_or_else(|| format!("unknown schedule {:?}", f[9]))?,
@@ -133,12 +132,17 @@ impl ResultsFile {
                 if line.trim().is_empty() {
                     continue;
                 }
-                runs.push(TrialRun::from_csv_row(line).map_err(|e| {
-                    format!("results file {} line {}: {e}", path.display(), i + 2)
-                })?);
+                runs.push(
+                    TrialRun::from_csv_row(line).map_err(|e| {
+                        format!("results file {} line {}: {e}", path.display(), i + 2)
+                    })?,
+                );
             }
         }
-        if std::fs::metadata(&path).map(|m| m.len() == 0).unwrap_or(true) {
+        if std::fs::metadata(&path)
+            .map(|m| m.len() == 0)
+            .unwrap_or(true)
+        {
             std::fs::write(&path, format!("{RESULTS_HEADER}\n"))
                 .map_err(|e| format!("results file {}: {e}", path.display()))?;
         }
@@ -177,7 +181,10 @@ pub fn leaderboard(ranked: &[&TrialRun], metric_name: &str, seconds_total: &[f64
         } else {
             "-".to_string()
         };
-        let status = r.failure.as_deref().map_or("ok".to_string(), |f| format!("failed: {f}"));
+        let status = r
+            .failure
+            .as_deref()
+            .map_or("ok".to_string(), |f| format!("failed: {f}"));
         out += &format!(
             "| {} | {} | {} | {:.2e} | {} | {} | {} | {} | {} | {} | {:.1} | {} |\n",
             rank + 1,

@@ -106,6 +106,17 @@ impl OptimizerKind {
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.name() == name)
     }
+
+    /// A customary learning rate: 0.1 for SGD, 0.01 for SGD with momentum 0.9 (the same
+    /// effective step), 1e-3 for RMSprop, Adam and AdamW (Keras' defaults). With
+    /// [`SearchSpace::lr_relative`] the sampled lr multiplies it.
+    pub fn typical_lr(self) -> f64 {
+        match self {
+            OptimizerKind::Sgd => 0.1,
+            OptimizerKind::Momentum => 0.01,
+            OptimizerKind::Rmsprop | OptimizerKind::Adam | OptimizerKind::AdamW => 1e-3,
+        }
+    }
 }
 
 /// A penalty added to the loss.
@@ -187,6 +198,10 @@ pub struct SearchSpace {
     pub penalty_coef: Range,
     /// LR schedules.
     pub schedule: Vec<ScheduleKind>,
+    /// When true, `lr` is a factor of each optimizer's [`OptimizerKind::typical_lr`]
+    /// (SGD and Adam want learning rates two decades apart, which one absolute range
+    /// covers poorly).
+    pub lr_relative: bool,
 }
 
 impl Default for SearchSpace {
@@ -209,6 +224,7 @@ impl Default for SearchSpace {
                 points: 2,
             },
             schedule: vec![ScheduleKind::Constant, ScheduleKind::Cosine],
+            lr_relative: false,
         }
     }
 }
@@ -249,6 +265,14 @@ pub enum Sampler {
 }
 
 impl SearchSpace {
+    fn scaled_lr(&self, lr: f64, optimizer: OptimizerKind) -> f64 {
+        if self.lr_relative {
+            lr * optimizer.typical_lr()
+        } else {
+            lr
+        }
+    }
+
     /// The trials `sampler` draws, numbered from 0; errors on an empty dimension.
     pub fn trials(&self, sampler: &Sampler) -> Result<Vec<TrialConfig>, String> {
         self.lr.check("lr")?;
@@ -271,14 +295,21 @@ impl SearchSpace {
                 for id in 0..*n {
                     let penalty = self.penalty[rng.gen_range(0..self.penalty.len())];
                     let coef = self.penalty_coef.sample(&mut rng);
+                    let lr = self.lr.sample(&mut rng);
+                    let batch_size = self.batch_size[rng.gen_range(0..self.batch_size.len())];
+                    let optimizer = self.optimizer[rng.gen_range(0..self.optimizer.len())];
                     out.push(TrialConfig {
                         id,
-                        lr: self.lr.sample(&mut rng),
-                        batch_size: self.batch_size[rng.gen_range(0..self.batch_size.len())],
-                        optimizer: self.optimizer[rng.gen_range(0..self.optimizer.len())],
+                        lr: self.scaled_lr(lr, optimizer),
+                        batch_size,
+                        optimizer,
                         weight_decay: self.weight_decay.sample(&mut rng),
                         penalty,
-                        penalty_coef: if penalty == PenaltyKind::None { 0.0 } else { coef },
+                        penalty_coef: if penalty == PenaltyKind::None {
+                            0.0
+                        } else {
+                            coef
+                        },
                         schedule: self.schedule[rng.gen_range(0..self.schedule.len())],
                     });
                 }
@@ -298,7 +329,7 @@ impl SearchSpace {
                                         for &schedule in &self.schedule {
                                             out.push(TrialConfig {
                                                 id: out.len(),
-                                                lr,
+                                                lr: self.scaled_lr(lr, optimizer),
                                                 batch_size,
                                                 optimizer,
                                                 weight_decay,
