@@ -207,7 +207,7 @@ where
             .iter()
             .map(|t| done[&(t.id, budget)].clone())
             .collect();
-        rung_runs.sort_by(|a, b| a.config.id.cmp(&b.config.id));
+        rung_runs.sort_by_key(|r| r.config.id);
         runs.extend(rung_runs.iter().cloned());
         if rung + 1 == config.rungs {
             break;
@@ -265,17 +265,11 @@ fn failed(t: &TrialConfig, rung: usize, budget: usize, seconds: f64, why: String
 /// Runs `objective` for each trial at `budget` on up to `jobs` threads at a time, each
 /// trial on a fresh thread inside a fresh one-thread rayon pool; a panic is reported as
 /// a failure. Results come back in the order of `todo`, with the seconds each took.
-fn run_parallel<F>(
-    todo: &[&TrialConfig],
-    budget: usize,
-    jobs: usize,
-    objective: &F,
-) -> Vec<(Result<RunOutcome, String>, f64)>
+fn run_parallel<F>(todo: &[&TrialConfig], budget: usize, jobs: usize, objective: &F) -> Vec<Timed>
 where
     F: Fn(&TrialConfig, usize) -> Result<RunOutcome, String> + Sync,
 {
-    let slots: Vec<Mutex<Option<(Result<RunOutcome, String>, f64)>>> =
-        todo.iter().map(|_| Mutex::new(None)).collect();
+    let slots: Vec<Mutex<Option<Timed>>> = todo.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for _ in 0..jobs.clamp(1, todo.len().max(1)) {
@@ -312,6 +306,9 @@ where
         })
         .collect()
 }
+
+/// A run's outcome and the seconds it took.
+type Timed = (Result<RunOutcome, String>, f64);
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     let msg = p
