@@ -101,7 +101,7 @@ pub fn configure(
         config = config.batch_size_schedule(AdaptiveBatchSize::new(base_batch, max, scaling));
     }
     if flags.noise_scale || flags.adaptive_batch.is_some() {
-        config = config.callback(NoiseScaleCallback::new(8, 0.9));
+        config = config.callback(NoiseScaleCallback::new(8, 0.98));
     }
     Ok(config)
 }
