@@ -242,3 +242,41 @@ fn parallel_trials_reproduce_sequential_ones() {
     assert!(one.best().is_some());
     assert!(one.best_history.is_some());
 }
+
+#[test]
+fn a_really_diverging_training_is_recorded_as_failed() {
+    let (train, val) = (blobs(96, 3), blobs(48, 4));
+    let space = SearchSpace {
+        lr: Range::Values(vec![1e-2, 1e12]),
+        batch_size: vec![16],
+        optimizer: vec![OptimizerKind::Sgd],
+        weight_decay: Range::fixed(0.0),
+        penalty: vec![PenaltyKind::None],
+        penalty_coef: Range::fixed(0.0),
+        schedule: vec![ScheduleKind::Constant],
+        lr_relative: false,
+    };
+    let trials = space.trials(&Sampler::Grid).unwrap();
+    let objective = |t: &TrialConfig, budget: usize| {
+        let mut rng = StdRng::seed_from_u64(0);
+        let model = Sequential::new()
+            .add(Linear::new(6, 16, &mut rng))
+            .add(Relu)
+            .add(Linear::new(16, 3, &mut rng));
+        let h = fit_trial(&model, t, budget, &train, &val, 0).map_err(|e| e.to_string())?;
+        outcome(h, "val_accuracy")
+    };
+    let config = HalvingConfig {
+        eta: 2,
+        rungs: 2,
+        min_budget: 2,
+        ..HalvingConfig::default()
+    };
+    let report = successive_halving(&trials, &config, objective).unwrap();
+    let bad = report.runs.iter().find(|r| r.config.lr == 1e12).unwrap();
+    let reason = bad.failure.as_deref().expect("lr 1e12 must diverge");
+    assert!(reason.contains("loss became"), "{reason}");
+    // The search went on: the sane trial was promoted and finished the second rung.
+    assert_eq!(report.best().unwrap().config.lr, 1e-2);
+    assert_eq!(report.best().unwrap().budget, 4);
+}
