@@ -16,6 +16,8 @@ use rand::SeedableRng;
 struct Cli {
     #[command(flatten)]
     flags: common::TrainFlags,
+    #[command(flatten)]
+    tune: common::tune_flags::TuneFlags,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,11 +35,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..AdamConfig::default()
     };
     let mut optimizer = Adam::new(model.parameters(), config)?;
+    let batch = flags.batch_size.unwrap_or(32);
+    if common::tune_flags::maybe_lr_find(&cli.tune, &model, &mut optimizer, &sets.train, batch)? {
+        return Ok(());
+    }
     let fit_config = FitConfig::new()
-        .batch_size(flags.batch_size.unwrap_or(32))
+        .batch_size(batch)
         .epochs(flags.epochs.unwrap_or(10))
         .validation_split(0.1)
         .seed(flags.seed);
+    let fit_config = common::tune_flags::configure(&cli.tune, fit_config, batch)?;
     let history = fit(
         &model,
         &mut optimizer,
@@ -46,5 +53,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         fit_config,
     )?;
 
+    common::tune_flags::maybe_plot(&cli.tune, &history)?;
     common::finish(flags, &model, &history, &sets.train, &sets.test)
 }

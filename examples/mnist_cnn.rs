@@ -25,6 +25,8 @@ struct Cli {
     /// Background threads assembling augmented batches.
     #[arg(long, default_value_t = 2)]
     workers: usize,
+    #[command(flatten)]
+    tune: common::tune_flags::TuneFlags,
 }
 
 /// The same examples with images as `[N, 1, 28, 28]` (a view: no copy).
@@ -64,8 +66,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..AdamConfig::default()
         },
     )?;
+    let batch = flags.batch_size.unwrap_or(64);
+    if common::tune_flags::maybe_lr_find(&cli.tune, &model, &mut optimizer, &train, batch)? {
+        return Ok(());
+    }
     let mut config = FitConfig::new()
-        .batch_size(flags.batch_size.unwrap_or(64))
+        .batch_size(batch)
         .epochs(flags.epochs.unwrap_or(3))
         .validation_split(0.1)
         .seed(flags.seed);
@@ -75,6 +81,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .then(RandomHorizontalFlip::new(0.5));
         config = config.augment(augment, cli.workers);
     }
+    let config = common::tune_flags::configure(&cli.tune, config, batch)?;
     let history = fit(
         &model,
         &mut optimizer,
@@ -82,5 +89,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &train,
         config,
     )?;
+    common::tune_flags::maybe_plot(&cli.tune, &history)?;
     common::finish(flags, &model, &history, &train, &test)
 }

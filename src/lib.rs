@@ -16,6 +16,7 @@ pub use graft_optim as optim;
 pub use graft_tensor as tensor;
 mod run;
 pub mod train;
+pub mod tune;
 
 pub use run::run;
 

@@ -16,3 +16,8 @@ mod makemore;
 mod mnist_e2e;
 mod npy_numpy;
 mod train;
+mod tune_batch_schedule;
+mod tune_halving;
+mod tune_lr_find;
+mod tune_noise_scale;
+mod tune_plots;

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 use clap::Args;
 use graft::data::{find_mnist_dir, load_mnist, MnistSets};
 
+// Not every example that shares `common` takes the tuning flags (mnist_ddp does not).
+#[allow(dead_code)]
+pub mod tune_flags;
+
 /// Flags every MNIST-style example takes.
 #[derive(Args, Debug)]
 pub struct TrainFlags {

@@ -19,6 +19,9 @@ pub struct Context<'a> {
     pub optimizer: &'a mut dyn Optimizer<f32>,
     /// Epochs completed so far.
     pub history: &'a History,
+    /// Examples in the batch of the step just taken (in `on_step_end`), else the current
+    /// epoch's batch size.
+    pub batch_size: usize,
 }
 
 /// Whether training goes on after a step or an epoch.
@@ -65,6 +68,12 @@ pub trait Callback: Send {
         _logs: &EpochLogs,
     ) -> Result<Control, TrainError> {
         Ok(Control::Continue)
+    }
+
+    /// Values this callback adds to the epoch's logs as History columns (e.g.
+    /// `noise_scale`); asked once per epoch, after training and before validation.
+    fn epoch_values(&mut self) -> Vec<(String, f64)> {
+        Vec::new()
     }
 
     /// Once, after the last epoch (also after early stopping).

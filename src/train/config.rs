@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::data::transform::Transform;
 use crate::data::Dataset;
+use crate::tune::BatchSizeSchedule;
 
 /// How much `fit` prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +64,9 @@ pub struct FitConfig {
     /// trains on its shard, gradients are averaged, only rank 0 prints, and every rank
     /// logs the same History. `None`: one process.
     pub distributed: Option<graft_distributed::DataParallel<f32>>,
+    /// Batch size per epoch, asked at the start of each epoch (`None`: `batch_size`
+    /// throughout); the History then gains a `batch_size` column.
+    pub batch_size_schedule: Option<Box<dyn BatchSizeSchedule>>,
 }
 
 impl Default for FitConfig {
@@ -83,6 +87,7 @@ impl Default for FitConfig {
             augment: None,
             num_workers: 0,
             distributed: None,
+            batch_size_schedule: None,
         }
     }
 }
@@ -171,6 +176,12 @@ impl FitConfig {
     /// `batch_size` is then per rank: the global batch is `batch_size * ranks`.
     pub fn distributed(mut self, ddp: graft_distributed::DataParallel<f32>) -> Self {
         self.distributed = Some(ddp);
+        self
+    }
+
+    /// Sets the batch size of each epoch by a schedule (see [`crate::tune`]).
+    pub fn batch_size_schedule(mut self, s: impl BatchSizeSchedule + 'static) -> Self {
+        self.batch_size_schedule = Some(Box::new(s));
         self
     }
 

@@ -103,6 +103,17 @@ fn fit_in_pool<M: Module<f32>, D: Dataset + ?Sized>(
         check_first_batch(model, loss, v, config.batch_size, "validation")?;
     }
     let mut metrics = std::mem::take(&mut config.metrics);
+    let mut schedule = config.batch_size_schedule.take();
+    if schedule.is_some() && (dist.active() || config.augment.is_some()) {
+        return Err(TrainError::Config(
+            "fit: batch_size_schedule cannot be combined with augment or distributed yet".into(),
+        ));
+    }
+    if schedule.is_some() && config.steps_per_epoch.is_some() {
+        return Err(TrainError::Config(
+            "fit: with a batch_size_schedule every epoch is one pass: drop steps_per_epoch".into(),
+        ));
+    }
     let mut loop_state = Loop {
         model,
         optimizer,
@@ -113,6 +124,8 @@ fn fit_in_pool<M: Module<f32>, D: Dataset + ?Sized>(
         history: History::default(),
         global_step: 0,
         dist,
+        batch_size: config.batch_size,
+        scheduled: schedule.is_some(),
     };
     let mut loader = DataLoader::new(&train, config.batch_size);
     if config.shuffle {
@@ -164,35 +177,48 @@ fn fit_in_pool<M: Module<f32>, D: Dataset + ?Sized>(
             .map_or(true, |m| loop_state.global_step < m)
     {
         epoch += 1;
-        let steps = config.steps_per_epoch.unwrap_or(per_pass);
-        let stop = loop_state.epoch(
-            epoch,
-            steps,
-            &config,
-            epoch_limit,
-            &mut stream,
-            &mut metrics,
-        )?;
+        let stop = match schedule.as_mut() {
+            // A batch-size schedule: each epoch is one pass at the epoch's batch size; the
+            // loader only slices the same permutation differently (no data is copied).
+            Some(s) => {
+                let batch_size = s.batch_size(epoch, &mut loop_state.context()).max(1);
+                loop_state.batch_size = batch_size;
+                let mut pass = DataLoader::new(&train, batch_size);
+                if config.shuffle {
+                    pass = pass.shuffled(config.seed);
+                }
+                let steps = pass.num_batches();
+                let mut batches = pass.try_epoch(epoch - 1);
+                loop_state.epoch(
+                    epoch,
+                    steps,
+                    &config,
+                    epoch_limit,
+                    &mut batches,
+                    &mut metrics,
+                )?
+            }
+            None => {
+                let steps = config.steps_per_epoch.unwrap_or(per_pass);
+                loop_state.epoch(
+                    epoch,
+                    steps,
+                    &config,
+                    epoch_limit,
+                    &mut stream,
+                    &mut metrics,
+                )?
+            }
+        };
         if stop {
             break;
         }
     }
-    let Loop {
-        model,
-        optimizer,
-        mut callbacks,
-        history,
-        ..
-    } = loop_state;
-    let mut ctx = Context {
-        model,
-        optimizer,
-        history: &history,
-    };
+    let mut callbacks = std::mem::take(&mut loop_state.callbacks);
     for c in callbacks.iter_mut() {
-        c.on_train_end(&mut ctx)?;
+        c.on_train_end(&mut loop_state.context())?;
     }
-    Ok(history)
+    Ok(loop_state.history)
 }
 
 /// What the loop carries from epoch to epoch.
@@ -206,6 +232,10 @@ struct Loop<'a, M: Module<f32>> {
     history: History,
     global_step: usize,
     dist: Hooks<'a>,
+    /// The batch size of the current epoch.
+    batch_size: usize,
+    /// True when a batch-size schedule sets it (the History then has a batch_size column).
+    scheduled: bool,
 }
 
 impl<M: Module<f32>> Loop<'_, M> {
@@ -279,6 +309,7 @@ impl<M: Module<f32>> Loop<'_, M> {
                 model: self.model,
                 optimizer: &mut *self.optimizer,
                 history: &self.history,
+                batch_size: n,
             };
             for c in self.callbacks.iter_mut() {
                 stop |= c.on_step_end(&mut ctx, &logs)? == Control::Stop;
@@ -313,6 +344,13 @@ impl<M: Module<f32>> Loop<'_, M> {
             .collect();
         self.dist
             .reduce_epoch(&mut loss_sum, &mut seen, &mut train_metrics, &mut seconds)?;
+        let mut extra = Vec::new();
+        if self.scheduled {
+            extra.push(("batch_size".to_string(), self.batch_size as f64));
+        }
+        for c in self.callbacks.iter_mut() {
+            extra.extend(c.epoch_values());
+        }
         let mut logs = EpochLogs {
             epoch,
             loss: loss_sum / seen.max(1) as f64,
@@ -323,6 +361,7 @@ impl<M: Module<f32>> Loop<'_, M> {
             seconds,
             val_seconds: None,
             steps: self.global_step,
+            extra,
         };
         if let Some(val) = self.validation {
             let (vl, vm) = match last_check {
@@ -343,16 +382,23 @@ impl<M: Module<f32>> Loop<'_, M> {
             logs.val_seconds = Some(val_seconds);
         }
         progress.finish(epoch_limit, &logs);
-        let mut ctx = Context {
+        let mut callbacks = std::mem::take(&mut self.callbacks);
+        for c in callbacks.iter_mut() {
+            stop |= c.on_epoch_end(&mut self.context(), &logs)? == Control::Stop;
+        }
+        self.callbacks = callbacks;
+        self.history.epochs.push(logs);
+        Ok(stop)
+    }
+
+    /// What callbacks and schedules see between steps.
+    fn context(&mut self) -> Context<'_> {
+        Context {
             model: self.model,
             optimizer: &mut *self.optimizer,
             history: &self.history,
-        };
-        for c in self.callbacks.iter_mut() {
-            stop |= c.on_epoch_end(&mut ctx, &logs)? == Control::Stop;
+            batch_size: self.batch_size,
         }
-        self.history.epochs.push(logs);
-        Ok(stop)
     }
 
     /// Loss and metrics on `val`; with a data-parallel setup rank 0's buffers are used

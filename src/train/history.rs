@@ -27,6 +27,10 @@ pub struct EpochLogs {
     pub val_seconds: Option<f64>,
     /// Optimizer steps taken since the start of training, at the end of this epoch.
     pub steps: usize,
+    /// Further columns, in order, after `seconds`: `batch_size` when `fit` ran a batch-size
+    /// schedule, and what callbacks report through
+    /// [`Callback::epoch_values`](super::Callback::epoch_values) (`noise_scale`).
+    pub extra: Vec<(String, f64)>,
 }
 
 impl EpochLogs {
@@ -40,6 +44,9 @@ impl EpochLogs {
             "seconds" => Some(self.seconds),
             "val_seconds" => self.val_seconds,
             "steps" => Some(self.steps as f64),
+            _ if self.extra.iter().any(|(n, _)| n == name) => {
+                self.extra.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+            }
             _ => match name.strip_prefix("val_") {
                 Some(m) => self
                     .val_metrics
@@ -98,6 +105,7 @@ impl History {
         if first.val_seconds.is_some() {
             cols.push("val_seconds".into());
         }
+        cols.extend(first.extra.iter().map(|(n, _)| n.clone()));
         cols
     }
 
