@@ -88,7 +88,7 @@ fn history_and_steps_follow_the_schedule() {
         csv.lines()
             .next()
             .unwrap()
-            .ends_with("lr,seconds,batch_size,steps,largest"),
+            .ends_with("lr,seconds,batch_size,epoch_steps,largest"),
         "{csv}"
     );
 }
