@@ -11,9 +11,9 @@
 //! vhp), and [`checkpoint()`] trades compute for memory by recomputing a function's inside
 //! in the backward pass.
 //!
-//! The public gradient-check kit ([`gradcheck`](crate::gradcheck::gradcheck),
-//! [`gradgradcheck`](crate::gradcheck::gradgradcheck) and, with the `proptest` feature,
-//! strategies in [`strategies`]) lets users check their own models and ops.
+//! The public gradient-check kit ([`gradcheck()`], [`gradgradcheck()`], the registry runner
+//! in [`testing`] and, with the `proptest` feature, strategies in `strategies`) lets users
+//! check their own models and ops.
 //!
 //! ```
 //! use graft_autograd::{grad, Var};

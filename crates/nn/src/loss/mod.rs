@@ -3,10 +3,10 @@
 //! nothing here states a gradient rule.
 //!
 //! Every loss takes a [`Reduction`] (`Mean`, `Sum` or `None`; [`kl_div`] also has
-//! `BatchMean`). Float targets are [`Var`]s, so a loss is differentiable in its target too
+//! `BatchMean`). Float targets are [`Var`](graft_autograd::Var)s, so a loss is differentiable in its target too
 //! (pass `Var::new(t)` for a constant target); class-index targets are `Tensor<i64>`.
 //!
-//! Each loss has a `try_` form that returns a [`TensorError`] naming the loss and the
+//! Each loss has a `try_` form that returns a [`TensorError`](graft_tensor::TensorError) naming the loss and the
 //! shapes involved (mismatched input and target shapes, out-of-range class indices, bad
 //! parameters); the plain form panics with the same message.
 //!

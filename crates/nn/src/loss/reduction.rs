@@ -16,7 +16,7 @@ pub enum Reduction {
     Sum,
 }
 
-/// The reductions of [`kl_div`]: [`Reduction`]'s three plus `BatchMean`.
+/// The reductions of [`kl_div`](super::kl_div): [`Reduction`]'s three plus `BatchMean`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum KlDivReduction {
     /// The pointwise losses unreduced.
