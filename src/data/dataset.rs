@@ -47,6 +47,21 @@ impl Targets {
     }
 }
 
+/// Inputs of `input_shape` and `targets` must hold the same number of examples.
+fn check_pairing(op: &str, input_shape: &[usize], targets: &Targets) -> Result<()> {
+    let n = input_shape.first().copied().unwrap_or(0);
+    if n == targets.len() {
+        return Ok(());
+    }
+    Err(TensorError::shape_mismatch(
+        op,
+        format!(
+            "inputs {input_shape:?} hold {n} examples but there are {} targets",
+            targets.len()
+        ),
+    ))
+}
+
 /// A dataset held as two tensors whose first dim indexes the examples.
 #[derive(Clone, Debug)]
 pub struct TensorDataset {
@@ -59,17 +74,7 @@ pub struct TensorDataset {
 impl TensorDataset {
     /// Pairs inputs with targets; errors if their example counts differ.
     pub fn new(inputs: Tensor<f32>, targets: Targets) -> Result<Self> {
-        let n = inputs.shape().first().copied().unwrap_or(0);
-        if n != targets.len() {
-            return Err(TensorError::new(
-                "TensorDataset",
-                format!(
-                    "inputs {:?} hold {n} examples but there are {} targets",
-                    inputs.shape(),
-                    targets.len()
-                ),
-            ));
-        }
+        check_pairing("TensorDataset", inputs.shape(), &targets)?;
         Ok(TensorDataset { inputs, targets })
     }
 
@@ -160,17 +165,7 @@ pub struct IndexDataset {
 impl IndexDataset {
     /// Pairs inputs with targets; errors if their example counts differ.
     pub fn new(inputs: Tensor<i64>, targets: Targets) -> Result<Self> {
-        let n = inputs.shape().first().copied().unwrap_or(0);
-        if n != targets.len() {
-            return Err(TensorError::new(
-                "IndexDataset",
-                format!(
-                    "inputs {:?} hold {n} examples but there are {} targets",
-                    inputs.shape(),
-                    targets.len()
-                ),
-            ));
-        }
+        check_pairing("IndexDataset", inputs.shape(), &targets)?;
         Ok(IndexDataset { inputs, targets })
     }
 }
