@@ -19,6 +19,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ENV = dict(os.environ)
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 
 # name: (graft example, its extra flags, PyTorch twin, its extra flags)
@@ -26,6 +27,9 @@ WORKLOADS = {
     "mnist": ("mnist", [], "mnist.py", []),
     "mnist256": ("mnist", ["--batch-size", "256"], "mnist.py", ["--batch-size", "256"]),
     "mnist_cnn": ("mnist_cnn", [], "mnist_cnn.py", []),
+    # Character models: one epoch over the word list; compared in training tokens/s.
+    "char_lm_gru": ("char_lm", ["--model", "gru"], "char_lm.py", ["--model", "gru"]),
+    "char_lm_transformer": ("char_lm", ["--model", "transformer"], "char_lm.py", ["--model", "transformer"]),
 }
 
 
@@ -51,9 +55,14 @@ def cpu_model():
 
 
 def seconds_per_epoch(cmd):
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    """Seconds per epoch (or, for the character models, seconds per million training
+    tokens, so that smaller is faster for every workload) and the test accuracy."""
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=ENV)
     if out.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
+    tokens = re.findall(r"([0-9.]+) training tokens/s", out.stdout)
+    if tokens:
+        return 1e6 / float(tokens[-1]), float("nan")
     m = re.search(r"training: ([0-9.]+) s/epoch", out.stdout)
     acc = re.search(r"test accuracy: ([0-9.]+)%", out.stdout)
     if not m:
@@ -71,6 +80,8 @@ def main():
     p.add_argument("--python", default=None, help="a Python that has torch (default: the venv this creates)")
     args = p.parse_args()
     python = args.python or venv_python()
+    # graft's pool reads RAYON_NUM_THREADS where an example has no --threads flag (char_lm).
+    ENV["RAYON_NUM_THREADS"] = str(args.threads)
     names = args.workloads.split(",")
     examples = sorted({WORKLOADS[n][0] for n in names})
     build = ["cargo", "build", "--release", "-q"] + [a for e in examples for a in ("--example", e)]
@@ -81,12 +92,18 @@ def main():
     if args.data:
         common += ["--data", args.data]
     print(f"{cpu_model()}, {args.threads} threads, {datetime.date.today()}, medians of {args.runs} alternating runs")
-    print("| workload | graft s/epoch | PyTorch s/epoch | PyTorch / graft | test accuracy graft / PyTorch |")
+    print("| workload | graft s/epoch (char_lm: s per 1M tokens) | PyTorch | PyTorch / graft | test accuracy graft / PyTorch |")
     print("|---|---|---|---|---|")
     for name in names:
         example, graft_flags, twin, twin_flags = WORKLOADS[name]
-        graft_cmd = [os.path.join("target", "release", "examples", example)] + common + graft_flags
-        twin_cmd = [python, os.path.join(HERE, twin)] + common + twin_flags
+        flags = common
+        if example == "char_lm":
+            # char_lm has no --threads (it uses rayon's default) and one epoch is enough.
+            flags = ["--epochs", str(args.epochs or 1)]
+        graft_cmd = [os.path.join("target", "release", "examples", example)] + flags + graft_flags
+        twin_cmd = [python, os.path.join(HERE, twin)] + flags + twin_flags
+        if example == "char_lm":
+            twin_cmd += ["--threads", str(args.threads)]
         g, t = [], []
         for _ in range(args.runs):
             g.append(seconds_per_epoch(graft_cmd))
