@@ -69,11 +69,11 @@ pub(crate) fn ln_f32(x: f32) -> f32 {
     let y = (s * (hfsq + r) + kf * LN2_LO - hfsq + f) + kf * LN2_HI;
     let y = if x == f32::INFINITY { x } else { y };
     let y = if x == 0.0 { f32::NEG_INFINITY } else { y };
-    // `!(x >= 0)` is true for negatives and NaN.
-    if !(x >= 0.0) {
-        f32::NAN
-    } else {
+    // Negatives and NaN (for which `x >= 0` is false too) give NaN.
+    if x >= 0.0 {
         y
+    } else {
+        f32::NAN
     }
 }
 
