@@ -1,5 +1,6 @@
 //! Element types a tensor can hold, and the float operations math kernels need.
 
+use crate::fastmath::{erf_f32, exp_f32, ln_f32, sigmoid_f32, sigmoid_f64, tanh_f32};
 use std::fmt::{Debug, Display};
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, Sub, SubAssign};
 
@@ -70,6 +71,8 @@ pub trait Float:
     fn sqrt(self) -> Self;
     /// Hyperbolic tangent.
     fn tanh(self) -> Self;
+    /// The logistic function 1 / (1 + e^-x), computed without overflow for any x.
+    fn sigmoid(self) -> Self;
     /// Absolute value.
     fn abs(self) -> Self;
     /// self^e for a float exponent.
@@ -184,42 +187,8 @@ impl Element for bool {
     }
 }
 
-/// e^x for f32 without a libm call, so that loops over slices vectorize: x = n·ln2 + r
-/// with |r| <= ln2/2 (Cody-Waite split of ln2), e^r by its degree-7 Taylor polynomial
-/// (truncation below 1e-8 relative), then 2^n applied in two halves so that results down
-/// in the subnormal range and up to overflow come out right. Within 2 ulp of the
-/// correctly rounded value; NaN, ±inf, overflow and underflow behave as `f32::exp`.
-#[inline(always)]
-fn exp_f32(x: f32) -> f32 {
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    // Adding 1.5·2^23 rounds to an integer in the mantissa bits: round-to-nearest without
-    // a float-to-int conversion, which would keep the loop from vectorizing.
-    const SHIFTER: f32 = 12_582_912.0;
-    let xc = x.clamp(-104.0, 89.0);
-    let t = xc * std::f32::consts::LOG2_E + SHIFTER;
-    let n = t - SHIFTER;
-    let r = (xc - n * LN2_HI) - n * LN2_LO;
-    let mut p = 1.0 / 5040.0;
-    for c in [
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ] {
-        p = p * r + c;
-    }
-    let n = t.to_bits() as i32 - SHIFTER.to_bits() as i32;
-    let half = n >> 1;
-    let pow2 = |k: i32| f32::from_bits(((k + 127) as u32) << 23);
-    p * pow2(half) * pow2(n - half)
-}
-
 macro_rules! float_element {
-    ($t:ty, $name:expr, $gemm:path, $pool:ident, $exp:expr) => {
+    ($t:ty, $name:expr, $gemm:path, $pool:ident, [$exp:expr, $ln:expr, $tanh:expr, $sigmoid:expr, $erf:expr]) => {
         static $pool: crate::pool::BufferPool<$t> = crate::pool::BufferPool::new();
 
         impl Element for $t {
@@ -235,45 +204,63 @@ macro_rules! float_element {
             }
         }
 
+        // `#[inline]`: without it (and without LTO) each element would be a call into this
+        // crate, and the elementwise loops of other crates could not vectorize.
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const INFINITY: Self = <$t>::INFINITY;
             const NEG_INFINITY: Self = <$t>::NEG_INFINITY;
             const EPSILON: Self = <$t>::EPSILON;
+            #[inline]
             fn exp(self) -> Self {
                 $exp(self)
             }
+            #[inline]
             fn ln(self) -> Self {
-                <$t>::ln(self)
+                $ln(self)
             }
+            #[inline]
             fn sqrt(self) -> Self {
                 <$t>::sqrt(self)
             }
+            #[inline]
             fn tanh(self) -> Self {
-                <$t>::tanh(self)
+                $tanh(self)
             }
+            #[inline]
+            fn sigmoid(self) -> Self {
+                $sigmoid(self)
+            }
+            #[inline]
             fn abs(self) -> Self {
                 <$t>::abs(self)
             }
+            #[inline]
             fn powf(self, e: Self) -> Self {
                 <$t>::powf(self, e)
             }
+            #[inline]
             fn powi(self, n: i32) -> Self {
                 <$t>::powi(self, n)
             }
+            #[inline]
             fn ln_1p(self) -> Self {
                 <$t>::ln_1p(self)
             }
+            #[inline]
             fn cos(self) -> Self {
                 <$t>::cos(self)
             }
+            #[inline]
             fn sin(self) -> Self {
                 <$t>::sin(self)
             }
+            #[inline]
             fn erf(self) -> Self {
-                erf_f64(self as f64) as $t
+                $erf(self)
             }
+            #[inline]
             fn max_nan(self, o: Self) -> Self {
                 if self.is_nan() || o.is_nan() {
                     <$t>::NAN
@@ -283,6 +270,7 @@ macro_rules! float_element {
                     o
                 }
             }
+            #[inline]
             fn min_nan(self, o: Self) -> Self {
                 if self.is_nan() || o.is_nan() {
                     <$t>::NAN
@@ -292,9 +280,11 @@ macro_rules! float_element {
                     o
                 }
             }
+            #[inline]
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
             }
+            #[inline]
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }
@@ -320,44 +310,19 @@ macro_rules! float_element {
         }
     };
 }
-float_element!(f32, "float32", matrixmultiply::sgemm, F32_POOL, exp_f32);
-float_element!(f64, "float64", matrixmultiply::dgemm, F64_POOL, f64::exp);
-
-#[cfg(test)]
-mod exp_tests {
-    use super::exp_f32;
-
-    /// Distance in units in the last place between two finite f32 of the same sign.
-    fn ulps(a: f32, b: f32) -> u32 {
-        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32
-    }
-
-    #[test]
-    fn fast_exp_is_within_two_ulp_of_f64_exp_everywhere() {
-        let mut worst = 0;
-        let mut x = -103.0f32;
-        while x < 88.7 {
-            let exact = (x as f64).exp() as f32;
-            worst = worst.max(ulps(exp_f32(x), exact));
-            x += 0.000_97;
-        }
-        assert!(worst <= 2, "worst error {worst} ulp");
-    }
-
-    #[test]
-    fn fast_exp_edge_cases_match_std() {
-        for x in [
-            0.0f32, -0.0, 1.0, -1.0, 88.72, 89.0, 100.0, -87.0, -103.5, -104.5, -200.0,
-        ] {
-            let (fast, std) = (exp_f32(x), x.exp());
-            assert!(
-                ulps(fast, std) <= 2 || (fast == std),
-                "exp({x}) = {fast}, std {std}"
-            );
-        }
-        assert!(exp_f32(f32::NAN).is_nan());
-        assert_eq!(exp_f32(f32::INFINITY), f32::INFINITY);
-        assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);
-        assert_eq!(exp_f32(0.0), 1.0);
-    }
-}
+// f32 gets the vectorizing kernels of `fastmath`; f64 keeps libm (and the full-precision
+// erf above) because gradient checks run in f64.
+float_element!(
+    f32,
+    "float32",
+    matrixmultiply::sgemm,
+    F32_POOL,
+    [exp_f32, ln_f32, tanh_f32, sigmoid_f32, erf_f32]
+);
+float_element!(
+    f64,
+    "float64",
+    matrixmultiply::dgemm,
+    F64_POOL,
+    [f64::exp, f64::ln, f64::tanh, sigmoid_f64, erf_f64]
+);

@@ -5,16 +5,6 @@ use crate::error::{plain, Result};
 use crate::kernels::{map, zip};
 use crate::tensor::Tensor;
 
-/// Numerically stable logistic function: never computes `exp` of a large positive number.
-fn sigmoid<T: Float>(x: T) -> T {
-    if x >= T::ZERO {
-        T::ONE / (T::ONE + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (T::ONE + e)
-    }
-}
-
 macro_rules! unary_ops {
     ($($(#[$m:meta])* $name:ident => $f:expr;)*) => {
         impl<T: Float> Tensor<T> {
@@ -44,7 +34,7 @@ unary_ops! {
     /// Hyperbolic tangent.
     tanh => |x: T| x.tanh();
     /// 1 / (1 + e^-x), stable for large |x|.
-    sigmoid => sigmoid::<T>;
+    sigmoid => |x: T| x.sigmoid();
     /// max(x, 0).
     /// (NaN stays NaN, as in PyTorch, so a diverging run is not hidden.)
     relu => |x: T| if x <= T::ZERO { T::ZERO } else { x };

@@ -22,6 +22,7 @@ mod display;
 mod element;
 mod elementwise;
 mod error;
+mod fastmath;
 mod index;
 pub mod io;
 mod kernels;

@@ -2,6 +2,7 @@
 //! instead of one per file keeps the test build fast. A new test file is a new `mod` line.
 
 mod errors;
+mod fastmath;
 mod fixtures_ops;
 mod hostile_shapes;
 mod proptest_ops;
