@@ -12,6 +12,7 @@ both alike; the figure compared is the mean whole-epoch training time each progr
 
 import argparse
 import datetime
+import json
 import os
 import re
 import statistics
@@ -41,6 +42,15 @@ def venv_python():
         subprocess.run([sys.executable, "-m", "venv", venv], check=True)
         subprocess.run([python, "-m", "pip", "install", "-q", "torch", "numpy"], check=True)
     return python
+
+
+def target_dir():
+    """Where cargo puts the release examples (CARGO_TARGET_DIR and config respected)."""
+    out = subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--no-deps"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )
+    return json.loads(out.stdout)["target_directory"]
 
 
 def cpu_model():
@@ -86,6 +96,7 @@ def main():
     examples = sorted({WORKLOADS[n][0] for n in names})
     build = ["cargo", "build", "--release", "-q"] + [a for e in examples for a in ("--example", e)]
     subprocess.run(build, cwd=ROOT, check=True)
+    target = target_dir()
     common = ["--threads", str(args.threads)]
     if args.epochs:
         common += ["--epochs", str(args.epochs)]
@@ -100,7 +111,7 @@ def main():
         if example == "char_lm":
             # char_lm has no --threads (it uses rayon's default) and one epoch is enough.
             flags = ["--epochs", str(args.epochs or 1)]
-        graft_cmd = [os.path.join("target", "release", "examples", example)] + flags + graft_flags
+        graft_cmd = [os.path.join(target, "release", "examples", example)] + flags + graft_flags
         twin_cmd = [python, os.path.join(HERE, twin)] + flags + twin_flags
         if example == "char_lm":
             twin_cmd += ["--threads", str(args.threads)]

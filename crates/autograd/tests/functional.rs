@@ -7,7 +7,6 @@ use graft_autograd::functional::{hessian, hvp, jacobian, jacobian_forward, jvp, 
 use graft_autograd::{grad, gradcheck, GradcheckOptions, Var};
 use graft_fixtures::{assert_tensor_close, load, Case, FixtureTensor};
 use graft_tensor::Tensor;
-use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -19,6 +18,7 @@ fn float(t: &FixtureTensor) -> Tensor<f64> {
     Tensor::from_vec(t.data.clone(), &t.shape)
 }
 
+#[cfg(feature = "proptest")]
 fn dot(a: &Var<f64>, b: &Var<f64>) -> f64 {
     a.value()
         .to_vec()
@@ -463,89 +463,98 @@ fn bad_vectors_and_non_scalar_functions_are_errors_naming_the_shapes() {
     assert!(e.contains("hvp") && e.contains("[3]"), "{e}");
 }
 
-/// Ops from the registry (crates/autograd/tests/registry.rs) that accept any input shape:
-/// name, the input shapes made from a base shape, and the op.
-type AnyShapeOp = (
-    &'static str,
-    fn(&[usize]) -> Vec<Vec<usize>>,
-    fn(&[Var<f64>]) -> Var<f64>,
-);
+// The jvp/vjp identity over random shapes needs the strategies, autograd's opt-in
+// `proptest` feature, which README's test command (`cargo test --workspace`) turns on
+// through the root package's dev-dependency.
+#[cfg(feature = "proptest")]
+mod dot_product_identity {
+    use super::*;
+    use proptest::prelude::*;
 
-fn same(s: &[usize]) -> Vec<Vec<usize>> {
-    vec![s.to_vec()]
-}
+    /// Ops from the registry (crates/autograd/tests/registry.rs) that accept any input shape:
+    /// name, the input shapes made from a base shape, and the op.
+    type AnyShapeOp = (
+        &'static str,
+        fn(&[usize]) -> Vec<Vec<usize>>,
+        fn(&[Var<f64>]) -> Var<f64>,
+    );
 
-fn pair(s: &[usize]) -> Vec<Vec<usize>> {
-    vec![s.to_vec(), s.to_vec()]
-}
+    fn same(s: &[usize]) -> Vec<Vec<usize>> {
+        vec![s.to_vec()]
+    }
 
-/// `s` as a matrix `[m, k]` and a `[k, 3]` factor.
-fn mat(s: &[usize]) -> Vec<Vec<usize>> {
-    let m = s.first().copied().unwrap_or(1);
-    let k = s.get(1).copied().unwrap_or(2);
-    vec![vec![m, k], vec![k, 3]]
-}
+    fn pair(s: &[usize]) -> Vec<Vec<usize>> {
+        vec![s.to_vec(), s.to_vec()]
+    }
 
-fn registry_ops() -> Vec<AnyShapeOp> {
-    vec![
-        ("neg", same, |v| v[0].neg()),
-        ("exp", same, |v| v[0].exp()),
-        ("tanh", same, |v| v[0].tanh()),
-        ("sigmoid", same, |v| v[0].sigmoid()),
-        ("sin", same, |v| v[0].sin()),
-        ("erf", same, |v| v[0].erf()),
-        ("square", same, |v| v[0].square()),
-        ("gelu", same, |v| v[0].gelu(false)),
-        ("softplus", same, |v| v[0].softplus(1.0, 20.0)),
-        ("sum", same, |v| v[0].sum()),
-        ("mean", same, |v| v[0].mean()),
-        ("softmax", same, |v| {
-            v[0].reshape(&[v[0].numel()]).softmax(0)
-        }),
-        ("logsumexp", same, |v| {
-            v[0].reshape(&[v[0].numel()]).logsumexp_dims(&[0], false)
-        }),
-        ("add", pair, |v| &v[0] + &v[1]),
-        ("mul", pair, |v| &v[0] * &v[1]),
-        ("div", pair, |v| &v[0] / &v[1].exp()),
-        ("maximum", pair, |v| v[0].maximum(&v[1])),
-        ("matmul", mat, |v| v[0].matmul(&v[1])),
-        ("tanh_matmul", mat, |v| {
-            v[0].matmul(&v[1]).tanh().sum_dims(&[0], false)
-        }),
-    ]
-}
+    /// `s` as a matrix `[m, k]` and a `[k, 3]` factor.
+    fn mat(s: &[usize]) -> Vec<Vec<usize>> {
+        let m = s.first().copied().unwrap_or(1);
+        let k = s.get(1).copied().unwrap_or(2);
+        vec![vec![m, k], vec![k, 3]]
+    }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    fn registry_ops() -> Vec<AnyShapeOp> {
+        vec![
+            ("neg", same, |v| v[0].neg()),
+            ("exp", same, |v| v[0].exp()),
+            ("tanh", same, |v| v[0].tanh()),
+            ("sigmoid", same, |v| v[0].sigmoid()),
+            ("sin", same, |v| v[0].sin()),
+            ("erf", same, |v| v[0].erf()),
+            ("square", same, |v| v[0].square()),
+            ("gelu", same, |v| v[0].gelu(false)),
+            ("softplus", same, |v| v[0].softplus(1.0, 20.0)),
+            ("sum", same, |v| v[0].sum()),
+            ("mean", same, |v| v[0].mean()),
+            ("softmax", same, |v| {
+                v[0].reshape(&[v[0].numel()]).softmax(0)
+            }),
+            ("logsumexp", same, |v| {
+                v[0].reshape(&[v[0].numel()]).logsumexp_dims(&[0], false)
+            }),
+            ("add", pair, |v| &v[0] + &v[1]),
+            ("mul", pair, |v| &v[0] * &v[1]),
+            ("div", pair, |v| &v[0] / &v[1].exp()),
+            ("maximum", pair, |v| v[0].maximum(&v[1])),
+            ("matmul", mat, |v| v[0].matmul(&v[1])),
+            ("tanh_matmul", mat, |v| {
+                v[0].matmul(&v[1]).tanh().sum_dims(&[0], false)
+            }),
+        ]
+    }
 
-    /// <J t, v> = <t, Jᵀ v>: jvp (by the double-vjp trick) against vjp.
-    #[test]
-    fn jvp_and_vjp_satisfy_the_dot_product_identity(
-        op in 0..registry_ops().len(),
-        shape in graft_autograd::strategies::shape(3, 4),
-        seed in 0u64..1_000_000,
-    ) {
-        let (name, make_shapes, f) = registry_ops()[op];
-        let shapes = make_shapes(&shape);
-        let xs: Vec<Var<f64>> = shapes
-            .iter()
-            .enumerate()
-            .map(|(i, s)| Var::new(rand_in(s, -1.5, 1.5, seed + i as u64)))
-            .collect();
-        let ts: Vec<Var<f64>> = shapes
-            .iter()
-            .enumerate()
-            .map(|(i, s)| Var::new(rand_in(s, -1.0, 1.0, seed + 10 + i as u64)))
-            .collect();
-        let (out, jt) = jvp(f, &xs, Some(&ts), false).unwrap();
-        let v = Var::new(rand_in(out[0].shape(), -1.0, 1.0, seed + 20));
-        let (_, vj) = vjp(f, &xs, Some(std::slice::from_ref(&v)), false).unwrap();
-        let lhs = dot(&jt[0], &v);
-        let rhs: f64 = ts.iter().zip(&vj).map(|(t, g)| dot(t, g)).sum();
-        prop_assert!(
-            (lhs - rhs).abs() <= 1e-10 * (1.0 + lhs.abs()),
-            "{}: shapes {:?}: <J t, v> = {} but <t, Jᵀ v> = {}", name, shapes, lhs, rhs
-        );
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// <J t, v> = <t, Jᵀ v>: jvp (by the double-vjp trick) against vjp.
+        #[test]
+        fn jvp_and_vjp_satisfy_the_dot_product_identity(
+            op in 0..registry_ops().len(),
+            shape in graft_autograd::strategies::shape(3, 4),
+            seed in 0u64..1_000_000,
+        ) {
+            let (name, make_shapes, f) = registry_ops()[op];
+            let shapes = make_shapes(&shape);
+            let xs: Vec<Var<f64>> = shapes
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Var::new(rand_in(s, -1.5, 1.5, seed + i as u64)))
+                .collect();
+            let ts: Vec<Var<f64>> = shapes
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Var::new(rand_in(s, -1.0, 1.0, seed + 10 + i as u64)))
+                .collect();
+            let (out, jt) = jvp(f, &xs, Some(&ts), false).unwrap();
+            let v = Var::new(rand_in(out[0].shape(), -1.0, 1.0, seed + 20));
+            let (_, vj) = vjp(f, &xs, Some(std::slice::from_ref(&v)), false).unwrap();
+            let lhs = dot(&jt[0], &v);
+            let rhs: f64 = ts.iter().zip(&vj).map(|(t, g)| dot(t, g)).sum();
+            prop_assert!(
+                (lhs - rhs).abs() <= 1e-10 * (1.0 + lhs.abs()),
+                "{}: shapes {:?}: <J t, v> = {} but <t, Jᵀ v> = {}", name, shapes, lhs, rhs
+            );
+        }
     }
 }
