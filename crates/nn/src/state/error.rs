@@ -48,7 +48,7 @@ pub enum Mismatch {
         found: String,
     },
     /// The same name appears twice (in a module whose `visit` repeats a name, or in a list of
-    /// tensors given to [`load_state_dict_tensors`]).
+    /// tensors given to [`load_state_dict_tensors`](super::load_state_dict_tensors)).
     Duplicate {
         /// Entry name.
         name: String,
@@ -121,7 +121,8 @@ pub enum StateDictError {
     },
     /// The bytes are not a valid safetensors file (truncated, corrupt, not safetensors).
     Corrupt {
-        /// The file name, or the label given to [`load_state_dict_from_bytes`].
+        /// The file name, or the label given to
+        /// [`load_state_dict_from_bytes`](super::load_state_dict_from_bytes).
         source: String,
         /// The byte offset where the problem was found, when the format gives one.
         offset: Option<u64>,
