@@ -117,7 +117,12 @@ fn write_grid(
     Ok(())
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    common::exit::report(run());
+}
+
+/// The example; errors end it through `report`, printed with their message.
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
     let flags = &cli.flags;
     let sets = common::setup(flags)?;

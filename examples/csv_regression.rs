@@ -6,6 +6,9 @@
 //!
 //! `cargo run --release --example csv_regression` (see `--help`).
 
+#[path = "common/exit.rs"]
+mod exit;
+
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -51,7 +54,12 @@ fn values(d: &TensorDataset) -> Tensor<f32> {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    exit::report(run());
+}
+
+/// The example; errors end it through `report`, printed with their message.
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
     let options = CsvOptions::new(&cli.target).missing(Missing::Fill(cli.fill));
     let table = CsvTable::read(&cli.csv, &options)?;

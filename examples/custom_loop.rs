@@ -4,6 +4,9 @@
 //!
 //! `cargo run --release --example custom_loop -- --steps 1500`
 
+#[path = "common/exit.rs"]
+mod exit;
+
 use std::time::Instant;
 
 use clap::Parser;
@@ -49,7 +52,12 @@ fn user_loop(model: &Sequential, opt: &mut Adam, data: &TensorDataset, steps: us
     last
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    exit::report(run());
+}
+
+/// The example; errors end it through `report`, printed with their message.
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
         graft::set_num_threads(n)?;

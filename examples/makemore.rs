@@ -8,6 +8,9 @@
 //!
 //! `cargo run --release --example makemore -- --steps 4000`
 
+#[path = "common/exit.rs"]
+mod exit;
+
 use std::path::Path;
 
 use graft::autograd::GradcheckOptions;
@@ -220,7 +223,12 @@ pub fn sample(model: &CharMlp, temperature: f64, rng: &mut StdRng) -> String {
 }
 
 #[allow(dead_code)] // the integration test includes this file for `train`
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    exit::report(run());
+}
+
+/// The example; errors end it through `report`, printed with their message.
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let steps = std::env::args()
         .skip_while(|a| a != "--steps")
         .nth(1)

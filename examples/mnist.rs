@@ -11,6 +11,10 @@ use graft::train::losses;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+/// The fraction of the training data `fit` holds out for validation (the seed's 0.1);
+/// `common::finish` needs it to count the images trained on per epoch.
+const VALIDATION_SPLIT: f64 = 0.1;
+
 /// Train a 784-128-10 MLP on an MNIST-style data set (Fashion-MNIST by default).
 #[derive(Parser, Debug)]
 struct Cli {
@@ -20,7 +24,12 @@ struct Cli {
     tune: common::tune_flags::TuneFlags,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    common::exit::report(run());
+}
+
+/// The example; errors end it through `report`, printed with their message.
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
     let flags = &cli.flags;
     let sets = common::setup(flags)?;
@@ -42,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fit_config = FitConfig::new()
         .batch_size(batch)
         .epochs(flags.epochs.unwrap_or(10))
-        .validation_split(0.1)
+        .validation_split(VALIDATION_SPLIT)
         .seed(flags.seed);
     let fit_config = common::tune_flags::configure(&cli.tune, fit_config, batch)?;
     let history = fit(
@@ -54,5 +63,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
 
     common::tune_flags::maybe_plot(&cli.tune, &history)?;
-    common::finish(flags, &model, &history, &sets.train, &sets.test)
+    common::finish(
+        flags,
+        &model,
+        &history,
+        &sets.train,
+        VALIDATION_SPLIT,
+        &sets.test,
+    )
 }

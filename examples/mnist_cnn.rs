@@ -13,6 +13,10 @@ use graft::train::losses;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+/// The fraction of the training data `fit` holds out for validation (the seed's 0.1);
+/// `common::finish` needs it to count the images trained on per epoch.
+const VALIDATION_SPLIT: f64 = 0.1;
+
 /// Train a two-layer CNN on an MNIST-style data set (Fashion-MNIST by default).
 #[derive(Parser, Debug)]
 struct Cli {
@@ -38,7 +42,12 @@ fn as_images(d: &TensorDataset, h: usize, w: usize) -> TensorDataset {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    common::exit::report(run());
+}
+
+/// The example; errors end it through `report`, printed with their message.
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
     let flags = &cli.flags;
     let sets = common::setup(flags)?;
@@ -73,7 +82,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = FitConfig::new()
         .batch_size(batch)
         .epochs(flags.epochs.unwrap_or(3))
-        .validation_split(0.1)
+        .validation_split(VALIDATION_SPLIT)
         .seed(flags.seed);
     if cli.augment {
         let augment = Compose::new()
@@ -90,5 +99,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         config,
     )?;
     common::tune_flags::maybe_plot(&cli.tune, &history)?;
-    common::finish(flags, &model, &history, &train, &test)
+    common::finish(flags, &model, &history, &train, VALIDATION_SPLIT, &test)
 }

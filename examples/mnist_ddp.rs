@@ -26,6 +26,10 @@ use graft::train::{losses, Callback, Context, Control, EpochLogs, TrainError, Ve
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+/// The fraction of the training data `fit` holds out for validation (the seed's 0.1);
+/// `common::finish` needs it to count the images trained on per epoch.
+const VALIDATION_SPLIT: f64 = 0.1;
+
 /// Train a 784-128-10 MLP data-parallel (run under mpirun).
 #[derive(Parser, Debug)]
 struct Cli {
@@ -131,7 +135,7 @@ fn run(cli: &Cli, comm: &Communicator) -> Result<(), Box<dyn std::error::Error>>
     let fit_config = FitConfig::new()
         .batch_size(per_rank)
         .epochs(epochs)
-        .validation_split(0.1)
+        .validation_split(VALIDATION_SPLIT)
         .seed(flags.seed)
         .verbosity(if root {
             Verbosity::Auto
@@ -169,7 +173,14 @@ fn run(cli: &Cli, comm: &Communicator) -> Result<(), Box<dyn std::error::Error>>
             );
         }
         // Epoch time is the slowest rank's, so the speed line is the whole job's.
-        common::finish(flags, &model, &history, &sets.train, &sets.test)?;
+        common::finish(
+            flags,
+            &model,
+            &history,
+            &sets.train,
+            VALIDATION_SPLIT,
+            &sets.test,
+        )?;
     }
     comm.barrier();
     Ok(())

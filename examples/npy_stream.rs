@@ -13,6 +13,9 @@
 //!     --model linear --cap-mib 256
 //! ```
 
+#[path = "common/exit.rs"]
+mod exit;
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -228,7 +231,12 @@ fn train<S: SampleSource + 'static>(
     Ok(())
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    exit::report(run());
+}
+
+/// The example; errors end it through `report`, printed with their message.
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().command {
         Command::Write { data, out, copies } => write(data.as_deref(), &out, copies.max(1)),
         Command::Train {

@@ -4,6 +4,9 @@
 //!
 //! `cargo run --release --example regression`
 
+#[path = "common/exit.rs"]
+mod exit;
+
 use clap::Parser;
 use graft::data::{Targets, TensorDataset};
 use graft::nn::regularize::{l2_filtered, not_bias};
@@ -38,7 +41,12 @@ fn truth(x: f32) -> f32 {
     (3.0 * x).sin() + 0.5 * x
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    exit::report(run());
+}
+
+/// The example; errors end it through `report`, printed with their message.
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
     let mut rng = StdRng::seed_from_u64(cli.seed);
     let xs: Vec<f32> = (0..cli.points).map(|_| rng.gen_range(-2.0..2.0)).collect();

@@ -18,6 +18,10 @@ use graft::train::{losses, LrSchedulerCallback};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+/// The fraction of the training data `fit` holds out for validation (the seed's 0.1);
+/// `common::finish` needs it to count the images trained on per epoch.
+const VALIDATION_SPLIT: f64 = 0.1;
+
 /// Train a small ResNet (three stages of BasicBlocks) on Fashion-MNIST.
 #[derive(Parser, Debug)]
 struct Cli {
@@ -68,7 +72,12 @@ fn resnet(width: usize, blocks: usize, classes: usize, rng: &mut StdRng) -> Sequ
         .add(Linear::new(channels, classes, rng))
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    common::exit::report(run());
+}
+
+/// The example; errors end it through `report`, printed with their message.
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
     let flags = &cli.flags;
     let sets = common::setup(flags)?;
@@ -105,7 +114,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = FitConfig::new()
         .batch_size(batch)
         .epochs(epochs)
-        .validation_split(0.1)
+        .validation_split(VALIDATION_SPLIT)
         .seed(flags.seed)
         .callback(LrSchedulerCallback::per_step(schedule));
     let history = fit(
@@ -115,5 +124,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &train,
         config,
     )?;
-    common::finish(flags, &model, &history, &train, &test)
+    common::finish(flags, &model, &history, &train, VALIDATION_SPLIT, &test)
 }

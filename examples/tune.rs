@@ -8,6 +8,9 @@
 //! `cargo run --release --example tune -- --jobs 2` (see `--help`). Rerunning with the
 //! same `--results` file resumes: finished runs are not run again.
 
+#[path = "common/exit.rs"]
+mod exit;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -81,7 +84,12 @@ fn weights_path(results: &Path, trial: usize, budget: usize) -> PathBuf {
     results.with_file_name(format!("{stem}_models/trial{trial}_e{budget}.safetensors"))
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    exit::report(run());
+}
+
+/// The example; errors end it through `report`, printed with their message.
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
     let started = Instant::now();
     let (dir, source) = find_mnist_dir(cli.data.as_deref())?;

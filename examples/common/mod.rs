@@ -9,6 +9,10 @@ use graft::data::{find_mnist_dir, load_mnist, MnistSets};
 #[allow(dead_code)]
 pub mod tune_flags;
 
+// mnist_ddp reports its errors per rank from its own `main`, so it does not use this one.
+#[allow(dead_code)]
+pub mod exit;
+
 /// Flags every MNIST-style example takes.
 #[derive(Args, Debug)]
 pub struct TrainFlags {
@@ -70,18 +74,18 @@ pub fn peak_rss_mib() -> Option<f64> {
 
 /// What every MNIST example does after `fit`: print the speed, write the history and the
 /// weights if asked, evaluate on the test set, and end with `test accuracy: NN.NN%`.
+/// `validation_split` is the one passed to `fit`, which held that fraction of `train` out.
 pub fn finish(
     flags: &TrainFlags,
     model: &graft::nn::Sequential,
     history: &graft::train::History,
     train: &graft::data::TensorDataset,
+    validation_split: f64,
     test: &graft::data::TensorDataset,
 ) -> Result<(), Box<dyn std::error::Error>> {
     use graft::data::Dataset;
     use graft::train::{evaluate, losses, Accuracy, Metric};
-    // fit held out the last tenth of the training data for validation.
-    let train_images = train.len() - (train.len() as f64 * 0.1).round() as usize;
-    print_speed(history, train_images);
+    print_speed(history, trained_images(train.len(), validation_split));
     if let Some(path) = &flags.history {
         history.write_csv(path)?;
     }
@@ -95,13 +99,27 @@ pub fn finish(
     Ok(())
 }
 
-/// Prints the training speed summary: mean seconds per epoch and images per second.
+/// Images `fit` trains on per epoch: it holds out the last `round(n · split)` examples of
+/// `n` for validation (`graft::train::fit`'s rule) and trains on the rest.
+fn trained_images(n: usize, validation_split: f64) -> usize {
+    n - ((n as f64) * validation_split).round() as usize
+}
+
+/// Prints the training speed summary: mean seconds per epoch and images per second, or
+/// that no epoch ran (`--epochs 0`), rather than a speed computed from no time.
 fn print_speed(history: &graft::train::History, train_images: usize) {
-    let epochs = history.epochs.len().max(1) as f64;
-    let seconds: f64 = history.epochs.iter().map(|e| e.seconds).sum::<f64>() / epochs;
-    println!(
-        "training: {seconds:.3} s/epoch ({:.0} images/s), peak RSS {:.0} MiB",
-        train_images as f64 / seconds,
-        peak_rss_mib().unwrap_or(f64::NAN)
-    );
+    let peak = peak_rss_mib().unwrap_or(f64::NAN);
+    let epochs = history.epochs.len();
+    let seconds: f64 = history.epochs.iter().map(|e| e.seconds).sum::<f64>();
+    if epochs == 0 {
+        println!("training: no epoch ran, peak RSS {peak:.0} MiB");
+        return;
+    }
+    let per_epoch = seconds / epochs as f64;
+    let speed = if per_epoch > 0.0 {
+        format!("{:.0} images/s", train_images as f64 / per_epoch)
+    } else {
+        "too fast to time".to_string()
+    };
+    println!("training: {per_epoch:.3} s/epoch ({speed}), peak RSS {peak:.0} MiB");
 }

@@ -249,20 +249,65 @@ pub fn try_adaptive_avg_pool2d<T: Float>(x: &Var<T>, output: [usize; 2]) -> Resu
     try_avg_pool2d(x, k, k, [0, 0], true)
 }
 
+/// Checks a dropout probability as PyTorch does: `p` in [0, 1]. NaN is refused too (it
+/// would compare false against every draw and drop everything); `op` names the caller.
+pub(crate) fn check_dropout_p(op: &str, p: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(TensorError::new(
+            op,
+            format!("dropout probability has to be between 0 and 1, but got {p}"),
+        ))
+    }
+}
+
 /// Zeroes each element with probability `p` and scales the rest by 1/(1-p) when
-/// `training`; the identity otherwise.
-pub fn dropout<T: Float>(x: &Var<T>, p: f64, training: bool, rng: &mut impl Rng) -> Var<T> {
+/// `training`; the identity otherwise. A `p` outside [0, 1] (or NaN) is an error.
+pub fn try_dropout<T: Float>(
+    x: &Var<T>,
+    p: f64,
+    training: bool,
+    rng: &mut impl Rng,
+) -> Result<Var<T>> {
+    check_dropout_p("dropout", p)?;
     if !training || p == 0.0 {
-        return x.clone();
+        return Ok(x.clone());
     }
     if p >= 1.0 {
-        return x.mul_scalar(T::ZERO);
+        return Ok(x.mul_scalar(T::ZERO));
     }
     let keep = T::from_f64(1.0 / (1.0 - p));
     let mask: Vec<T> = (0..x.numel())
         .map(|_| if rng.gen::<f64>() >= p { keep } else { T::ZERO })
         .collect();
-    x * &Var::new(Tensor::from_vec(mask, x.shape()))
+    x.try_mul(&Var::new(Tensor::from_vec(mask, x.shape())))
+}
+
+/// [`try_dropout`], panicking with its message on an invalid `p`.
+#[track_caller]
+pub fn dropout<T: Float>(x: &Var<T>, p: f64, training: bool, rng: &mut impl Rng) -> Var<T> {
+    or_panic(try_dropout(x, p, training, rng))
+}
+
+/// PyTorch's `padding_idx` for a table of `num` rows: a negative one counts from the end
+/// (`-1` is the last row); one outside `-num..num` is an error naming `op` and the value.
+pub(crate) fn normalize_padding_idx(op: &str, padding_idx: i64, num: usize) -> Result<i64> {
+    let n = i64::try_from(num).unwrap_or(i64::MAX);
+    if padding_idx >= n || padding_idx < -n {
+        return Err(TensorError::index_out_of_range(
+            op,
+            format!(
+                "padding_idx {padding_idx} must be within num_embeddings {num} (from -{num} to {})",
+                n - 1
+            ),
+        ));
+    }
+    Ok(if padding_idx < 0 {
+        padding_idx + n
+    } else {
+        padding_idx
+    })
 }
 
 /// Shape `[1, C, 1, ...]` that lines a per-channel vector up with dim 1 of `x`.
@@ -389,7 +434,8 @@ pub fn try_layer_norm<T: Float>(
 }
 
 /// Rows of `weight` `[num, dim]` picked by `indices` (any shape) -> `[..., dim]`. The row
-/// `padding_idx` is read but gets no gradient.
+/// `padding_idx` (negative counts from the end, as in PyTorch) is read but gets no
+/// gradient; one outside the table is an error.
 pub fn try_embedding<T: Float>(
     indices: &Tensor<i64>,
     weight: &Var<T>,
@@ -405,6 +451,9 @@ pub fn try_embedding<T: Float>(
     let mut shape = indices.shape().to_vec();
     shape.push(weight.shape()[1]);
     let rows = weight.try_index_select(0, &flat)?;
+    let padding_idx = padding_idx
+        .map(|p| normalize_padding_idx("embedding", p, weight.shape()[0]))
+        .transpose()?;
     let rows = match padding_idx {
         Some(p) => {
             let is_pad = flat.eq_scalar(p).reshape(&[flat.numel(), 1]);

@@ -8,6 +8,7 @@ mod conv_semantics;
 mod convert;
 mod fixtures_layers;
 mod fixtures_losses;
+mod layer_arguments;
 mod losses;
 mod models;
 mod modules;

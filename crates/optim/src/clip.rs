@@ -3,9 +3,9 @@
 //! a training loop runs before stepping.
 
 use crate::error::ensure;
-use crate::rules::{CHUNK, PARALLEL_MIN};
 use crate::OptimError;
 use graft_autograd::Var;
+use graft_tensor::parallel::{chunk_len, for_each_chunk_mut, min_len_for_parallel};
 use graft_tensor::Float;
 use rayon::prelude::*;
 
@@ -109,10 +109,10 @@ pub fn grads_are_finite<T: Float>(params: &[Var<T>]) -> bool {
 fn slice_is_finite<T: Float>(values: &[T]) -> bool {
     // A branch-free fold per chunk vectorizes; chunks let a long slice stop early.
     let chunk_ok = |c: &[T]| c.iter().fold(true, |ok, x| ok & x.is_finite());
-    if values.len() < PARALLEL_MIN {
+    if values.len() < min_len_for_parallel() {
         values.chunks(1024).all(chunk_ok)
     } else {
-        graft_tensor::parallel::section(|| values.par_chunks(CHUNK).all(chunk_ok))
+        graft_tensor::parallel::section(|| values.par_chunks(chunk_len()).all(chunk_ok))
     }
 }
 
@@ -196,7 +196,7 @@ pub fn clip_grad_value_slices<T: Float>(
 /// Clamps every element of `values` to `[-clip_value, clip_value]`, keeping NaN.
 fn clamp<T: Float>(values: &mut [T], clip_value: f64) {
     let (lo, hi) = (T::from_f64(-clip_value), T::from_f64(clip_value));
-    for_each_chunk_mut(values, &|chunk: &mut [T]| {
+    for_each_chunk_mut(values, |chunk: &mut [T]| {
         for x in chunk {
             if *x < lo {
                 *x = lo;
@@ -229,7 +229,7 @@ fn check_clip_value(clip_value: f64) -> Result<(), OptimError> {
 
 /// Multiplies every element of `values` by `factor`.
 pub fn scale<T: Float>(values: &mut [T], factor: T) {
-    for_each_chunk_mut(values, &|chunk: &mut [T]| {
+    for_each_chunk_mut(values, |chunk: &mut [T]| {
         for x in chunk {
             *x *= factor;
         }
@@ -246,15 +246,6 @@ fn check_norm_type(norm_type: f64) -> Result<(), OptimError> {
     )
 }
 
-/// Runs an elementwise `f` over `values`, in parallel chunks when long.
-fn for_each_chunk_mut<T: Float>(values: &mut [T], f: &(impl Fn(&mut [T]) + Sync)) {
-    if values.len() < PARALLEL_MIN {
-        f(values);
-    } else {
-        graft_tensor::parallel::section(|| values.par_chunks_mut(CHUNK).for_each(f));
-    }
-}
-
 /// The `norm_type` norm of one slice. Partial results are per fixed chunk and combined
 /// in order, so the parallel and serial paths give identical bits.
 fn slice_norm<T: Float>(values: &[T], norm_type: f64) -> f64 {
@@ -269,10 +260,11 @@ fn slice_norm<T: Float>(values: &[T], norm_type: f64) -> f64 {
             chunk.iter().map(|x| x.to_f64().abs().powf(norm_type)).sum()
         }
     };
-    let partials: Vec<f64> = if values.len() < PARALLEL_MIN {
-        values.chunks(CHUNK).map(partial).collect()
+    let chunk = chunk_len();
+    let partials: Vec<f64> = if values.len() < min_len_for_parallel() {
+        values.chunks(chunk).map(partial).collect()
     } else {
-        graft_tensor::parallel::section(|| values.par_chunks(CHUNK).map(partial).collect())
+        graft_tensor::parallel::section(|| values.par_chunks(chunk).map(partial).collect())
     };
     if norm_type == f64::INFINITY {
         partials.into_iter().fold(0.0, <f64 as Float>::max_nan)
@@ -306,12 +298,12 @@ mod tests {
 
     #[test]
     fn long_slices_give_the_same_norm_as_chunked_serial_sums() {
-        let n = PARALLEL_MIN * 2 + 17;
+        let n = min_len_for_parallel() * 2 + 17;
         let v: Vec<f64> = (0..n)
             .map(|i| ((i * 7919) % 1000) as f64 * 1e-3 - 0.5)
             .collect();
         let serial: f64 = v
-            .chunks(CHUNK)
+            .chunks(chunk_len())
             .map(|c| c.iter().map(|x| x * x).sum::<f64>())
             .sum::<f64>()
             .sqrt();
@@ -388,7 +380,7 @@ mod tests {
 
     #[test]
     fn finiteness_of_gradients() {
-        let n = PARALLEL_MIN + 5;
+        let n = min_len_for_parallel() + 5;
         let mut values = vec![1.0f64; n];
         let big = param(values.clone());
         assert!(grads_are_finite(std::slice::from_ref(&big)));

@@ -76,7 +76,7 @@ pub use clip::{
     clip_grad_value_slices, grad_norm, grads_are_finite, scale, total_norm,
 };
 pub use control::{GroupLrs, LrControl};
-pub use error::OptimError;
+pub use error::{OptimError, StateDtype, StateFileError};
 pub use optimizer::{
     Adadelta, Adagrad, Adam, AdamW, GenericOptimizer, Nadam, Optimizer, ParamGroup, Radam, Rmsprop,
     Sgd,

@@ -1,11 +1,13 @@
 //! An optimizer's saved state: hyperparameters per group and named buffers, step counts
 //! and scalars per parameter, in memory and as a small binary file.
 
+use crate::error::{StateDtype, StateFileError};
 use crate::OptimError;
 use graft_tensor::io::write_atomically;
 use graft_tensor::Float;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 /// One parameter's optimizer state by name, as [`ParamState::save`] writes it.
 ///
@@ -256,8 +258,18 @@ impl<T: Float> OptimizerState<T> {
 
     /// Parses what [`to_bytes`](Self::to_bytes) wrote. Never panics: truncated, corrupt
     /// or foreign data, or a state saved for another element type, is an error.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, StateFileError> {
         let mut r = Reader { bytes, pos: 0 };
+        let saved = Self::read_preamble(&mut r).map_err(StateFileError::Corrupt)?;
+        let loading = StateDtype::from_name(T::DTYPE);
+        if saved != loading {
+            return Err(StateFileError::Dtype { saved, loading });
+        }
+        Self::read_body(&mut r).map_err(StateFileError::Corrupt)
+    }
+
+    /// Checks the magic bytes and layout version; returns the element type saved.
+    fn read_preamble(r: &mut Reader<'_>) -> Result<StateDtype, String> {
         if r.take(MAGIC.len())? != MAGIC {
             return Err("not a graft optimizer state (bad magic bytes)".into());
         }
@@ -267,13 +279,12 @@ impl<T: Float> OptimizerState<T> {
                 "layout version {version}, but this build reads version {VERSION}"
             ));
         }
-        let dtype = r.string()?;
-        if dtype != T::DTYPE {
-            return Err(format!(
-                "saved for {dtype} parameters, but loaded as {}",
-                T::DTYPE
-            ));
-        }
+        Ok(StateDtype::from_name(&r.string()?))
+    }
+
+    /// Reads everything after the preamble, up to the end of the bytes.
+    fn read_body(r: &mut Reader<'_>) -> Result<Self, String> {
+        let bytes = r.bytes;
         let kind = r.string()?;
         let mut groups = Vec::new();
         for _ in 0..r.count(8)? {
@@ -327,7 +338,8 @@ impl<T: Float> OptimizerState<T> {
         let bytes = self.to_bytes();
         write_atomically(path, |file| file.write_all(&bytes)).map_err(|e| OptimError::Io {
             path: path.display().to_string(),
-            reason: format!("{} failed: {}", e.action, e.error),
+            action: e.action,
+            error: Arc::new(e.error),
         })
     }
 
@@ -335,12 +347,15 @@ impl<T: Float> OptimizerState<T> {
     /// file is an error naming the path, never a panic.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, OptimError> {
         let path = path.as_ref();
-        let err = |reason: String| OptimError::Io {
+        let bytes = std::fs::read(path).map_err(|e| OptimError::Io {
             path: path.display().to_string(),
-            reason,
-        };
-        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-        Self::from_bytes(&bytes).map_err(err)
+            action: "reading",
+            error: Arc::new(e),
+        })?;
+        Self::from_bytes(&bytes).map_err(|error| OptimError::BadFile {
+            path: path.display().to_string(),
+            error,
+        })
     }
 }
 
@@ -484,7 +499,14 @@ mod tests {
         longer.push(0);
         assert!(OptimizerState::<f32>::from_bytes(&longer).is_err());
         let e = OptimizerState::<f64>::from_bytes(&bytes).unwrap_err();
-        assert!(e.contains("float32"), "{e}");
+        assert_eq!(
+            e,
+            StateFileError::Dtype {
+                saved: StateDtype::Float32,
+                loading: StateDtype::Float64
+            }
+        );
+        assert!(e.to_string().contains("saved for float32"), "{e}");
         // A count field set to a huge value must not allocate or panic.
         let mut huge = bytes.clone();
         let kind_end = 8 + 4 + 8 + 7 + 8 + 4;
@@ -518,7 +540,35 @@ mod tests {
         std::fs::write(&path, b"GRAFTOPT").unwrap();
         let e = OptimizerState::<f32>::load(&path).unwrap_err();
         assert!(e.to_string().contains("truncated"), "{e}");
+        assert!(matches!(e, OptimError::BadFile { .. }), "{e:?}");
         assert!(OptimizerState::<f32>::load(dir.join("missing.bin")).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn io_failure_keeps_the_os_error_as_its_source() {
+        use std::error::Error;
+        let missing = std::env::temp_dir()
+            .join(format!("graft-optim-missing-{}", std::process::id()))
+            .join("opt.bin");
+        let e = OptimizerState::<f32>::load(&missing).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                OptimError::Io {
+                    action: "reading",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let source = e.source().expect("an I/O error has a source");
+        let io = source
+            .downcast_ref::<std::io::Error>()
+            .expect("the source is the std::io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        // Saving into a directory that does not exist fails the same way.
+        let e = sample().save(&missing).unwrap_err();
+        assert!(e.source().unwrap().is::<std::io::Error>(), "{e:?}");
     }
 }

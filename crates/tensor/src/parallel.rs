@@ -60,6 +60,31 @@ pub fn section<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// graft's one parallel-chunking policy, for crates above that split their own loops (the
+/// optimizers' update rules and gradient clipping): a slice shorter than this stays on the
+/// calling thread. The same threshold as this crate's elementwise kernels; it depends on
+/// whether the caller is a rayon worker (a split costs less there), never on the data.
+/// Splitting never changes a result: see [`chunk_len`].
+#[inline]
+pub fn min_len_for_parallel() -> usize {
+    crate::kernels::par_min_elems()
+}
+
+/// Elements per parallel work item under [`min_len_for_parallel`]'s policy. A constant
+/// (never the thread count), so a computation that reduces per chunk and then combines the
+/// chunks in order gives the same bits on any machine, split or not.
+#[inline]
+pub fn chunk_len() -> usize {
+    crate::kernels::PAR_CHUNK
+}
+
+/// Runs `f` on `values`, or on consecutive [`chunk_len`] pieces of it in parallel (inside a
+/// [`section`]) when it holds at least [`min_len_for_parallel`] elements. For elementwise
+/// updates, whose result does not depend on the split.
+pub fn for_each_chunk_mut<U: Send>(values: &mut [U], f: impl Fn(&mut [U]) + Sync) {
+    crate::kernels::fill_chunks(values, |_, chunk| f(chunk));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +97,21 @@ mod tests {
         let caught = std::panic::catch_unwind(|| section(|| panic!("kernel failed")));
         assert!(caught.is_err());
         assert_eq!(task_mode(), 5);
+    }
+
+    #[test]
+    fn chunked_for_each_visits_every_element_once_in_fixed_chunks() {
+        let n = min_len_for_parallel() * 2 + 3;
+        let mut v = vec![1u32; n];
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        for_each_chunk_mut(&mut v, |c| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            assert!(c.len() <= chunk_len());
+            c.iter_mut().for_each(|x| *x += 1);
+        });
+        assert!(v.iter().all(|&x| x == 2));
+        assert_eq!(calls.into_inner(), n.div_ceil(chunk_len()));
+        let mut small = vec![0u8; 10];
+        for_each_chunk_mut(&mut small, |c| assert_eq!(c.len(), 10));
     }
 }

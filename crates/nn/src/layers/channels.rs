@@ -4,11 +4,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use graft_autograd::Var;
-use graft_tensor::{Float, Tensor};
+use graft_tensor::{or_panic, Float, Tensor};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use crate::functional::{dropout2d, group_norm, upsample_nearest};
+use crate::functional::{check_dropout_p, dropout2d, group_norm, upsample_nearest};
 use crate::module::{Module, Visitor};
 
 /// Group normalisation over `[N, C, ...]`: channels split into `num_groups` groups, each
@@ -99,13 +99,22 @@ pub struct Dropout2d {
 }
 
 impl Dropout2d {
-    /// Channel dropout with probability `p` (clamped to [0, 1]) and an RNG seeded with `seed`.
+    /// Channel dropout with probability `p` and an RNG seeded with `seed`; panics with
+    /// [`try_new`](Self::try_new)'s message when `p` is outside [0, 1] or NaN.
+    #[track_caller]
     pub fn new(p: f64, seed: u64) -> Self {
-        Dropout2d {
-            p: p.clamp(0.0, 1.0),
+        or_panic(Self::try_new(p, seed))
+    }
+
+    /// Channel dropout with probability `p` and an RNG seeded with `seed`; a `p` outside
+    /// [0, 1] or NaN is an error, as in PyTorch.
+    pub fn try_new(p: f64, seed: u64) -> graft_tensor::Result<Self> {
+        check_dropout_p("Dropout2d", p)?;
+        Ok(Dropout2d {
+            p,
             training: AtomicBool::new(true),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
-        }
+        })
     }
 
     /// The drop probability.

@@ -3,9 +3,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use graft_autograd::{RngStream, Var};
-use graft_tensor::Float;
+use graft_tensor::{or_panic, Float};
 
-use crate::functional::dropout;
+use crate::functional::{check_dropout_p, dropout};
 use crate::module::Module;
 
 /// Zeroes elements with probability `p` in training mode (scaling the rest by 1/(1-p));
@@ -19,13 +19,22 @@ pub struct Dropout {
 }
 
 impl Dropout {
-    /// Dropout with probability `p` (clamped to [0, 1]) and an RNG seeded with `seed`.
+    /// Dropout with probability `p` and an RNG seeded with `seed`; panics with
+    /// [`try_new`](Self::try_new)'s message when `p` is outside [0, 1] or NaN.
+    #[track_caller]
     pub fn new(p: f64, seed: u64) -> Self {
-        Dropout {
-            p: p.clamp(0.0, 1.0),
+        or_panic(Self::try_new(p, seed))
+    }
+
+    /// Dropout with probability `p` and an RNG seeded with `seed`; a `p` outside [0, 1] or
+    /// NaN is an error, as in PyTorch (not clamped: a typo should not silently train).
+    pub fn try_new(p: f64, seed: u64) -> graft_tensor::Result<Self> {
+        check_dropout_p("Dropout", p)?;
+        Ok(Dropout {
+            p,
             training: AtomicBool::new(true),
             rng: RngStream::new(seed),
-        }
+        })
     }
 
     /// The drop probability.

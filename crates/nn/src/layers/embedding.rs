@@ -4,7 +4,7 @@ use graft_autograd::Var;
 use graft_tensor::{or_panic, Float, Tensor};
 use rand::Rng;
 
-use crate::functional::try_embedding;
+use crate::functional::{normalize_padding_idx, try_embedding};
 use crate::input::Input;
 use crate::module::{Module, Visitor};
 
@@ -15,21 +15,40 @@ use crate::module::{Module, Visitor};
 pub struct Embedding<T: Float = f32> {
     /// `[num_embeddings, embedding_dim]`.
     pub weight: Var<T>,
-    /// A row that is read but never trained (PyTorch's `padding_idx`).
+    /// A row that is read but never trained (PyTorch's `padding_idx`); a negative value
+    /// counts from the end.
     pub padding_idx: Option<i64>,
 }
 
 impl<T: Float> Embedding<T> {
-    /// A table initialised N(0, 1), as PyTorch; the padding row starts at zero.
+    /// A table initialised N(0, 1), as PyTorch; the padding row starts at zero. Panics with
+    /// [`try_new`](Self::try_new)'s message on an out-of-range `padding_idx`.
+    #[track_caller]
     pub fn new(num: usize, dim: usize, padding_idx: Option<i64>, rng: &mut impl Rng) -> Self {
+        or_panic(Self::try_new(num, dim, padding_idx, rng))
+    }
+
+    /// A table initialised N(0, 1), as PyTorch; the padding row starts at zero. A negative
+    /// `padding_idx` counts from the end, as in PyTorch (`-1` is the last row) and is stored
+    /// normalised; one outside `-num..num` is an error naming the layer and the value.
+    pub fn try_new(
+        num: usize,
+        dim: usize,
+        padding_idx: Option<i64>,
+        rng: &mut impl Rng,
+    ) -> graft_tensor::Result<Self> {
+        let padding_idx = padding_idx
+            .map(|p| normalize_padding_idx("Embedding", p, num))
+            .transpose()?;
         let mut w = Tensor::normal(&[num, dim], T::ZERO, T::ONE, rng);
-        if let Some(p) = padding_idx.filter(|&p| p >= 0 && (p as usize) < num) {
-            w.data_mut()[p as usize * dim..(p as usize + 1) * dim].fill(T::ZERO);
+        if let Some(p) = padding_idx {
+            let p = p as usize;
+            w.data_mut()[p * dim..(p + 1) * dim].fill(T::ZERO);
         }
-        Embedding {
+        Ok(Embedding {
             weight: Var::parameter(w),
             padding_idx,
-        }
+        })
     }
 
     /// The rows for `indices` (any shape) -> `[..., dim]`; panics on an out-of-range index.

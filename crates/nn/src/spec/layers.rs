@@ -137,10 +137,14 @@ pub(super) fn table<T: Float>() -> Vec<LayerDef<T>> {
             }))
         }),
         row("Dropout", Named(&["p", "inplace"]), |a, rng| {
-            Ok(Box::new(Dropout::new(probability(a)?, rng.gen())))
+            let p = a.f64_or("p", 0.5)?;
+            let layer = Dropout::try_new(p, rng.gen()).map_err(|e| a.err_at("p", e.message))?;
+            Ok(Box::new(layer))
         }),
         row("Dropout2d", Named(&["p", "inplace"]), |a, rng| {
-            Ok(Box::new(Dropout2d::new(probability(a)?, rng.gen())))
+            let p = a.f64_or("p", 0.5)?;
+            let layer = Dropout2d::try_new(p, rng.gen()).map_err(|e| a.err_at("p", e.message))?;
+            Ok(Box::new(layer))
         }),
         row("BatchNorm1d", Named(BATCH_NORM), batch_norm),
         row("BatchNorm2d", Named(BATCH_NORM), batch_norm),
@@ -187,18 +191,6 @@ fn linear<T: Float>(a: &Args<'_>, mut rng: &mut dyn RngCore) -> Built<T> {
     } else {
         Box::new(Linear::<T>::no_bias(i, o, &mut rng))
     })
-}
-
-/// Dropout's `p`, checked as PyTorch checks it.
-fn probability(a: &Args<'_>) -> Result<f64, SpecError> {
-    let p = a.f64_or("p", 0.5)?;
-    if !(0.0..=1.0).contains(&p) {
-        return Err(a.err_at(
-            "p",
-            format!("dropout probability has to be between 0 and 1, but got {p}"),
-        ));
-    }
-    Ok(p)
 }
 
 fn batch_norm<T: Float>(a: &Args<'_>, _: &mut dyn RngCore) -> Built<T> {
@@ -265,26 +257,15 @@ fn embedding<T: Float>(a: &Args<'_>, mut rng: &mut dyn RngCore) -> Built<T> {
     let padding_idx = if a.is_none("padding_idx") {
         None
     } else {
-        let p = a.int("padding_idx")?;
-        let n = num as i64;
-        if p >= n || p < -n {
-            return Err(a.err_at(
-                "padding_idx",
-                format!("padding_idx {p} must be within num_embeddings {num}"),
-            ));
-        }
-        Some(if p < 0 { p + n } else { p })
+        Some(a.int("padding_idx")?)
     };
     if !a.is_none("max_norm") {
         return Err(a.err_at("max_norm", "max_norm is not supported"));
     }
     a.require_false("scale_grad_by_freq")?;
-    Ok(Box::new(Embedding::<T>::new(
-        num,
-        dim,
-        padding_idx,
-        &mut rng,
-    )))
+    let layer = Embedding::<T>::try_new(num, dim, padding_idx, &mut rng)
+        .map_err(|e| a.err_at("padding_idx", e.message))?;
+    Ok(Box::new(layer))
 }
 
 fn gelu<T: Float>(a: &Args<'_>, _: &mut dyn RngCore) -> Built<T> {

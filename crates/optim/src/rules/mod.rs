@@ -39,8 +39,6 @@ pub use radam::{radam_step, RadamConfig, RadamState};
 pub use rmsprop::{rmsprop_step, RmspropConfig, RmspropState};
 pub use sgd::{sgd_step, SgdConfig, SgdState};
 
-pub(crate) use par::{CHUNK, PARALLEL_MIN};
-
 use crate::state::SavedParamState;
 use crate::OptimError;
 use graft_tensor::Float;

@@ -1,13 +1,13 @@
 //! Running an elementwise update over several equally long slices, in parallel when they
 //! are long.
 //!
-//! Every update rule is elementwise, so splitting the slices changes no result: the
-//! fixed chunk size only keeps tasks large enough to be worth a thread.
+//! Every update rule is elementwise, so splitting the slices changes no result. When to
+//! split and how big a task is come from graft-tensor's one policy
+//! ([`graft_tensor::parallel::min_len_for_parallel`] and
+//! [`chunk_len`](graft_tensor::parallel::chunk_len)), the same as its kernels'; what is
+//! here is only the cutting of several slices at once.
 
-/// Below this many elements an update runs on the calling thread.
-pub(crate) const PARALLEL_MIN: usize = 1 << 16;
-/// The number of elements each parallel task updates (the last may get fewer).
-pub(crate) const CHUNK: usize = 1 << 14;
+use graft_tensor::parallel::{chunk_len, min_len_for_parallel};
 
 /// A set of slices (or an optional slice, or a tuple of them) that can be cut at the
 /// same index and sent to another thread.
@@ -79,9 +79,9 @@ tuple_lanes!(A, B, C, D, E);
 tuple_lanes!(A, B, C, D, E, F);
 
 /// Runs `f` on `lanes`, or on chunks of it in parallel when it holds at least
-/// [`PARALLEL_MIN`] elements.
+/// [`min_len_for_parallel`] elements.
 pub(crate) fn for_each_chunk<L: Lanes>(lanes: L, f: &(impl Fn(L) + Sync)) {
-    if lanes.len() < PARALLEL_MIN {
+    if lanes.len() < min_len_for_parallel() {
         f(lanes);
     } else {
         // A section: jobs this thread steals while it waits must not see the caller's
@@ -90,14 +90,15 @@ pub(crate) fn for_each_chunk<L: Lanes>(lanes: L, f: &(impl Fn(L) + Sync)) {
     }
 }
 
-/// Halves `lanes` at a multiple of [`CHUNK`] until each part is one chunk.
+/// Halves `lanes` at a multiple of [`chunk_len`] until each part is one chunk.
 fn split<L: Lanes>(lanes: L, f: &(impl Fn(L) + Sync)) {
     let len = lanes.len();
-    if len <= CHUNK {
+    let chunk = chunk_len();
+    if len <= chunk {
         f(lanes);
         return;
     }
-    let mid = (len / CHUNK / 2).max(1) * CHUNK;
+    let mid = (len / chunk / 2).max(1) * chunk;
     let (left, right) = lanes.split_at(mid);
     rayon::join(|| split(left, f), || split(right, f));
 }
@@ -118,14 +119,14 @@ mod tests {
 
     #[test]
     fn visits_every_element_once_in_fixed_chunks() {
-        let n = PARALLEL_MIN * 3 + 5;
+        let n = min_len_for_parallel() * 3 + 5;
         let mut a = vec![0u32; n];
         let b: Vec<u32> = (0..n as u32).collect();
         let mut c = vec![1u32; n];
         let calls = AtomicUsize::new(0);
         for_each_chunk((&mut a[..], &b[..], Some(&mut c[..])), &|(a, b, c)| {
             calls.fetch_add(1, Ordering::Relaxed);
-            assert!(a.len() <= CHUNK);
+            assert!(a.len() <= chunk_len());
             let c = c.unwrap();
             for i in 0..a.len() {
                 a[i] += b[i] + 1;
@@ -134,7 +135,7 @@ mod tests {
         });
         assert!(a.iter().zip(&b).all(|(a, b)| *a == b + 1));
         assert!(c.iter().all(|&c| c == 2));
-        assert_eq!(calls.load(Ordering::Relaxed), n.div_ceil(CHUNK));
+        assert_eq!(calls.load(Ordering::Relaxed), n.div_ceil(chunk_len()));
     }
 
     #[test]
