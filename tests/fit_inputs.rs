@@ -210,3 +210,72 @@ fn evaluate_and_predict_restore_the_models_modes() {
         assert_eq!(model.get(2).unwrap().own_training(), Some(training));
     }
 }
+
+/// Self-attention over the token embeddings with the padding as `key_padding_mask`, then a
+/// masked mean and a read-out: an attention model fed tokens and a mask through fit.
+struct MaskedAttention {
+    emb: Embedding,
+    attn: graft::nn::MultiheadAttention,
+    out: Linear,
+}
+
+impl MaskedAttention {
+    fn run(&self, tokens: &Tensor<i64>, mask: &Var) -> TensorResult<Var> {
+        let (n, l) = (tokens.shape()[0], tokens.shape()[1]);
+        let e = self.emb.lookup(tokens); // [n, l, d]
+        let padding: Vec<bool> = mask.value().to_vec().iter().map(|&m| m == 0.0).collect();
+        let padding = Tensor::from_vec(padding, &[n, l]);
+        let options = graft::nn::AttendOptions {
+            key_padding_mask: Some(&padding),
+            ..Default::default()
+        };
+        let (h, _) = self.attn.attend(&e, &e, &e, &options)?;
+        let m = mask.try_reshape(&[n, l, 1])?;
+        let summed = h.try_mul(&m)?.try_sum_dims(&[1], false)?;
+        self.out
+            .try_forward(&summed.try_div(&mask.try_sum_dims(&[1], true)?)?)
+    }
+}
+
+impl Module for MaskedAttention {
+    fn forward(&self, x: &Var) -> Var {
+        let tokens = x.value().cast::<i64>();
+        let ones = Var::new(Tensor::ones(x.shape()));
+        self.run(&tokens, &ones).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn forward_input(&self, x: &Input) -> TensorResult<Var> {
+        let parts = x.as_tuple()?;
+        self.run(parts[0].as_index()?, parts[1].as_float()?)
+    }
+
+    fn visit(&self, v: &mut dyn Visitor<f32>) {
+        v.child("emb", &self.emb);
+        v.child("attn", &self.attn);
+        v.child("out", &self.out);
+    }
+}
+
+#[test]
+fn an_attention_model_with_a_key_padding_mask_trains_through_fit() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let model = MaskedAttention {
+        emb: Embedding::new(8, 8, None, &mut rng),
+        attn: graft::nn::MultiheadAttention::new(8, 2, true, &mut rng).with_batch_first(true),
+        out: Linear::new(8, 8, &mut rng),
+    };
+    let mut opt = Adam::new(model.parameters(), AdamConfig::default().lr(3e-2)).unwrap();
+    let history = fit(
+        &model,
+        &mut opt,
+        &losses::cross_entropy,
+        &Bags::new(400, 6),
+        quiet().epochs(15).validation_split(0.2),
+    )
+    .unwrap();
+    let val_acc = history.last().unwrap().get("val_accuracy").unwrap();
+    assert!(
+        val_acc > 0.9,
+        "tokens and mask through fit to attention: {history:?}"
+    );
+}
