@@ -20,7 +20,12 @@ fn out(name: &str) -> PathBuf {
 /// Renders `svg` to PNG and returns the PNG's (width, height) from its IHDR chunk.
 fn render(svg: &Path) -> (u32, u32) {
     let png = svg.with_extension("png");
-    let status = match Command::new("rsvg-convert").arg("-o").arg(&png).arg(svg).status() {
+    let status = match Command::new("rsvg-convert")
+        .arg("-o")
+        .arg(&png)
+        .arg(svg)
+        .status()
+    {
         Ok(status) => status,
         Err(e) => {
             let hint = format!("rsvg-convert not found ({e}): apt-get install librsvg2-bin");
@@ -45,9 +50,15 @@ fn svg_size(svg: &Path) -> (u32, u32) {
     let attr = |name: &str| -> u32 {
         let start = root.find(&format!("{name}=\"")).expect("the attribute") + name.len() + 2;
         let value = &root[start..];
-        value[..value.find('"').unwrap()].parse().expect("a whole number")
+        value[..value.find('"').unwrap()]
+            .parse()
+            .expect("a whole number")
     };
-    assert!(text.trim_end().ends_with("</svg>"), "{} is cut short", svg.display());
+    assert!(
+        text.trim_end().ends_with("</svg>"),
+        "{} is cut short",
+        svg.display()
+    );
     (attr("width"), attr("height"))
 }
 
