@@ -122,6 +122,30 @@ impl Dataset for Bags {
     }
 }
 
+/// The mean over positions of `h` `[n, l, d]` where `mask` `[n, l]` is 1.
+fn masked_mean(h: &Var, mask: &Var) -> TensorResult<Var> {
+    let (n, l) = (mask.shape()[0], mask.shape()[1]);
+    let summed = h
+        .try_mul(&mask.try_reshape(&[n, l, 1])?)?
+        .try_sum_dims(&[1], false)?;
+    summed.try_div(&mask.try_sum_dims(&[1], true)?)
+}
+
+/// A float caller gives token ids as floats and no mask: every position counts.
+fn unmasked(x: &Var, f: impl Fn(&Tensor<i64>, &Var) -> TensorResult<Var>) -> Var {
+    let ones = Var::new(Tensor::ones(x.shape()));
+    f(&x.value().cast::<i64>(), &ones).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The (tokens, mask) tuple a `Bags` batch carries.
+fn tokens_and_mask(
+    x: &Input,
+    f: impl Fn(&Tensor<i64>, &Var) -> TensorResult<Var>,
+) -> TensorResult<Var> {
+    let parts = x.as_tuple()?;
+    f(parts[0].as_index()?, parts[1].as_float()?)
+}
+
 /// Masked mean of token embeddings, then a linear read-out.
 struct MaskedBag {
     emb: Embedding,
@@ -130,26 +154,18 @@ struct MaskedBag {
 
 impl MaskedBag {
     fn bag(&self, tokens: &Tensor<i64>, mask: &Var) -> TensorResult<Var> {
-        let (n, l) = (tokens.shape()[0], tokens.shape()[1]);
         let e = self.emb.lookup(tokens); // [n, l, d]
-        let m = mask.try_reshape(&[n, l, 1])?;
-        let summed = e.try_mul(&m)?.try_sum_dims(&[1], false)?;
-        let count = mask.try_sum_dims(&[1], true)?;
-        self.out.try_forward(&summed.try_div(&count)?)
+        self.out.try_forward(&masked_mean(&e, mask)?)
     }
 }
 
 impl Module for MaskedBag {
-    /// Float callers give token ids as floats and no mask (every position counts).
     fn forward(&self, x: &Var) -> Var {
-        let tokens = x.value().cast::<i64>();
-        let ones = Var::new(Tensor::ones(x.shape()));
-        self.bag(&tokens, &ones).unwrap_or_else(|e| panic!("{e}"))
+        unmasked(x, |t, m| self.bag(t, m))
     }
 
     fn forward_input(&self, x: &Input) -> TensorResult<Var> {
-        let parts = x.as_tuple()?;
-        self.bag(parts[0].as_index()?, parts[1].as_float()?)
+        tokens_and_mask(x, |t, m| self.bag(t, m))
     }
 
     fn visit(&self, v: &mut dyn Visitor<f32>) {
@@ -230,23 +246,17 @@ impl MaskedAttention {
             ..Default::default()
         };
         let (h, _) = self.attn.attend(&e, &e, &e, &options)?;
-        let m = mask.try_reshape(&[n, l, 1])?;
-        let summed = h.try_mul(&m)?.try_sum_dims(&[1], false)?;
-        self.out
-            .try_forward(&summed.try_div(&mask.try_sum_dims(&[1], true)?)?)
+        self.out.try_forward(&masked_mean(&h, mask)?)
     }
 }
 
 impl Module for MaskedAttention {
     fn forward(&self, x: &Var) -> Var {
-        let tokens = x.value().cast::<i64>();
-        let ones = Var::new(Tensor::ones(x.shape()));
-        self.run(&tokens, &ones).unwrap_or_else(|e| panic!("{e}"))
+        unmasked(x, |t, m| self.run(t, m))
     }
 
     fn forward_input(&self, x: &Input) -> TensorResult<Var> {
-        let parts = x.as_tuple()?;
-        self.run(parts[0].as_index()?, parts[1].as_float()?)
+        tokens_and_mask(x, |t, m| self.run(t, m))
     }
 
     fn visit(&self, v: &mut dyn Visitor<f32>) {
