@@ -11,8 +11,7 @@ use graft::train::losses;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-/// The fraction of the training data `fit` holds out for validation (the seed's 0.1);
-/// `common::finish` needs it to count the images trained on per epoch.
+/// The fraction of the training data `fit` holds out for validation (the seed's 0.1).
 const VALIDATION_SPLIT: f64 = 0.1;
 
 /// Train a 784-128-10 MLP on an MNIST-style data set (Fashion-MNIST by default).
@@ -67,8 +66,6 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         flags,
         &model,
         &history,
-        &sets.train,
-        VALIDATION_SPLIT,
         &sets.test,
     )
 }

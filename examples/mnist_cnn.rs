@@ -13,8 +13,7 @@ use graft::train::losses;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-/// The fraction of the training data `fit` holds out for validation (the seed's 0.1);
-/// `common::finish` needs it to count the images trained on per epoch.
+/// The fraction of the training data `fit` holds out for validation (the seed's 0.1).
 const VALIDATION_SPLIT: f64 = 0.1;
 
 /// Train a two-layer CNN on an MNIST-style data set (Fashion-MNIST by default).
@@ -99,5 +98,5 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         config,
     )?;
     common::tune_flags::maybe_plot(&cli.tune, &history)?;
-    common::finish(flags, &model, &history, &train, VALIDATION_SPLIT, &test)
+    common::finish(flags, &model, &history, &test)
 }

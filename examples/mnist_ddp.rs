@@ -26,8 +26,7 @@ use graft::train::{losses, Callback, Context, Control, EpochLogs, TrainError, Ve
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-/// The fraction of the training data `fit` holds out for validation (the seed's 0.1);
-/// `common::finish` needs it to count the images trained on per epoch.
+/// The fraction of the training data `fit` holds out for validation (the seed's 0.1).
 const VALIDATION_SPLIT: f64 = 0.1;
 
 /// Train a 784-128-10 MLP data-parallel (run under mpirun).
@@ -177,8 +176,6 @@ fn run(cli: &Cli, comm: &Communicator) -> Result<(), Box<dyn std::error::Error>>
             flags,
             &model,
             &history,
-            &sets.train,
-            VALIDATION_SPLIT,
             &sets.test,
         )?;
     }

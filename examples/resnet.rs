@@ -18,8 +18,7 @@ use graft::train::{losses, LrSchedulerCallback};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-/// The fraction of the training data `fit` holds out for validation (the seed's 0.1);
-/// `common::finish` needs it to count the images trained on per epoch.
+/// The fraction of the training data `fit` holds out for validation (the seed's 0.1).
 const VALIDATION_SPLIT: f64 = 0.1;
 
 /// Train a small ResNet (three stages of BasicBlocks) on Fashion-MNIST.
@@ -124,5 +123,5 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         &train,
         config,
     )?;
-    common::finish(flags, &model, &history, &train, VALIDATION_SPLIT, &test)
+    common::finish(flags, &model, &history, &test)
 }

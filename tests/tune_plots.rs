@@ -76,6 +76,7 @@ fn history() -> History {
             seconds: 1.0,
             val_seconds: Some(0.1),
             steps: 10 * epoch,
+            samples: 320,
             extra: vec![
                 ("batch_size".into(), if epoch < 4 { 32.0 } else { 64.0 }),
                 ("noise_scale".into(), 50.0 * t),

@@ -74,18 +74,14 @@ pub fn peak_rss_mib() -> Option<f64> {
 
 /// What every MNIST example does after `fit`: print the speed, write the history and the
 /// weights if asked, evaluate on the test set, and end with `test accuracy: NN.NN%`.
-/// `validation_split` is the one passed to `fit`, which held that fraction of `train` out.
 pub fn finish(
     flags: &TrainFlags,
     model: &graft::nn::Sequential,
     history: &graft::train::History,
-    train: &graft::data::TensorDataset,
-    validation_split: f64,
     test: &graft::data::TensorDataset,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    use graft::data::Dataset;
     use graft::train::{evaluate, losses, Accuracy, Metric};
-    print_speed(history, trained_images(train.len(), validation_split));
+    print_speed(history);
     if let Some(path) = &flags.history {
         history.write_csv(path)?;
     }
@@ -99,15 +95,10 @@ pub fn finish(
     Ok(())
 }
 
-/// Images `fit` trains on per epoch: it holds out the last `round(n · split)` examples of
-/// `n` for validation (`graft::train::fit`'s rule) and trains on the rest.
-fn trained_images(n: usize, validation_split: f64) -> usize {
-    n - ((n as f64) * validation_split).round() as usize
-}
-
 /// Prints the training speed summary: mean seconds per epoch and images per second, or
-/// that no epoch ran (`--epochs 0`), rather than a speed computed from no time.
-fn print_speed(history: &graft::train::History, train_images: usize) {
+/// that no epoch ran (`--epochs 0`), rather than a speed computed from no time. Both come
+/// from the History: fit's epoch times and the examples each epoch trained on.
+fn print_speed(history: &graft::train::History) {
     let peak = peak_rss_mib().unwrap_or(f64::NAN);
     let epochs = history.epochs.len();
     let seconds: f64 = history.epochs.iter().map(|e| e.seconds).sum::<f64>();
@@ -116,10 +107,9 @@ fn print_speed(history: &graft::train::History, train_images: usize) {
         return;
     }
     let per_epoch = seconds / epochs as f64;
-    let speed = if per_epoch > 0.0 {
-        format!("{:.0} images/s", train_images as f64 / per_epoch)
-    } else {
-        "too fast to time".to_string()
+    let speed = match history.samples_per_second() {
+        Some(rate) => format!("{rate:.0} images/s"),
+        None => "too fast to time".to_string(),
     };
     println!("training: {per_epoch:.3} s/epoch ({speed}), peak RSS {peak:.0} MiB");
 }

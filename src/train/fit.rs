@@ -361,6 +361,7 @@ impl<M: Module<f32>> Loop<'_, M> {
             seconds,
             val_seconds: None,
             steps: self.global_step,
+            samples: seen,
             extra,
         };
         if let Some(val) = self.validation {

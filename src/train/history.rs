@@ -27,6 +27,9 @@ pub struct EpochLogs {
     pub val_seconds: Option<f64>,
     /// Optimizer steps taken since the start of training, at the end of this epoch.
     pub steps: usize,
+    /// Training examples the epoch processed (summed over ranks in data-parallel
+    /// training): with `seconds`, the training throughput.
+    pub samples: usize,
     /// Further columns, in order, after `seconds`: `batch_size` when `fit` ran a batch-size
     /// schedule, and what callbacks report through
     /// [`Callback::epoch_values`](super::Callback::epoch_values) (`noise_scale`).
@@ -35,7 +38,7 @@ pub struct EpochLogs {
 
 impl EpochLogs {
     /// A logged value by its History column name (`loss`, `accuracy`, `val_loss`,
-    /// `val_accuracy`, `lr`, `seconds`, `val_seconds`, `steps`).
+    /// `val_accuracy`, `lr`, `seconds`, `val_seconds`, `steps`, `samples`).
     pub fn get(&self, name: &str) -> Option<f64> {
         match name {
             "loss" => Some(self.loss),
@@ -44,6 +47,7 @@ impl EpochLogs {
             "seconds" => Some(self.seconds),
             "val_seconds" => self.val_seconds,
             "steps" => Some(self.steps as f64),
+            "samples" => Some(self.samples as f64),
             _ if self.extra.iter().any(|(n, _)| n == name) => {
                 self.extra.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
             }
@@ -89,6 +93,14 @@ pub struct History {
 }
 
 impl History {
+    /// Training examples per second over all epochs (total samples over total epoch
+    /// seconds), or `None` when no epoch ran or no time was measured.
+    pub fn samples_per_second(&self) -> Option<f64> {
+        let seconds: f64 = self.epochs.iter().map(|e| e.seconds).sum();
+        let samples: usize = self.epochs.iter().map(|e| e.samples).sum();
+        (seconds > 0.0).then(|| samples as f64 / seconds)
+    }
+
     /// The column names: Keras CSVLogger's, plus `lr`, `seconds` and (with validation)
     /// `val_seconds`.
     pub fn columns(&self) -> Vec<String> {

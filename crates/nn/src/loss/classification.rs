@@ -1,6 +1,6 @@
 //! Class-index and class-probability losses: cross-entropy and negative log-likelihood.
 
-use super::reduction::{c, Reduction};
+use super::reduction::{c, reduce, Reduction};
 use graft_autograd::Var;
 use graft_tensor::{or_panic, Float, Result, Tensor, TensorError};
 
@@ -65,31 +65,48 @@ fn class_layout<T: Float>(
     target_shape: &[usize],
     weight: Option<&Tensor<T>>,
 ) -> Result<ClassLayout> {
-    let err = |msg: String| Err(TensorError::new(op, msg));
     let (classes, batched, expected): (usize, bool, Vec<usize>) = match input_shape {
-        [] => {
-            return err(format!(
-                "input must have shape [C], [N, C] or [N, C, d1, ...], got [] (target shape {target_shape:?})"
-            ))
-        }
+        [] => return Err(no_class_dim(op, target_shape)),
         [c] => (*c, false, vec![]),
         [n, c, rest @ ..] => (*c, true, std::iter::once(*n).chain(rest.iter().copied()).collect()),
     };
     if target_shape != expected.as_slice() {
-        return err(format!(
+        return Err(TensorError::shape_mismatch(op, format!(
             "target shape {target_shape:?} does not match input shape {input_shape:?}: expected target shape {expected:?} (the class dim of the input is {})",
             if batched { 1 } else { 0 }
-        ));
+        )));
     }
-    if let Some(w) = weight {
-        if w.shape() != [classes] {
-            return err(format!(
+    check_class_weight(op, weight, classes, input_shape)?;
+    Ok(ClassLayout { classes, batched })
+}
+
+/// The error for an input without a class dim, shared by index and probability targets.
+fn no_class_dim(op: &str, target_shape: &[usize]) -> TensorError {
+    TensorError::new(
+        op,
+        format!(
+            "input must have shape [C], [N, C] or [N, C, d1, ...], got [] (target shape {target_shape:?})"
+        ),
+    )
+}
+
+/// Class weights, when given, must be `[C]`.
+fn check_class_weight<T: Float>(
+    op: &str,
+    weight: Option<&Tensor<T>>,
+    classes: usize,
+    input_shape: &[usize],
+) -> Result<()> {
+    match weight {
+        Some(w) if w.shape() != [classes] => Err(TensorError::shape_mismatch(
+            op,
+            format!(
                 "weight shape {:?} does not match the {classes} classes of input shape {input_shape:?} (expected [{classes}])",
                 w.shape()
-            ));
-        }
+            ),
+        )),
+        _ => Ok(()),
     }
-    Ok(ClassLayout { classes, batched })
 }
 
 fn check_label_smoothing<T: Float>(op: &str, ls: T, input_shape: &[usize]) -> Result<()> {
@@ -147,7 +164,7 @@ fn nll_core<T: Float>(
             continue;
         }
         if t < 0 || t as usize >= classes {
-            return Err(TensorError::new(
+            return Err(TensorError::index_out_of_range(
                 op,
                 format!(
                     "target class {t} at flat position {i} is out of range for {classes} classes (input shape {:?}, target shape {:?}, ignore_index {ignore_index})",
@@ -295,13 +312,7 @@ pub fn try_cross_entropy_probs_with<T: Float>(
 ) -> Result<Var<T>> {
     const OP: &str = "cross_entropy";
     if input.ndim() == 0 {
-        return Err(TensorError::new(
-            OP,
-            format!(
-                "input must have shape [C], [N, C] or [N, C, d1, ...], got [] (target shape {:?})",
-                target.shape()
-            ),
-        ));
+        return Err(no_class_dim(OP, target.shape()));
     }
     if input.shape() != target.shape() {
         return Err(TensorError::new(
@@ -316,18 +327,7 @@ pub fn try_cross_entropy_probs_with<T: Float>(
     let batched = input.ndim() >= 2;
     let class_dim = usize::from(batched);
     let classes = input.shape()[class_dim];
-    if let Some(w) = &options.weight {
-        if w.shape() != [classes] {
-            return Err(TensorError::shape_mismatch(
-                OP,
-                format!(
-                    "weight shape {:?} does not match the {classes} classes of input shape {:?} (expected [{classes}])",
-                    w.shape(),
-                    input.shape()
-                ),
-            ));
-        }
-    }
+    check_class_weight(OP, options.weight.as_ref(), classes, input.shape())?;
     let ls = options.label_smoothing;
     check_label_smoothing(OP, ls, input.shape())?;
     let lp = input.try_log_softmax(class_dim as isize)?;
@@ -343,11 +343,7 @@ pub fn try_cross_entropy_probs_with<T: Float>(
         terms = &terms * &class_weight_var(w, input.ndim(), batched);
     }
     let losses = -terms.try_sum_dims(&[class_dim as isize], false)?;
-    Ok(match options.reduction {
-        Reduction::None => losses,
-        Reduction::Sum => losses.sum(),
-        Reduction::Mean => losses.mean(),
-    })
+    Ok(reduce(losses, options.reduction))
 }
 
 /// Negative log-likelihood of log-probabilities against class indices, with PyTorch's
