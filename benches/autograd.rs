@@ -1,7 +1,7 @@
 //! Autograd benchmarks: per-op overhead of recording and differentiating a chain of small
 //! ops, and the cost of an MLP step's backward against its forward.
 //!
-//! `cargo bench --bench autograd`. The chain groups use `Throughput::Elements(100)`, so
+//! `cargo bench -p graft-benches --bench autograd`. The chain groups use `Throughput::Elements(100)`, so
 //! criterion's `elem/s` is ops per second (µs/op = 1e6 / that); the MLP group reports time per
 //! step, and `main` prints backward / forward at the end.
 

@@ -2,7 +2,7 @@
 //! of a batch of 64): Conv2d 1->32 3x3 on 28x28, Conv2d 32->64 3x3 on 13x13, MaxPool2d 2
 //! on each conv's output, and the whole CNN training step (forward, backward, Adam).
 //!
-//! `cargo bench --bench nn` (add `-- --warm-up-time 1 --measurement-time 3` to shorten).
+//! `cargo bench -p graft-benches --bench nn` (add `-- --warm-up-time 1 --measurement-time 3` to shorten).
 //! Criterion's `elem/s` is images/s. The CNN step's target is 5,000 images/s, so each
 //! layer's own rate must be well above that.
 

@@ -12,7 +12,7 @@
 //! - `optimizer_1var` / `optimizer_4vars`: `Optimizer::step` of an `Adam` over one Var of
 //!   10M elements / four of 2.5M (what a training loop calls; two threads).
 //!
-//! `cargo bench --bench optim`; add `-- --warm-up-time 1 --measurement-time 3` to shorten.
+//! `cargo bench -p graft-benches --bench optim`; add `-- --warm-up-time 1 --measurement-time 3` to shorten.
 //! `main` ends with a summary that times each case alternately with the copy (so both
 //! see the same load on a shared machine) and prints its bandwidth as a share of the copy's.
 

@@ -4,7 +4,7 @@
 //! product per step, and the two products of each one's backward). The layer's time minus
 //! the products' time is what the autograd composition costs outside matmul.
 //!
-//! `cargo bench --bench sequence -- --warm-up-time 1 --measurement-time 3`. It first prints
+//! `cargo bench -p graft-benches --bench sequence -- --warm-up-time 1 --measurement-time 3`. It first prints
 //! the process CPU time per step (all threads, best of 5 rounds): on a shared, loaded
 //! machine that is steadier than wall time. Then criterion measures wall time, where
 //! `elem/s` is time steps per second (µs per step = 1e6 / (elem/s)).

@@ -2,8 +2,8 @@
 //! elementwise and reduction GB/s against `copy_from_slice`, per-op overhead, and page
 //! faults per iteration of a loop of same-shaped ops (buffer pool on and off).
 //!
-//! `cargo bench --bench tensor` runs everything; pass a filter as usual
-//! (`cargo bench --bench tensor -- matmul`), and `--warm-up-time 1 --measurement-time 3` to
+//! `cargo bench -p graft-benches --bench tensor` runs everything; pass a filter as usual
+//! (`cargo bench -p graft-benches --bench tensor -- matmul`), and `--warm-up-time 1 --measurement-time 3` to
 //! shorten. Criterion prints `elem/s` for matmul: with `Throughput::Elements(2mnk)` that is
 //! FLOP/s. "1t" runs inside a one-thread rayon pool; "2t" calls from the main thread into the
 //! global pool (two threads), as a plain training loop does. Raw sgemm is single-threaded.
