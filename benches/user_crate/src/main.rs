@@ -206,20 +206,25 @@ fn clip_gradients(params: &[Var<f32>], max_norm: f64) -> f64 {
 
 /// Fraction of `data` the model classifies correctly, in batches, without a graph.
 fn accuracy(model: &Model, data: &Blobs) -> f64 {
-    let _guard = graft::autograd::no_grad();
-    let mut correct = 0usize;
     let idx: Vec<usize> = (0..data.len()).collect();
-    for chunk in idx.chunks(256) {
-        let (x, y) = data.batch(chunk);
-        let logits = model.forward(&Var::new(x)).value().to_vec();
-        for (i, &label) in y.iter().enumerate() {
-            let row = &logits[i * CLASSES..(i + 1) * CLASSES];
-            let best = (0..CLASSES)
-                .max_by(|&a, &b| row[a].total_cmp(&row[b]))
-                .expect("at least one class");
-            correct += usize::from(best == label);
-        }
-    }
+    let correct: usize = graft::autograd::no_grad(|| {
+        idx.chunks(256)
+            .map(|chunk| {
+                let (x, y) = data.batch(chunk);
+                let logits = model.forward(&Var::new(x)).value().to_vec();
+                y.iter()
+                    .enumerate()
+                    .filter(|&(i, &label)| {
+                        let row = &logits[i * CLASSES..(i + 1) * CLASSES];
+                        let best = (0..CLASSES)
+                            .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                            .expect("at least one class");
+                        best == label
+                    })
+                    .count()
+            })
+            .sum()
+    });
     correct as f64 / data.len() as f64
 }
 
