@@ -62,10 +62,5 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     )?;
 
     common::tune_flags::maybe_plot(&cli.tune, &history)?;
-    common::finish(
-        flags,
-        &model,
-        &history,
-        &sets.test,
-    )
+    common::finish(flags, &model, &history, &sets.test)
 }

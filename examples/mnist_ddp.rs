@@ -172,12 +172,7 @@ fn run(cli: &Cli, comm: &Communicator) -> Result<(), Box<dyn std::error::Error>>
             );
         }
         // Epoch time is the slowest rank's, so the speed line is the whole job's.
-        common::finish(
-            flags,
-            &model,
-            &history,
-            &sets.test,
-        )?;
+        common::finish(flags, &model, &history, &sets.test)?;
     }
     comm.barrier();
     Ok(())

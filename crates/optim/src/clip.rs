@@ -5,9 +5,10 @@
 use crate::error::ensure;
 use crate::OptimError;
 use graft_autograd::Var;
-use graft_tensor::parallel::{chunk_len, for_each_chunk_mut, min_len_for_parallel};
+use graft_tensor::parallel::{
+    chunk_len, for_each_chunk_indexed, for_each_chunk_mut, min_len_for_parallel,
+};
 use graft_tensor::Float;
-use rayon::prelude::*;
 
 /// Calls `f` with every gradient of `params` as one contiguous slice (copying only a
 /// gradient that is not contiguous), skipping parameters without a gradient.
@@ -105,6 +106,20 @@ pub fn grads_are_finite<T: Float>(params: &[Var<T>]) -> bool {
     finite
 }
 
+/// `f` of each consecutive `chunk`-element piece of `values`, in order, computed in
+/// parallel through graft-tensor's one parallel loop.
+fn per_chunk<T: Sync, R: Send + Default + Clone>(
+    values: &[T],
+    chunk: usize,
+    f: impl Fn(&[T]) -> R + Sync,
+) -> Vec<R> {
+    let mut out = vec![R::default(); values.len().div_ceil(chunk)];
+    for_each_chunk_indexed(&mut out, 1, |i, r| {
+        r[0] = f(&values[i * chunk..((i + 1) * chunk).min(values.len())]);
+    });
+    out
+}
+
 /// True when no element of `values` is NaN or infinite.
 fn slice_is_finite<T: Float>(values: &[T]) -> bool {
     // A branch-free fold per chunk vectorizes; chunks let a long slice stop early.
@@ -112,7 +127,9 @@ fn slice_is_finite<T: Float>(values: &[T]) -> bool {
     if values.len() < min_len_for_parallel() {
         values.chunks(1024).all(chunk_ok)
     } else {
-        graft_tensor::parallel::section(|| values.par_chunks(chunk_len()).all(chunk_ok))
+        per_chunk(values, chunk_len(), chunk_ok)
+            .into_iter()
+            .all(|ok| ok)
     }
 }
 
@@ -264,7 +281,7 @@ fn slice_norm<T: Float>(values: &[T], norm_type: f64) -> f64 {
     let partials: Vec<f64> = if values.len() < min_len_for_parallel() {
         values.chunks(chunk).map(partial).collect()
     } else {
-        graft_tensor::parallel::section(|| values.par_chunks(chunk).map(partial).collect())
+        per_chunk(values, chunk, partial)
     };
     if norm_type == f64::INFINITY {
         partials.into_iter().fold(0.0, <f64 as Float>::max_nan)

@@ -3,8 +3,6 @@
 //! other layout walks runs of the innermost dimension. Large outputs split into fixed-size
 //! chunks on rayon; elementwise results never depend on the split.
 
-use rayon::prelude::*;
-
 use crate::element::Element;
 use crate::error::{fmt_shape, Result, TensorError};
 use crate::layout::{broadcast_shapes, coalesce, for_each_run, Shape};
@@ -39,11 +37,7 @@ pub(crate) fn fill_chunks<U: Send>(out: &mut [U], f: impl Fn(usize, &mut [U]) + 
     if out.len() < par_min_elems() {
         f(0, out);
     } else {
-        crate::parallel::section(|| {
-            out.par_chunks_mut(PAR_CHUNK)
-                .enumerate()
-                .for_each(|(i, c)| f(i * PAR_CHUNK, c))
-        });
+        crate::parallel::for_each_chunk_indexed(out, PAR_CHUNK, |i, c| f(i * PAR_CHUNK, c));
     }
 }
 
@@ -61,11 +55,7 @@ pub(crate) fn fill_blocks<U: Send>(
     if work < par_min_elems() {
         out.chunks_mut(block).enumerate().for_each(|(i, b)| f(i, b));
     } else {
-        crate::parallel::section(|| {
-            out.par_chunks_mut(block)
-                .enumerate()
-                .for_each(|(i, b)| f(i, b))
-        });
+        crate::parallel::for_each_chunk_indexed(out, block, f);
     }
 }
 

@@ -4,8 +4,6 @@
 //! copy. Work is split on rayon (the crate's one thread pool): across batch entries when
 //! there are several, otherwise across rows or columns of one large product.
 
-use rayon::prelude::*;
-
 use crate::element::Float;
 use crate::error::{fmt_shape, plain, Result, TensorError};
 use crate::layout::checked_numel;
@@ -261,11 +259,9 @@ fn batched_gemm<T: Float>(
         && threads > 1
         && m * n > 0
     {
-        crate::parallel::section(|| {
-            out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| {
-                // SAFETY: `c` is this batch entry's own m x n block.
-                unsafe { gemm_at(i).run(c.as_mut_ptr(), n, (0, m), (0, n)) }
-            })
+        crate::parallel::for_each_chunk_indexed(out, m * n, |i, c| {
+            // SAFETY: `c` is this batch entry's own m x n block.
+            unsafe { gemm_at(i).run(c.as_mut_ptr(), n, (0, m), (0, n)) }
         });
     } else {
         for (i, c) in out.chunks_mut((m * n).max(1)).enumerate().take(nb) {
@@ -290,18 +286,16 @@ fn split_one<T: Float>(g: &Gemm<'_, T>, out: &mut [T]) {
     let len = if along_rows { m } else { n };
     let piece = len.div_ceil(threads).div_ceil(16) * 16;
     let ptr = SendPtr(out.as_mut_ptr());
-    crate::parallel::section(|| {
-        (0..len.div_ceil(piece)).into_par_iter().for_each(|p| {
-            let range = (p * piece, ((p + 1) * piece).min(len));
-            let c = ptr;
-            // SAFETY: each task writes only its own rows (or columns) of the m x n output.
-            unsafe {
-                if along_rows {
-                    g.run(c.0, n, range, (0, n))
-                } else {
-                    g.run(c.0, n, (0, m), range)
-                }
+    crate::parallel::for_each_task(len.div_ceil(piece), &|p| {
+        let range = (p * piece, ((p + 1) * piece).min(len));
+        let c = ptr;
+        // SAFETY: each task writes only its own rows (or columns) of the m x n output.
+        unsafe {
+            if along_rows {
+                g.run(c.0, n, range, (0, n))
+            } else {
+                g.run(c.0, n, (0, m), range)
             }
-        })
+        }
     });
 }

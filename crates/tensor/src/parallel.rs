@@ -60,6 +60,57 @@ pub fn section<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `task(i)` for every `i` in `0..tasks` on the pool, inside a [`section`].
+///
+/// Every parallel loop in graft goes through this one non-generic function, so rayon's job,
+/// join and iterator machinery is compiled once, here, instead of once per kernel closure in
+/// every crate that instantiates a kernel: it was 40% of the code a user's crate compiled
+/// for its model. The price is one indirect call per task (a task is thousands of elements).
+pub fn for_each_task(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
+    use rayon::prelude::*;
+    section(|| (0..tasks).into_par_iter().for_each(task));
+}
+
+/// A pointer that may cross threads: [`for_each_chunk_indexed`]'s tasks write disjoint
+/// pieces of one slice through it.
+struct SharedMut<U>(*mut U);
+impl<U> Clone for SharedMut<U> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<U> Copy for SharedMut<U> {}
+impl<U> SharedMut<U> {
+    /// The pointer. A method, so that closures capture the whole (Sync) wrapper rather
+    /// than its raw-pointer field.
+    fn ptr(self) -> *mut U {
+        self.0
+    }
+}
+// SAFETY: only used to hand each task its own disjoint piece of a `&mut [U]`, with `U: Send`.
+unsafe impl<U: Send> Send for SharedMut<U> {}
+unsafe impl<U: Send> Sync for SharedMut<U> {}
+
+/// Calls `f(i, piece)` for the consecutive `chunk`-element pieces of `out` (the last may be
+/// shorter), in parallel through [`for_each_task`]. `chunk` must be positive.
+pub fn for_each_chunk_indexed<U: Send>(
+    out: &mut [U],
+    chunk: usize,
+    f: impl Fn(usize, &mut [U]) + Sync,
+) {
+    assert!(chunk > 0, "for_each_chunk_indexed: chunk must be positive");
+    let len = out.len();
+    let base = SharedMut(out.as_mut_ptr());
+    for_each_task(len.div_ceil(chunk), &|i| {
+        let start = i * chunk;
+        let n = chunk.min(len - start);
+        // SAFETY: task `i` is the only one given `start..start + n`, which lies inside `out`,
+        // and `out` stays mutably borrowed until every task has returned.
+        let piece = unsafe { std::slice::from_raw_parts_mut(base.ptr().add(start), n) };
+        f(i, piece)
+    });
+}
+
 /// graft's one parallel-chunking policy, for crates above that split their own loops (the
 /// optimizers' update rules and gradient clipping): a slice shorter than this stays on the
 /// calling thread. The same threshold as this crate's elementwise kernels; it depends on
@@ -113,5 +164,20 @@ mod tests {
         assert_eq!(calls.into_inner(), n.div_ceil(chunk_len()));
         let mut small = vec![0u8; 10];
         for_each_chunk_mut(&mut small, |c| assert_eq!(c.len(), 10));
+    }
+
+    #[test]
+    fn indexed_chunks_cover_the_slice_once_with_their_own_index() {
+        for (len, chunk) in [(0usize, 3usize), (1, 1), (10, 3), (12, 4), (1000, 7)] {
+            let mut v = vec![usize::MAX; len];
+            for_each_chunk_indexed(&mut v, chunk, |i, piece| {
+                assert!(piece.len() <= chunk && !piece.is_empty());
+                for (k, x) in piece.iter_mut().enumerate() {
+                    assert_eq!(*x, usize::MAX, "written twice");
+                    *x = i * chunk + k;
+                }
+            });
+            assert_eq!(v, (0..len).collect::<Vec<_>>());
+        }
     }
 }

@@ -5,7 +5,6 @@
 //! sum whose kept axes are innermost (a bias gradient's sum over the batch) instead adds
 //! whole rows into the output, which vectorizes without any copy.
 
-use rayon::prelude::*;
 use smallvec::SmallVec;
 
 use crate::element::{Element, Float};
@@ -105,14 +104,11 @@ fn reduce_rows<T: Element, U: Element>(
         }
     } else {
         let rows_per_task = (PAR_CHUNK / row_len).max(1);
-        crate::parallel::section(|| {
-            out.par_chunks_mut(rows_per_task)
-                .zip(src.par_chunks(rows_per_task * row_len))
-                .for_each(|(o, s)| {
-                    for (o, row) in o.iter_mut().zip(s.chunks_exact(row_len)) {
-                        *o = f(row);
-                    }
-                })
+        crate::parallel::for_each_chunk_indexed(&mut out, rows_per_task, |i, o| {
+            let s = &src[i * rows_per_task * row_len..];
+            for (o, row) in o.iter_mut().zip(s.chunks_exact(row_len)) {
+                *o = f(row);
+            }
         });
     }
     Tensor::from_buffer(out, &p.out_shape)
@@ -134,11 +130,7 @@ fn sum_leading<T: Float>(src: &[T], r: usize, k: usize, out_shape: &[usize]) -> 
         add_rows(0, &mut out);
     } else {
         let cols = (PAR_CHUNK / r.max(1)).max(64);
-        crate::parallel::section(|| {
-            out.par_chunks_mut(cols)
-                .enumerate()
-                .for_each(|(i, o)| add_rows(i * cols, o))
-        });
+        crate::parallel::for_each_chunk_indexed(&mut out, cols, |i, o| add_rows(i * cols, o));
     }
     Tensor::from_buffer(out, out_shape)
 }
@@ -176,8 +168,10 @@ impl<T: Float> Tensor<T> {
                 .map(sum_slice)
                 .fold(T::ZERO, |a, b| a + b)
         } else {
-            let partials: Vec<T> =
-                crate::parallel::section(|| s.par_chunks(PAR_CHUNK).map(sum_slice).collect());
+            let mut partials = vec![T::ZERO; s.len().div_ceil(PAR_CHUNK)];
+            crate::parallel::for_each_chunk_indexed(&mut partials, 1, |i, p| {
+                p[0] = sum_slice(&s[i * PAR_CHUNK..((i + 1) * PAR_CHUNK).min(s.len())]);
+            });
             partials.into_iter().fold(T::ZERO, |a, b| a + b)
         };
         Tensor::scalar(total)

@@ -68,7 +68,11 @@ fn class_layout<T: Float>(
     let (classes, batched, expected): (usize, bool, Vec<usize>) = match input_shape {
         [] => return Err(no_class_dim(op, target_shape)),
         [c] => (*c, false, vec![]),
-        [n, c, rest @ ..] => (*c, true, std::iter::once(*n).chain(rest.iter().copied()).collect()),
+        [n, c, rest @ ..] => (
+            *c,
+            true,
+            std::iter::once(*n).chain(rest.iter().copied()).collect(),
+        ),
     };
     if target_shape != expected.as_slice() {
         return Err(TensorError::shape_mismatch(op, format!(

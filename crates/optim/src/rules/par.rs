@@ -7,6 +7,8 @@
 //! [`chunk_len`](graft_tensor::parallel::chunk_len)), the same as its kernels'; what is
 //! here is only the cutting of several slices at once.
 
+use std::sync::{Mutex, PoisonError};
+
 use graft_tensor::parallel::{chunk_len, min_len_for_parallel};
 
 /// A set of slices (or an optional slice, or a tuple of them) that can be cut at the
@@ -78,29 +80,34 @@ tuple_lanes!(A, B, C, D);
 tuple_lanes!(A, B, C, D, E);
 tuple_lanes!(A, B, C, D, E, F);
 
-/// Runs `f` on `lanes`, or on chunks of it in parallel when it holds at least
+/// Runs `f` on `lanes`, or on [`chunk_len`] chunks of it in parallel when it holds at least
 /// [`min_len_for_parallel`] elements.
 pub(crate) fn for_each_chunk<L: Lanes>(lanes: L, f: &(impl Fn(L) + Sync)) {
-    if lanes.len() < min_len_for_parallel() {
-        f(lanes);
-    } else {
-        // A section: jobs this thread steals while it waits must not see the caller's
-        // grad mode (see graft_tensor::parallel).
-        graft_tensor::parallel::section(|| split(lanes, f));
-    }
-}
-
-/// Halves `lanes` at a multiple of [`chunk_len`] until each part is one chunk.
-fn split<L: Lanes>(lanes: L, f: &(impl Fn(L) + Sync)) {
     let len = lanes.len();
     let chunk = chunk_len();
-    if len <= chunk {
+    if len < min_len_for_parallel() || len <= chunk {
         f(lanes);
         return;
     }
-    let mid = (len / chunk / 2).max(1) * chunk;
-    let (left, right) = lanes.split_at(mid);
-    rayon::join(|| split(left, f), || split(right, f));
+    // Cut into chunks here, then let graft-tensor's one parallel loop (compiled once, in
+    // that crate) hand each task its chunk: each slot is taken exactly once.
+    let mut pieces = Vec::with_capacity(len.div_ceil(chunk));
+    let mut rest = lanes;
+    while rest.len() > chunk {
+        let (piece, tail) = rest.split_at(chunk);
+        pieces.push(Mutex::new(Some(piece)));
+        rest = tail;
+    }
+    pieces.push(Mutex::new(Some(rest)));
+    graft_tensor::parallel::for_each_task(pieces.len(), &|i| {
+        let piece = pieces[i]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(piece) = piece {
+            f(piece);
+        }
+    });
 }
 
 /// Panics unless `actual` equals the parameter's length `expected`: a state buffer or
