@@ -19,8 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use image::imageops::FilterType;
-
+use super::image_decode;
 use super::sample::{SampleSource, Target};
 use super::DataError;
 
@@ -126,10 +125,11 @@ impl ImageFolder {
     }
 }
 
-/// Decodes an image held in memory (PNG or JPEG, told apart by content), resizes it to
-/// `size` = `(height, width)` (bilinear, when the size differs) and writes it into `out`
-/// as `[C, H, W]` f32 in `[0, 1]`; `file` names it in errors. `out` must hold
-/// `C * H * W` elements.
+/// Decodes an image held in memory (PNG or JPEG, told apart by content; alpha dropped),
+/// converts it to `channels` (gray by Rec. 709 luma), resizes it to `size` =
+/// `(height, width)` (triangle filter, antialiased when shrinking, rounded to byte values)
+/// and writes it into `out` as `[C, H, W]` f32 in `[0, 1]`; `file` names it in errors.
+/// `out` must hold `C * H * W` elements.
 pub fn decode_image(
     bytes: &[u8],
     file: &str,
@@ -137,22 +137,12 @@ pub fn decode_image(
     channels: Channels,
     out: &mut [f32],
 ) -> Result<(), DataError> {
-    let format = image::guess_format(bytes)
-        .map_err(|_| DataError::invalid(file, "not a PNG or JPEG image"))?;
-    let img = image::load_from_memory_with_format(bytes, format)
-        .map_err(|e| DataError::invalid(file, format!("cannot decode: {e}")))?;
     let (h, w) = size;
-    let img = if img.width() as usize != w || img.height() as usize != h {
-        img.resize_exact(w as u32, h as u32, FilterType::Triangle)
-    } else {
-        img
-    };
-    let plane = h * w;
     let c = match channels {
         Channels::Gray => 1,
         Channels::Rgb => 3,
     };
-    if out.len() != c * plane {
+    if out.len() != c * h * w {
         return Err(DataError::invalid(
             file,
             format!(
@@ -161,20 +151,11 @@ pub fn decode_image(
             ),
         ));
     }
-    match channels {
-        Channels::Gray => {
-            for (o, p) in out.iter_mut().zip(img.to_luma8().as_raw()) {
-                *o = *p as f32 / 255.0;
-            }
-        }
-        Channels::Rgb => {
-            // Interleaved RGB to planar CHW.
-            for (k, px) in img.to_rgb8().as_raw().chunks_exact(3).enumerate() {
-                for (ch, &v) in px.iter().enumerate() {
-                    out[ch * plane + k] = v as f32 / 255.0;
-                }
-            }
-        }
+    let pixels = image_decode::decode(bytes, file)?;
+    let planes = image_decode::to_planes(&pixels, c);
+    let resized = image_decode::resize(&planes, c, (pixels.height, pixels.width), size);
+    for (o, v) in out.iter_mut().zip(resized) {
+        *o = v / 255.0;
     }
     Ok(())
 }

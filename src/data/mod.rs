@@ -7,6 +7,7 @@ pub mod dataset;
 pub mod dataset_trait;
 pub mod error;
 pub mod idx;
+mod image_decode;
 pub mod image_folder;
 pub mod loader;
 pub mod locate;
