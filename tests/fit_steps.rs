@@ -84,7 +84,10 @@ fn max_steps_alone_decides_how_long_training_runs() {
     assert_eq!((h.epochs[0].samples, h.epochs[1].samples), (400, 80));
     let seconds: f64 = h.epochs.iter().map(|e| e.seconds).sum();
     let rate = h.samples_per_second().unwrap();
-    assert!((rate * seconds - 480.0).abs() < 1e-6 * 480.0, "{rate} over {seconds} s");
+    assert!(
+        (rate * seconds - 480.0).abs() < 1e-6 * 480.0,
+        "{rate} over {seconds} s"
+    );
     assert_eq!(seen.lock().unwrap().len(), 30);
     // With epochs set too, whichever budget ends first wins.
     let h = train(&blobs(400, 1), quiet().epochs(1).max_steps(1000));
@@ -120,7 +123,10 @@ fn val_check_interval_gives_a_validation_curve_inside_an_epoch() {
     );
     let at: Vec<usize> = h.val_checks.iter().map(|c| c.step).collect();
     assert_eq!(at, vec![10, 20], "25 steps per epoch");
-    assert_eq!(h.epochs[0].samples, 400, "the 100 held-out examples are not trained on");
+    assert_eq!(
+        h.epochs[0].samples, 400,
+        "the 100 held-out examples are not trained on"
+    );
     assert!(h.val_checks.iter().all(|c| c.val_loss.is_finite()));
     // The training accuracy is not disturbed by the mid-epoch checks.
     let plain = train(&blobs(500, 1), quiet().epochs(1).validation_split(0.2));

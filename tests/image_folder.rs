@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use graft::data::image_folder::{decode_image, Channels, ImageFolder};
 use graft::data::{materialize, BatchLoader, SampleSource, Targets};
-use image::{GrayImage, Luma, Rgb, RgbImage};
 use proptest::prelude::*;
 
 /// A scratch directory removed on drop (unique per test: tests run in parallel).
@@ -29,21 +28,36 @@ impl Drop for Scratch {
     }
 }
 
+/// Encodes `data` (`w` x `h` pixels of `color`, 8 bits per sample unless `depth` says
+/// otherwise) as a PNG.
+fn png_of(w: u32, h: u32, color: png::ColorType, depth: png::BitDepth, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, w, h);
+        encoder.set_color(color);
+        encoder.set_depth(depth);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(data).unwrap();
+    }
+    out
+}
+
+/// A JPEG of 8x8 pixels of RGB (128, 128, 128), written by the `image` crate 0.25 at its
+/// default quality (generated once for these tests; see tests/data/images/README.md).
+const MID_GRAY_JPEG: &[u8] = include_bytes!("data/images/mid_gray_8x8.jpg");
+
 /// root/zebra/a.png (gray 4x4 of value 200), root/ant/b.png (RGB 2x2 red),
 /// root/ant/c.jpg (RGB 8x8 mid-gray), plus a README.txt to ignore.
 fn make_tree(root: &Path) {
     for class in ["zebra", "ant"] {
         std::fs::create_dir_all(root.join(class)).unwrap();
     }
-    GrayImage::from_pixel(4, 4, Luma([200]))
-        .save(root.join("zebra/a.png"))
-        .unwrap();
-    RgbImage::from_pixel(2, 2, Rgb([255, 0, 0]))
-        .save(root.join("ant/b.png"))
-        .unwrap();
-    RgbImage::from_pixel(8, 8, Rgb([128, 128, 128]))
-        .save(root.join("ant/c.jpg"))
-        .unwrap();
+    let eight = png::BitDepth::Eight;
+    let gray = png_of(4, 4, png::ColorType::Grayscale, eight, &[200; 16]);
+    std::fs::write(root.join("zebra/a.png"), gray).unwrap();
+    let red = png_of(2, 2, png::ColorType::Rgb, eight, &[255, 0, 0].repeat(4));
+    std::fs::write(root.join("ant/b.png"), red).unwrap();
+    std::fs::write(root.join("ant/c.jpg"), MID_GRAY_JPEG).unwrap();
     std::fs::write(root.join("ant/README.txt"), "not an image").unwrap();
 }
 
@@ -112,11 +126,62 @@ fn bad_folders_and_files_are_errors_naming_them() {
 }
 
 fn png_bytes() -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    RgbImage::from_fn(5, 3, |x, y| Rgb([x as u8 * 40, y as u8 * 80, 7]))
-        .write_to(&mut out, image::ImageFormat::Png)
-        .unwrap();
-    out.into_inner()
+    let data: Vec<u8> = (0..3u8)
+        .flat_map(|y| (0..5u8).flat_map(move |x| [x * 40, y * 80, 7]))
+        .collect();
+    png_of(5, 3, png::ColorType::Rgb, png::BitDepth::Eight, &data)
+}
+
+fn decoded(bytes: &[u8], size: (usize, usize), channels: Channels) -> Vec<f32> {
+    let c = if channels == Channels::Gray { 1 } else { 3 };
+    let mut out = vec![f32::NAN; c * size.0 * size.1];
+    decode_image(bytes, "test.png", size, channels, &mut out).unwrap();
+    out
+}
+
+#[test]
+fn png_colour_types_and_depths_decode_to_the_same_pixels() {
+    let eight = png::BitDepth::Eight;
+    // One pixel (10, 20, 30) with alpha 99: alpha is dropped.
+    let rgba = png_of(1, 1, png::ColorType::Rgba, eight, &[10, 20, 30, 99]);
+    assert_eq!(
+        decoded(&rgba, (1, 1), Channels::Rgb),
+        [10.0, 20.0, 30.0].map(|v| v / 255.0)
+    );
+    // 16-bit gray keeps the high byte; gray+alpha drops the alpha.
+    let gray16 = png_of(
+        1,
+        1,
+        png::ColorType::Grayscale,
+        png::BitDepth::Sixteen,
+        &[77, 200],
+    );
+    assert_eq!(decoded(&gray16, (1, 1), Channels::Gray), [77.0 / 255.0]);
+    let gray_alpha = png_of(1, 1, png::ColorType::GrayscaleAlpha, eight, &[66, 0]);
+    assert_eq!(
+        decoded(&gray_alpha, (1, 1), Channels::Rgb),
+        [66.0 / 255.0; 3]
+    );
+    // RGB to gray is the Rec. 709 luma.
+    let rgb = png_of(1, 1, png::ColorType::Rgb, eight, &[100, 150, 200]);
+    let luma = 0.2126f32 * 100.0 + 0.7152 * 150.0 + 0.0722 * 200.0;
+    assert!((decoded(&rgb, (1, 1), Channels::Gray)[0] - luma / 255.0).abs() < 1e-6);
+}
+
+#[test]
+fn resizing_interpolates_up_and_averages_down() {
+    let eight = png::BitDepth::Eight;
+    // Columns 0 and 255 stretched to 4 wide: a monotone ramp between the two.
+    let two = png_of(2, 1, png::ColorType::Grayscale, eight, &[0, 255]);
+    let up = decoded(&two, (1, 4), Channels::Gray);
+    assert!(up.windows(2).all(|p| p[0] <= p[1]), "{up:?}");
+    assert_eq!((up[0], up[3]), (0.0, 1.0));
+    assert!(up[1] > 0.0 && up[2] < 1.0);
+    // Stripes of 0 and 255 halved: every output averages both (sampling one would alias).
+    let stripes: Vec<u8> = (0..8).map(|i| if i % 2 == 0 { 0 } else { 255 }).collect();
+    let striped = png_of(8, 1, png::ColorType::Grayscale, eight, &stripes);
+    let down = decoded(&striped, (1, 4), Channels::Gray);
+    assert!(down.iter().all(|&v| v > 0.3 && v < 0.7), "{down:?}");
 }
 
 proptest! {

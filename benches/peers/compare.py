@@ -8,7 +8,9 @@ benches/peers/.venv and installs torch and numpy into it (PyPI), once. Each work
 graft, PyTorch, graft, PyTorch, ... (--runs of each), so slow drift of the machine hits
 both alike; the figure compared is the mean whole-epoch training time each program prints
 (`training: S s/epoch`), validation excluded, and the ratio is PyTorch's time over graft's
-(above 1: graft is faster). The CPU model, thread count and date are printed with it."""
+(above 1: graft is faster). The CPU model, thread count and date are printed with it. The
+`*_jax` workloads compare against a jitted JAX twin instead (its first epoch, which
+compiles, is left out of its time)."""
 
 import argparse
 import datetime
@@ -28,6 +30,9 @@ WORKLOADS = {
     "mnist": ("mnist", [], "mnist.py", []),
     "mnist256": ("mnist", ["--batch-size", "256"], "mnist.py", ["--batch-size", "256"]),
     "mnist_cnn": ("mnist_cnn", [], "mnist_cnn.py", []),
+    # The same MLP against a jitted JAX step (needs `pip install jax` in that Python).
+    "mnist_jax": ("mnist", [], "mnist_jax.py", []),
+    "mnist256_jax": ("mnist", ["--batch-size", "256"], "mnist_jax.py", ["--batch-size", "256"]),
     # Character models: one epoch over the word list; compared in training tokens/s.
     "char_lm_gru": ("char_lm", ["--model", "gru"], "char_lm.py", ["--model", "gru"]),
     "char_lm_transformer": ("char_lm", ["--model", "transformer"], "char_lm.py", ["--model", "transformer"]),
@@ -103,7 +108,7 @@ def main():
     if args.data:
         common += ["--data", args.data]
     print(f"{cpu_model()}, {args.threads} threads, {datetime.date.today()}, medians of {args.runs} alternating runs")
-    print("| workload | graft s/epoch (char_lm: s per 1M tokens) | PyTorch | PyTorch / graft | test accuracy graft / PyTorch |")
+    print("| workload | graft s/epoch (char_lm: s per 1M tokens) | peer (PyTorch; JAX for *_jax) | peer / graft | test accuracy graft / peer |")
     print("|---|---|---|---|---|")
     for name in names:
         example, graft_flags, twin, twin_flags = WORKLOADS[name]
