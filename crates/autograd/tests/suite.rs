@@ -7,6 +7,7 @@ mod checkpoint;
 mod engine;
 mod fixtures_higher_order;
 mod fixtures_ops;
+mod recurrent_cell;
 mod functional;
 mod registry;
 
