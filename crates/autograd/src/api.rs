@@ -4,11 +4,11 @@
 use graft_tensor::{clamp_slice_bound, normalize_dim, Float, Result, Tensor, Window2d};
 
 use crate::ops::elementwise::*;
+use crate::ops::gru_sequence::GruSequence;
 use crate::ops::indexing::{Gather, IndexAdd, IndexSelect, ScatterAdd};
 use crate::ops::linalg::{Fold, Matmul, Unfold};
-use crate::ops::gru_sequence::GruSequence;
-use crate::ops::recurrent::GruCell;
 use crate::ops::movement::{Concat, Expand, Pad, Permute, Reshape, Slice};
+use crate::ops::recurrent::GruCell;
 use crate::ops::reduce::{MaxDims, SumDims};
 use crate::var::Var;
 

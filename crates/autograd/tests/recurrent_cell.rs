@@ -84,8 +84,13 @@ fn fused_gru_cell_second_derivatives_match_the_composed_step() {
 fn gru_cell_rejects_mismatched_shapes_naming_them() {
     let gx = Var::new(Tensor::<f64>::zeros(&[4, 15]));
     let h = Var::new(Tensor::<f64>::zeros(&[4, 6]));
-    let e = Var::try_gru_cell(&gx, &gx, &h, None).unwrap_err().to_string();
-    assert!(e.contains("gru_cell") && e.contains("[4, 15]") && e.contains("[4, 6]"), "{e}");
+    let e = Var::try_gru_cell(&gx, &gx, &h, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("gru_cell") && e.contains("[4, 15]") && e.contains("[4, 6]"),
+        "{e}"
+    );
 }
 
 /// The recurrence composed step by step (matmul, then the composed cell).
@@ -138,5 +143,8 @@ fn gru_sequence_of_no_steps_is_empty_and_rejects_bad_shapes() {
     let e = Var::try_gru_sequence(&proj, &bad_w, &h0, None, false)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("gru_sequence") && e.contains("[12, 5]") && e.contains("[0, 3, 12]"), "{e}");
+    assert!(
+        e.contains("gru_sequence") && e.contains("[12, 5]") && e.contains("[0, 3, 12]"),
+        "{e}"
+    );
 }

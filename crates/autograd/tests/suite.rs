@@ -7,8 +7,8 @@ mod checkpoint;
 mod engine;
 mod fixtures_higher_order;
 mod fixtures_ops;
-mod recurrent_cell;
 mod functional;
+mod recurrent_cell;
 mod registry;
 
 // live_nodes is a test binary of its own: it counts the process-wide live nodes, which

@@ -72,7 +72,11 @@ fn unbatched_recurrent_input_rejects_batched_states_naming_the_shapes() {
     let gru = Gru::<f64>::new(RnnConfig::new(3, 4), &mut StdRng::seed_from_u64(0));
     let x = Var::new(rand_t(&[5, 3], 1));
     let h0 = Var::new(rand_t(&[1, 1, 4], 2));
-    let err = gru.forward_with_state(&x, Some(&h0)).err().unwrap().to_string();
+    let err = gru
+        .forward_with_state(&x, Some(&h0))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains("gru") && err.contains("[5, 3]") && err.contains("[1, 1, 4]"),
         "{err}"
@@ -139,5 +143,8 @@ fn unbatched_attention_errors_name_the_op_and_shapes() {
         ..Default::default()
     };
     let err = mha.attend(&q, &kv, &kv, &opt).err().unwrap().to_string();
-    assert!(err.contains("key_padding_mask must be [S]") && err.contains("[1, 5]"), "{err}");
+    assert!(
+        err.contains("key_padding_mask must be [S]") && err.contains("[1, 5]"),
+        "{err}"
+    );
 }

@@ -17,9 +17,7 @@ use std::sync::Mutex;
 
 use graft_tensor::{Float, Tensor, TensorError};
 
-use super::recurrent::{
-    bias_values, cell_backward, cell_forward, dense, gru_cell_dims, Gates,
-};
+use super::recurrent::{bias_values, cell_backward, cell_forward, dense, gru_cell_dims, Gates};
 use crate::backward::partial_grad;
 use crate::graph::{is_grad_enabled, with_grad_mode, Op};
 use crate::var::Var;
@@ -85,8 +83,12 @@ impl<T: Float> Op<T> for GruSequence<T> {
 
     fn forward(&self, x: &[Tensor<T>]) -> Result<Tensor<T>, TensorError> {
         let bias = x.get(3);
-        let (t_len, n, hid) =
-            gru_sequence_dims(x[0].shape(), x[1].shape(), x[2].shape(), bias.map(|b| b.shape()))?;
+        let (t_len, n, hid) = gru_sequence_dims(
+            x[0].shape(),
+            x[1].shape(),
+            x[2].shape(),
+            bias.map(|b| b.shape()),
+        )?;
         let proj = dense(&x[0]);
         let proj = proj.as_slice().expect("dense");
         let w_t = x[1].t();
@@ -126,7 +128,11 @@ impl<T: Float> Op<T> for GruSequence<T> {
         let bias = x.get(3);
         let (proj_t, w, h0_t) = (x[0].value(), x[1].value(), x[2].value());
         let (t_len, n, hid) = (proj_t.shape()[0], proj_t.shape()[1], proj_t.shape()[2] / 3);
-        let saved = self.saved_gh.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let saved = self
+            .saved_gh
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let out = output.value();
         // The state each step started from, `[T, N, H]`: h0 for the first step visited.
         let h_prev_t = {
@@ -146,7 +152,12 @@ impl<T: Float> Op<T> for GruSequence<T> {
                 .matmul(&w.t())
                 .reshape(&[t_len, n, 3 * hid]),
         };
-        let (proj_d, gh_d, hp_d, g_d) = (dense(&proj_t), dense(&all_gh), dense(&h_prev_t), dense(&g.value()));
+        let (proj_d, gh_d, hp_d, g_d) = (
+            dense(&proj_t),
+            dense(&all_gh),
+            dense(&h_prev_t),
+            dense(&g.value()),
+        );
         let (proj, gh, h_prev, gout) = (
             proj_d.as_slice().expect("dense"),
             gh_d.as_slice().expect("dense"),
@@ -166,7 +177,7 @@ impl<T: Float> Op<T> for GruSequence<T> {
                 // The state's gradient: from this step's output and from the later step.
                 let dh_total = dh.data_mut();
                 for (d, &go) in dh_total.iter_mut().zip(&gout[t * step_h..(t + 1) * step_h]) {
-                    *d = *d + go;
+                    *d += go;
                 }
                 let gt = t * step_g..(t + 1) * step_g;
                 let ht = t * step_h..(t + 1) * step_h;
@@ -180,16 +191,16 @@ impl<T: Float> Op<T> for GruSequence<T> {
                     &mut gates,
                 );
                 let dgh_t = Tensor::from_slice(&dg[gt], &[n, 3 * hid]);
-                dh = dgh_t.matmul(&w).add(&Tensor::from_slice(&dh_direct, &[n, hid]));
+                dh = dgh_t
+                    .matmul(&w)
+                    .add(&Tensor::from_slice(&dh_direct, &[n, hid]));
             }
         }
         let d_gh_flat = d_gh.reshape(&[t_len * n, 3 * hid]);
         let need = |i: usize| x.get(i).is_some_and(|v| v.needs_grad());
         let mut grads = vec![
             need(0).then(|| Var::new(d_proj)),
-            need(1).then(|| {
-                Var::new(d_gh_flat.t().matmul(&h_prev_t.reshape(&[t_len * n, hid])))
-            }),
+            need(1).then(|| Var::new(d_gh_flat.t().matmul(&h_prev_t.reshape(&[t_len * n, hid])))),
             need(2).then(|| Var::new(dh)),
         ];
         if bias.is_some() {
@@ -229,7 +240,10 @@ fn gru_sequence_vars<T: Float>(x: &[Var<T>], reverse: bool) -> Var<T> {
             .expect("gru_sequence checked the shapes");
         outs[t] = Some(h.clone());
     }
-    let outs: Vec<Var<T>> = outs.into_iter().map(|o| o.expect("every step ran")).collect();
+    let outs: Vec<Var<T>> = outs
+        .into_iter()
+        .map(|o| o.expect("every step ran"))
+        .collect();
     if outs.is_empty() {
         return proj.narrow(2, 0, x[2].shape()[1]);
     }

@@ -31,10 +31,8 @@ pub(crate) fn gru_cell_dims(
     h: &[usize],
     b: Option<&[usize]>,
 ) -> Result<(usize, usize), TensorError> {
-    let ok = h.len() == 2
-        && gx == [h[0], 3 * h[1]]
-        && gh == gx
-        && b.is_none_or(|b| b == [3 * h[1]]);
+    let ok =
+        h.len() == 2 && gx == [h[0], 3 * h[1]] && gh == gx && b.is_none_or(|b| b == [3 * h[1]]);
     if ok {
         Ok((h[0], h[1]))
     } else {
@@ -92,7 +90,12 @@ impl<T: Float> Gates<T> {
         let hid = self.r.len();
         for (k, dst) in [&mut self.r, &mut self.z].into_iter().enumerate() {
             let blk = k * hid..(k + 1) * hid;
-            for (((d, &x), &y), &c) in dst.iter_mut().zip(&gx[blk.clone()]).zip(&gh[blk.clone()]).zip(&b[blk]) {
+            for (((d, &x), &y), &c) in dst
+                .iter_mut()
+                .zip(&gx[blk.clone()])
+                .zip(&gh[blk.clone()])
+                .zip(&b[blk])
+            {
                 *d = x + (y + c);
             }
             for d in dst.iter_mut() {
@@ -100,7 +103,12 @@ impl<T: Float> Gates<T> {
             }
         }
         let blk = 2 * hid..3 * hid;
-        for ((d, &y), &c) in self.ghn.iter_mut().zip(&gh[blk.clone()]).zip(&b[blk.clone()]) {
+        for ((d, &y), &c) in self
+            .ghn
+            .iter_mut()
+            .zip(&gh[blk.clone()])
+            .zip(&b[blk.clone()])
+        {
             *d = y + c;
         }
         for (((d, &x), &r), &y) in self.n.iter_mut().zip(&gx[blk]).zip(&self.r).zip(&self.ghn) {
@@ -152,9 +160,9 @@ impl<T: Float> Op<T> for GruCell {
             (Var::new(a), Var::new(b), Var::new(c))
         };
         let mut grads = vec![
-            x[0].needs_grad().then(|| dgx),
+            x[0].needs_grad().then_some(dgx),
             x[1].needs_grad().then(|| dgh.clone()),
-            x[2].needs_grad().then(|| dh),
+            x[2].needs_grad().then_some(dh),
         ];
         if let Some(b) = bias {
             // [N, 3H] for a [3H] input: the engine sums it over the batch.
@@ -265,7 +273,9 @@ pub(crate) fn cell_backward<T: Float>(
             *d = g * z;
         }
         // dz_pre = g (h − n) z (1 − z)
-        for ((((d, &g), &h), &nn), &z) in dgx_z.iter_mut().zip(gi).zip(hi).zip(&gates.n).zip(&gates.z) {
+        for ((((d, &g), &h), &nn), &z) in
+            dgx_z.iter_mut().zip(gi).zip(hi).zip(&gates.n).zip(&gates.z)
+        {
             *d = g * (h - nn) * (z * (one - z));
         }
         // dn_pre = g (1 − z) (1 − n²)

@@ -265,7 +265,7 @@ fn unbatched<T: Float>(
         rng,
     )?;
     Ok(RnnOutput {
-        output: out.output.try_squeeze_dim(batch_dim as isize)?,
+        output: out.output.try_squeeze_dim(batch_dim)?,
         h_n: out.h_n.try_squeeze_dim(1)?,
         c_n: match out.c_n {
             Some(c) => Some(c.try_squeeze_dim(1)?),
