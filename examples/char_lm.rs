@@ -348,7 +348,14 @@ fn load_words(cli: &Cli) -> Result<(Vec<String>, String), String> {
 
 fn main() {
     let cli = Cli::parse();
-    let (mut words, source) = load_words(&cli).unwrap_or_else(|e| {
+    // On a worker of graft's thread pool, each op's parallel kernels only wake the other
+    // worker instead of handing their work over from `main` and waiting (see `graft::run`).
+    graft::run(move || train_and_sample(&cli));
+}
+
+/// Loads the words, trains the chosen model, reports losses and prints samples.
+fn train_and_sample(cli: &Cli) {
+    let (mut words, source) = load_words(cli).unwrap_or_else(|e| {
         eprintln!("char_lm: {e}");
         std::process::exit(1)
     });

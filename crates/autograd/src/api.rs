@@ -4,9 +4,11 @@
 use graft_tensor::{clamp_slice_bound, normalize_dim, Float, Result, Tensor, Window2d};
 
 use crate::ops::elementwise::*;
+use crate::ops::gru_sequence::GruSequence;
 use crate::ops::indexing::{Gather, IndexAdd, IndexSelect, ScatterAdd};
 use crate::ops::linalg::{Fold, Matmul, Unfold};
 use crate::ops::movement::{Concat, Expand, Pad, Permute, Reshape, Slice};
+use crate::ops::recurrent::GruCell;
 use crate::ops::reduce::{MaxDims, SumDims};
 use crate::var::Var;
 
@@ -213,6 +215,43 @@ impl<T: Float> Var<T> {
             },
             &[self],
         )
+    }
+
+    /// One GRU time step's gate arithmetic, fused into one op (PyTorch's gate order r, z,
+    /// n): `gx` `[N, 3H]` is `W_ih x + b_ih`, `gh` `[N, 3H]` is `W_hh h`, `bias_hh` `[3H]` is
+    /// added to `gh`; returns
+    /// h' = n + z ⊙ (h − n) with r = σ(gx_r + gh_r), z = σ(gx_z + gh_z),
+    /// n = tanh(gx_n + r ⊙ gh_n). Differentiable to any order.
+    pub fn try_gru_cell(
+        gx: &Var<T>,
+        gh: &Var<T>,
+        h: &Var<T>,
+        bias_hh: Option<&Var<T>>,
+    ) -> Result<Var<T>> {
+        match bias_hh {
+            Some(b) => Var::try_apply(GruCell, &[gx, gh, h, b]),
+            None => Var::try_apply(GruCell, &[gx, gh, h]),
+        }
+    }
+
+    /// A whole GRU layer direction over time, as one op: `proj` `[T, N, 3H]` holds
+    /// `W_ih x_t + b_ih` for every step (time-first), `w_hh` is `[3H, H]`, `h0` `[N, H]`,
+    /// `bias_hh` `[3H]`; returns the state after every step, `[T, N, H]` in time order
+    /// (with `reverse`, the steps run from T − 1 down to 0, as PyTorch's reverse
+    /// direction). Each step is `h = gru_cell(proj[t], h · W_hhᵀ, h, bias_hh)`.
+    /// Differentiable to any order.
+    pub fn try_gru_sequence(
+        proj: &Var<T>,
+        w_hh: &Var<T>,
+        h0: &Var<T>,
+        bias_hh: Option<&Var<T>>,
+        reverse: bool,
+    ) -> Result<Var<T>> {
+        let op = GruSequence::new(reverse);
+        match bias_hh {
+            Some(b) => Var::try_apply(op, &[proj, w_hh, h0, b]),
+            None => Var::try_apply(op, &[proj, w_hh, h0]),
+        }
     }
 
     /// Joins Vars along `dim`.

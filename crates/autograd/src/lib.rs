@@ -1,7 +1,7 @@
 //! # graft-autograd
 //!
 //! Reverse-mode automatic differentiation on a recorded graph. A [`Var`] holds a tensor
-//! and, when computed from tracked inputs, the op that made it. Thirty-seven
+//! and, when computed from tracked inputs, the op that made it. Thirty-nine
 //! primitive ops state gradient rules, each next to its forward and written in `Var` ops,
 //! so the backward pass can itself be recorded: second derivatives and Hessian-vector
 //! products come for free ([`grad`] with `create_graph`). Everything else — mean, var,

@@ -181,6 +181,47 @@ fn entries() -> Vec<OpEntry> {
         OpEntry::new("rdiv_rsub", vec![pos(&[3], 70)], |v| {
             v[0].rdiv_scalar(2.0).rsub_scalar(1.0)
         }),
+        // N = 2, H = 3: gx, gh [2, 9], h [2, 3], bias [9]. Inputs in ±2 so that both
+        // sigmoids and the tanh are exercised away from their linear range.
+        OpEntry::new(
+            "gru_cell",
+            vec![
+                rand_in(&[2, 9], -2.0, 2.0, 71),
+                rand_in(&[2, 9], -2.0, 2.0, 72),
+                r(&[2, 3], 73),
+                r(&[9], 74),
+            ],
+            |v| Var::try_gru_cell(&v[0], &v[1], &v[2], Some(&v[3])).unwrap(),
+        ),
+        OpEntry::new(
+            "gru_cell_no_bias",
+            vec![
+                rand_in(&[2, 9], -2.0, 2.0, 75),
+                rand_in(&[2, 9], -2.0, 2.0, 76),
+                r(&[2, 3], 77),
+            ],
+            |v| Var::try_gru_cell(&v[0], &v[1], &v[2], None).unwrap(),
+        ),
+        // T = 3, N = 2, H = 2, both directions.
+        OpEntry::new(
+            "gru_sequence",
+            vec![
+                rand_in(&[3, 2, 6], -2.0, 2.0, 78),
+                r(&[6, 2], 79),
+                r(&[2, 2], 80),
+                r(&[6], 81),
+            ],
+            |v| Var::try_gru_sequence(&v[0], &v[1], &v[2], Some(&v[3]), false).unwrap(),
+        ),
+        OpEntry::new(
+            "gru_sequence_reverse_no_bias",
+            vec![
+                rand_in(&[3, 2, 6], -2.0, 2.0, 82),
+                r(&[6, 2], 83),
+                r(&[2, 2], 84),
+            ],
+            |v| Var::try_gru_sequence(&v[0], &v[1], &v[2], None, true).unwrap(),
+        ),
     ]
 }
 

@@ -8,6 +8,7 @@ mod engine;
 mod fixtures_higher_order;
 mod fixtures_ops;
 mod functional;
+mod recurrent_cell;
 mod registry;
 
 // live_nodes is a test binary of its own: it counts the process-wide live nodes, which

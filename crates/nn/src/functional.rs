@@ -29,6 +29,17 @@ pub fn try_linear<T: Float>(x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>) 
             ),
         ));
     }
+    if x.ndim() > 2 {
+        // [..., in] as one [M, in] matrix: a batched product against a broadcast weight
+        // would compute the weight's gradient as M/rows separate products and then sum a
+        // [batch, out, in] tensor; as one matrix it is a single product.
+        let lead = &x.shape()[..x.ndim() - 1];
+        let rows: usize = lead.iter().product();
+        let mut out_shape = lead.to_vec();
+        out_shape.push(weight.shape()[0]);
+        let flat = x.try_reshape(&[rows, weight.shape()[1]])?;
+        return try_linear(&flat, weight, bias)?.try_reshape(&out_shape);
+    }
     let y = x.try_matmul(&weight.t())?;
     match bias {
         Some(b) => y.try_add(b),

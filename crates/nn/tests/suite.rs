@@ -21,3 +21,4 @@ mod regularize;
 mod sequence_fixtures_conv;
 mod sequence_fixtures_recurrent;
 mod state_dict;
+mod unbatched_inputs;

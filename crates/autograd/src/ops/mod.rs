@@ -3,9 +3,11 @@
 //! Everything else (mean, softmax, every loss and layer) is composed from these.
 
 pub(crate) mod elementwise;
+pub(crate) mod gru_sequence;
 pub(crate) mod indexing;
 pub(crate) mod linalg;
 pub(crate) mod movement;
+pub(crate) mod recurrent;
 pub(crate) mod reduce;
 
 use graft_tensor::{Float, Tensor};

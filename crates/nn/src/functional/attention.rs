@@ -220,7 +220,9 @@ impl MhaOptions {
 /// `[N, S, E]`); pass the same Var three times for self-attention. `key_padding_mask`
 /// `[N, S]` is true where a key is ignored. `attn_mask` is `[L, S]` or `[N·h, L, S]`.
 /// Returns the output (the query's layout) and, when asked, the attention weights (after
-/// dropout, as PyTorch returns them).
+/// dropout, as PyTorch returns them). Unbatched 2-D inputs (`[L, E]`, `[S, E]`, with
+/// `key_padding_mask` `[S]` and `attn_mask` `[L, S]` or `[h, L, S]`) are a batch of one, as
+/// in PyTorch: the output is `[L, E]` and the weights `[L, S]` (or `[h, L, S]`).
 #[allow(clippy::too_many_arguments)]
 pub fn try_multi_head_attention<T: Float>(
     query: &Var<T>,
@@ -245,8 +247,13 @@ pub fn try_multi_head_attention<T: Float>(
             ),
         )
     };
+    if query.ndim() == 2 && key.ndim() == 2 && value.ndim() == 2 {
+        return unbatched_mha(query, key, value, w, key_padding_mask, attn_mask, opt, rng);
+    }
     if query.ndim() != 3 || key.ndim() != 3 || value.ndim() != 3 {
-        return Err(bad("expects 3-D query, key and value".into()));
+        return Err(bad(
+            "expects 3-D query, key and value, or 2-D ones ([L, E], [S, E]: unbatched)".into(),
+        ));
     }
     let e = query.shape()[2];
     if h == 0 || !e.is_multiple_of(h) {
@@ -359,4 +366,52 @@ pub fn try_multi_head_attention<T: Float>(
         Some(weights)
     };
     Ok((out, returned))
+}
+
+/// [`try_multi_head_attention`] on unbatched inputs: a batch of one, batch-first, whose
+/// outputs drop the batch dim.
+#[allow(clippy::too_many_arguments)]
+fn unbatched_mha<T: Float>(
+    query: &Var<T>,
+    key: &Var<T>,
+    value: &Var<T>,
+    w: &MhaWeights<'_, T>,
+    key_padding_mask: Option<&Tensor<bool>>,
+    attn_mask: Option<AttnMask<'_, T>>,
+    opt: &MhaOptions,
+    rng: Option<&mut dyn RngCore>,
+) -> Result<(Var<T>, Option<Var<T>>)> {
+    let kpm = match key_padding_mask {
+        Some(m) if m.ndim() != 1 => {
+            return Err(TensorError::new(
+                "multi_head_attention",
+                format!(
+                    "query {:?} is unbatched, so key_padding_mask must be [S], got {:?}",
+                    query.shape(),
+                    m.shape()
+                ),
+            ))
+        }
+        Some(m) => Some(m.reshape(&[1, m.numel()])),
+        None => None,
+    };
+    let one = MhaOptions {
+        batch_first: true,
+        ..*opt
+    };
+    let (out, weights) = try_multi_head_attention(
+        &query.try_unsqueeze(0)?,
+        &key.try_unsqueeze(0)?,
+        &value.try_unsqueeze(0)?,
+        w,
+        kpm.as_ref(),
+        attn_mask,
+        &one,
+        rng,
+    )?;
+    let weights = match weights {
+        Some(a) => Some(a.try_squeeze_dim(0)?),
+        None => None,
+    };
+    Ok((out.try_squeeze_dim(0)?, weights))
 }

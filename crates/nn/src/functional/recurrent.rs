@@ -111,7 +111,8 @@ pub struct RnnOutput<T: Float> {
     pub c_n: Option<Var<T>>,
 }
 
-/// Runs a recurrent stack over `x` (`[T, N, I]`, or `[N, T, I]` batch-first).
+/// Runs a recurrent stack over `x` (`[T, N, I]`, or `[N, T, I]` batch-first; or unbatched
+/// `[T, I]` with states `[D·L, H]`, as PyTorch, which gives unbatched outputs).
 ///
 /// `weights` holds one entry per layer and direction in PyTorch's order (`l0`,
 /// `l0_reverse`, `l1`, ...). `h0` (and for the LSTM `c0`) are `[D·L, N, H]`; missing
@@ -127,9 +128,12 @@ pub fn try_rnn<T: Float>(
     let op = opt.mode.name();
     let (d, l, g) = (opt.directions(), opt.num_layers, opt.mode.gates());
     let err = |why: String| TensorError::new(op, format!("input {:?}: {why}", x.shape()));
+    if x.ndim() == 2 {
+        return unbatched(x, h0, c0, weights, opt, rng);
+    }
     if x.ndim() != 3 {
         return Err(err(format!(
-            "expects a 3-D input ({}), got {} dims",
+            "expects a 3-D input ({}) or an unbatched 2-D one ([T, I]), got {} dims",
             if opt.batch_first {
                 "[N, T, I]"
             } else {
@@ -220,6 +224,52 @@ pub fn try_rnn<T: Float>(
             None
         } else {
             Some(stack(&c_n)?)
+        },
+    })
+}
+
+/// PyTorch's unbatched form: input `[T, I]` (also when batch-first) and states
+/// `[D·L, H]`, run as a batch of one; the outputs drop the batch dim again.
+fn unbatched<T: Float>(
+    x: &Var<T>,
+    h0: Option<&Var<T>>,
+    c0: Option<&Var<T>>,
+    weights: &[RnnCellWeights<'_, T>],
+    opt: &RnnOptions,
+    rng: &mut dyn RngCore,
+) -> Result<RnnOutput<T>> {
+    let batch_dim = if opt.batch_first { 0 } else { 1 };
+    let mut states = Vec::with_capacity(2);
+    for (name, s) in [("h0", h0), ("c0", c0)] {
+        states.push(match s {
+            Some(s) if s.ndim() != 2 => {
+                return Err(TensorError::new(
+                    opt.mode.name(),
+                    format!(
+                        "input {:?} is unbatched ([T, I]), so {name} must be [D·L, H], got {:?}",
+                        x.shape(),
+                        s.shape()
+                    ),
+                ))
+            }
+            Some(s) => Some(s.try_unsqueeze(1)?),
+            None => None,
+        });
+    }
+    let out = try_rnn(
+        &x.try_unsqueeze(batch_dim)?,
+        states[0].as_ref(),
+        states[1].as_ref(),
+        weights,
+        opt,
+        rng,
+    )?;
+    Ok(RnnOutput {
+        output: out.output.try_squeeze_dim(batch_dim)?,
+        h_n: out.h_n.try_squeeze_dim(1)?,
+        c_n: match out.c_n {
+            Some(c) => Some(c.try_squeeze_dim(1)?),
+            None => None,
         },
     })
 }
@@ -339,6 +389,22 @@ fn run_direction<T: Float>(
         proj = proj.try_add(b)?;
     }
     let proj = proj.try_reshape(&[t_len, n, gh_width])?;
+    if mode == RnnMode::Gru {
+        // The whole recurrence is one op (see graft_autograd's gru_sequence): b_hn sits
+        // inside r ⊙ (W_hn h + b_hn), so the hidden bias goes to it rather than into the
+        // input projection.
+        let out = Var::try_gru_sequence(&proj, w.weight_hh, &h, bias_step.as_ref(), reverse)?;
+        let last = if t_len == 0 {
+            h
+        } else {
+            out.try_select(0, if reverse { 0 } else { t_len - 1 })?
+        };
+        return Ok(DirectionOut {
+            out,
+            h: last,
+            c: None,
+        });
+    }
     let mut steps = Vec::with_capacity(t_len);
     split_steps(&proj, &mut steps)?;
     let w_hh_t = w.weight_hh.try_t()?;
@@ -346,10 +412,7 @@ fn run_direction<T: Float>(
     for step in 0..t_len {
         let t = if reverse { t_len - 1 - step } else { step };
         let gx = &steps[t];
-        let mut gh = h.try_matmul(&w_hh_t)?;
-        if let Some(b) = &bias_step {
-            gh = gh.try_add(b)?;
-        }
+        let gh = h.try_matmul(&w_hh_t)?;
         h = match mode {
             RnnMode::Tanh => gx.try_add(&gh)?.tanh(),
             RnnMode::Relu => gx.try_add(&gh)?.relu(),
@@ -365,20 +428,7 @@ fn run_direction<T: Float>(
                 c = f.try_mul(&c)?.try_add(&i.try_mul(&gg)?)?;
                 o.try_mul(&c.tanh())?
             }
-            RnnMode::Gru => {
-                let rz = gx
-                    .try_narrow(1, 0, 2 * hidden)?
-                    .try_add(&gh.try_narrow(1, 0, 2 * hidden)?)?
-                    .sigmoid();
-                let r = rz.try_narrow(1, 0, hidden)?;
-                let z = rz.try_narrow(1, hidden, hidden)?;
-                let nn = gx
-                    .try_narrow(1, 2 * hidden, hidden)?
-                    .try_add(&r.try_mul(&gh.try_narrow(1, 2 * hidden, hidden)?)?)?
-                    .tanh();
-                // (1 − z) ⊙ n + z ⊙ h = n + z ⊙ (h − n)
-                nn.try_add(&z.try_mul(&h.try_sub(&nn)?)?)?
-            }
+            RnnMode::Gru => unreachable!("the GRU runs as one gru_sequence op above"),
         };
         outs.push(h.clone());
     }
