@@ -112,6 +112,9 @@ fn entries() -> Vec<OpEntry> {
         OpEntry::new("unfold", vec![r(&[1, 2, 3, 4], 43)], move |v| {
             v[0].unfold(&win).square()
         }),
+        OpEntry::new("unfold_batch_inner", vec![r(&[2, 2, 3, 4], 143)], move |v| {
+            v[0].unfold_batch_inner(&win).square()
+        }),
         OpEntry::new("fold", vec![r(&[1, 8, 8], 44)], move |v| {
             v[0].fold([3, 4], &win).square()
         }),

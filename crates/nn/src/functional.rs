@@ -105,20 +105,31 @@ pub fn try_conv2d<T: Float>(
     let (oh, ow) = win
         .output_size(h, w)
         .ok_or_else(|| bad(&format!("window {win:?} does not fit")))?;
-    let cols = x.try_unfold(&win)?; // [N, C*kh*kw, L]
+    // The columns of the whole batch as one `[C*kh*kw, N*L]` matrix (a view of unfold's
+    // batch-inner storage), so the forward and both gradients are each one tall matrix
+    // product rather than N small ones: the weight is packed once, and the weight's gradient
+    // sums over the batch inside the product instead of in an `[N, O, C*kh*kw]` temporary.
     let l = oh * ow;
+    let ckk = cg * kh * kw;
+    let cols = x
+        .try_unfold_batch_inner(&win)? // [N, C*kh*kw, L], stored [C*kh*kw, N, L]
+        .try_permute(&[1, 0, 2])?
+        .try_reshape(&[c * kh * kw, n * l])?;
     let out = if g == 1 {
-        weight.try_reshape(&[o, cg * kh * kw])?.try_matmul(&cols)? // [N, O, L]
+        weight.try_reshape(&[o, ckk])?.try_matmul(&cols)? // [O, N*L]
     } else {
-        let cols = cols.try_reshape(&[n, g, cg * kh * kw, l])?;
-        let wg = weight.try_reshape(&[g, o / g, cg * kh * kw])?;
-        wg.try_matmul(&cols)?.try_reshape(&[n, o, l])?
+        let cols = cols.try_reshape(&[g, ckk, n * l])?;
+        let wg = weight.try_reshape(&[g, o / g, ckk])?;
+        wg.try_matmul(&cols)?.try_reshape(&[o, n * l])?
     };
-    let out = match bias {
-        Some(b) => out.try_add(&b.try_reshape(&[o, 1])?)?,
-        None => out,
-    };
-    out.try_reshape(&[n, o, oh, ow])
+    // `[O, N, oh, ow]` viewed as `[N, O, oh, ow]`; the bias add writes it out in NCHW order.
+    let out = out
+        .try_reshape(&[o, n, oh, ow])?
+        .try_permute(&[1, 0, 2, 3])?;
+    match bias {
+        Some(b) => out.try_add(&b.try_reshape(&[o, 1, 1])?),
+        None => Ok(out),
+    }
 }
 
 /// [`try_conv2d`], panicking on bad shapes.
