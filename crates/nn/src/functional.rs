@@ -165,9 +165,10 @@ fn windows<T: Float>(op: &str, x: &Var<T>, win: &Window2d) -> Result<(Var<T>, us
 
 /// Max over `kernel` windows (implicit padding is -inf, as PyTorch).
 ///
-/// The argmax of each window is found on the values (no gradient flows through a
-/// choice), and the output gathers those elements: so the gradient goes to the argmax, as
-/// in PyTorch, through gather's scatter-add adjoint, in one pass each way.
+/// The argmax of each window is found on the values (no gradient flows through a choice)
+/// and the output is the gather of those elements, recorded from the argmax pass itself (see
+/// `Var::try_max_pool2d`): so the gradient goes to the argmax, as in PyTorch, through
+/// gather's scatter-add adjoint, in one pass each way.
 pub fn try_max_pool2d<T: Float>(
     x: &Var<T>,
     kernel: [usize; 2],
@@ -175,12 +176,7 @@ pub fn try_max_pool2d<T: Float>(
     padding: [usize; 2],
 ) -> Result<Var<T>> {
     let win = Window2d::new(kernel).stride(stride).padding(padding);
-    let index = x.value().try_max_pool2d_indices(&win)?;
-    let (n, c, h, w) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
-    let (oh, ow) = win.output_size(h, w).expect("checked by the index kernel");
-    x.try_reshape(&[n, c, h * w])?
-        .try_gather(2, &index)?
-        .try_reshape(&[n, c, oh, ow])
+    x.try_max_pool2d(&win)
 }
 
 /// [`try_max_pool2d`], panicking on bad shapes.
