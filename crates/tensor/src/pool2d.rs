@@ -5,11 +5,11 @@
 use crate::element::Float;
 use crate::error::{fmt_shape, Result, TensorError};
 use crate::kernels::par_min_elems;
-use rayon::prelude::*;
 use crate::layout::checked_numel;
 use crate::storage::try_alloc_uninit;
 use crate::tensor::Tensor;
 use crate::unfold::Window2d;
+use rayon::prelude::*;
 
 impl<T: Float> Tensor<T> {
     /// For each max-pooling window of `[N, C, H, W]`, the flat index `y * W + x` of its
@@ -60,7 +60,11 @@ impl<T: Float> Tensor<T> {
                     let pairs = top.chunks_exact(2).zip(bottom.chunks_exact(2));
                     for (ox, ((o, v), (t, b))) in out.iter_mut().zip(vals).zip(pairs).enumerate() {
                         let (mut best, mut at) = (t[0], r0 + 2 * ox);
-                        for (x, a) in [(t[1], r0 + 2 * ox + 1), (b[0], r1 + 2 * ox), (b[1], r1 + 2 * ox + 1)] {
+                        for (x, a) in [
+                            (t[1], r0 + 2 * ox + 1),
+                            (b[0], r1 + 2 * ox),
+                            (b[1], r1 + 2 * ox + 1),
+                        ] {
                             // Larger, or a NaN over a number (a NaN already chosen stays):
                             // `!(x <= best)` holds for both, and `best == best` for a number.
                             #[allow(clippy::eq_op, clippy::neg_cmp_op_on_partial_ord)]

@@ -48,12 +48,22 @@ fn check(shape: [usize; 4], win: Window2d, data: Vec<f64>) {
     }
     let got: Vec<usize> = i64_.to_vec().iter().map(|&i| i as usize).collect();
     assert_eq!(got, want, "indices {win:?}");
-    assert_eq!(i32_.to_vec(), i64_.to_vec(), "f32 and f64 pick the same {win:?}");
-    assert_eq!(i64_.to_vec(), x64.try_max_pool2d_indices(&win).unwrap().to_vec());
+    assert_eq!(
+        i32_.to_vec(),
+        i64_.to_vec(),
+        "f32 and f64 pick the same {win:?}"
+    );
+    assert_eq!(
+        i64_.to_vec(),
+        x64.try_max_pool2d_indices(&win).unwrap().to_vec()
+    );
     // The values are the elements at the indices (NaN compared as NaN).
     let gathered = x64.reshape(&[n, c, h * w]).gather(2, &i64_).to_vec();
     for (k, (a, b)) in v64.to_vec().iter().zip(&gathered).enumerate() {
-        assert!(a == b || (a.is_nan() && b.is_nan()), "value {k}: {a} vs {b}");
+        assert!(
+            a == b || (a.is_nan() && b.is_nan()),
+            "value {k}: {a} vs {b}"
+        );
     }
     for (a, b) in v32.to_vec().iter().zip(&gathered) {
         assert!(*a as f64 == *b || (a.is_nan() && b.is_nan()));
@@ -63,25 +73,47 @@ fn check(shape: [usize; 4], win: Window2d, data: Vec<f64>) {
 /// Values with many ties and a few NaNs: (i * 7) % 5, NaN at every 13th.
 fn tricky(len: usize) -> Vec<f64> {
     (0..len)
-        .map(|i| if i % 13 == 5 { f64::NAN } else { ((i * 7) % 5) as f64 - 2.0 })
+        .map(|i| {
+            if i % 13 == 5 {
+                f64::NAN
+            } else {
+                ((i * 7) % 5) as f64 - 2.0
+            }
+        })
         .collect()
 }
 
 #[test]
 fn two_by_two_pooling_matches_the_reference_with_ties_and_nans() {
     let shape = [2, 3, 6, 8];
-    check(shape, Window2d::new([2, 2]).stride([2, 2]), tricky(2 * 3 * 6 * 8));
+    check(
+        shape,
+        Window2d::new([2, 2]).stride([2, 2]),
+        tricky(2 * 3 * 6 * 8),
+    );
     // Odd sizes drop the last row and column, as PyTorch does.
-    check([1, 2, 7, 5], Window2d::new([2, 2]).stride([2, 2]), tricky(70));
+    check(
+        [1, 2, 7, 5],
+        Window2d::new([2, 2]).stride([2, 2]),
+        tricky(70),
+    );
 }
 
 #[test]
 fn general_windows_match_the_reference() {
     let data = tricky(2 * 2 * 7 * 9);
     let shape = [2, 2, 7, 9];
-    check(shape, Window2d::new([3, 3]).stride([2, 2]).padding([1, 1]), data.clone());
+    check(
+        shape,
+        Window2d::new([3, 3]).stride([2, 2]).padding([1, 1]),
+        data.clone(),
+    );
     check(shape, Window2d::new([2, 3]).stride([1, 2]), data.clone());
-    check(shape, Window2d::new([2, 2]).dilation([2, 2]).stride([2, 1]), data);
+    check(
+        shape,
+        Window2d::new([2, 2]).dilation([2, 2]).stride([2, 1]),
+        data,
+    );
 }
 
 #[test]

@@ -99,7 +99,11 @@ fn check_unfold<T: Float>(
     check_exact(&format!("unfold {win:?}"), &values(&cols), &want)?;
     // The batch-inner layout: the same values, stored [C*kh*kw, N, L].
     let inner = t.unfold_batch_inner(win);
-    check_exact(&format!("unfold_batch_inner {win:?}"), &values(&inner), &want)?;
+    check_exact(
+        &format!("unfold_batch_inner {win:?}"),
+        &values(&inner),
+        &want,
+    )?;
     prop_assert!(
         inner.permute(&[1, 0, 2]).is_contiguous(),
         "unfold_batch_inner must be stored [C*kh*kw, N, L]"
