@@ -355,7 +355,22 @@ impl<T: Float> Var<T> {
 
     /// im2col: `[N, C, H, W]` -> `[N, C*kh*kw, L]`.
     pub fn try_unfold(&self, window: &Window2d) -> Result<Var<T>> {
-        Var::try_apply(Unfold(*window), &[self])
+        let op = Unfold {
+            window: *window,
+            batch_inner: false,
+        };
+        Var::try_apply(op, &[self])
+    }
+
+    /// im2col with unfold's values stored as `[C*kh*kw, N, L]`: permuted to that order
+    /// and reshaped to `[C*kh*kw, N*L]`, the result is a view, the operand of one matrix
+    /// product over the whole batch (how `conv2d` uses it).
+    pub fn try_unfold_batch_inner(&self, window: &Window2d) -> Result<Var<T>> {
+        let op = Unfold {
+            window: *window,
+            batch_inner: true,
+        };
+        Var::try_apply(op, &[self])
     }
 
     /// col2im: `[N, C*kh*kw, L]` -> `[N, C, H, W]`, summing overlaps.
@@ -408,6 +423,8 @@ impl<T: Float> Var<T> {
         fn matmul => try_matmul(other: &Var<T>);
         /// im2col.
         fn unfold => try_unfold(window: &Window2d);
+        /// im2col stored batch-inner.
+        fn unfold_batch_inner => try_unfold_batch_inner(window: &Window2d);
         /// col2im.
         fn fold => try_fold(size: [usize; 2], window: &Window2d);
     }

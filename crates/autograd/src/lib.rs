@@ -36,6 +36,7 @@ pub mod gradcheck;
 mod graph;
 mod operators;
 mod ops;
+mod pool;
 mod rng;
 #[cfg(feature = "proptest")]
 pub mod strategies;

@@ -112,6 +112,23 @@ fn entries() -> Vec<OpEntry> {
         OpEntry::new("unfold", vec![r(&[1, 2, 3, 4], 43)], move |v| {
             v[0].unfold(&win).square()
         }),
+        OpEntry::new(
+            "unfold_batch_inner",
+            vec![r(&[2, 2, 3, 4], 143)],
+            move |v| v[0].unfold_batch_inner(&win).square(),
+        ),
+        OpEntry::new("max_pool2d_2x2", vec![distinct(&[2, 2, 4, 6], 144)], |v| {
+            v[0].max_pool2d(&Window2d::new([2, 2]).stride([2, 2]))
+                .square()
+        }),
+        OpEntry::new(
+            "max_pool2d_padded",
+            vec![distinct(&[1, 2, 5, 5], 145)],
+            |v| {
+                let win = Window2d::new([3, 3]).stride([2, 2]).padding([1, 1]);
+                v[0].max_pool2d(&win).square()
+            },
+        ),
         OpEntry::new("fold", vec![r(&[1, 8, 8], 44)], move |v| {
             v[0].fold([3, 4], &win).square()
         }),

@@ -116,20 +116,31 @@ pub fn try_conv2d<T: Float>(
     let (oh, ow) = win
         .output_size(h, w)
         .ok_or_else(|| bad(&format!("window {win:?} does not fit")))?;
-    let cols = x.try_unfold(&win)?; // [N, C*kh*kw, L]
+    // The columns of the whole batch as one `[C*kh*kw, N*L]` matrix (a view of unfold's
+    // batch-inner storage), so the forward and both gradients are each one tall matrix
+    // product rather than N small ones: the weight is packed once, and the weight's gradient
+    // sums over the batch inside the product instead of in an `[N, O, C*kh*kw]` temporary.
     let l = oh * ow;
+    let ckk = cg * kh * kw;
+    let cols = x
+        .try_unfold_batch_inner(&win)? // [N, C*kh*kw, L], stored [C*kh*kw, N, L]
+        .try_permute(&[1, 0, 2])?
+        .try_reshape(&[c * kh * kw, n * l])?;
     let out = if g == 1 {
-        weight.try_reshape(&[o, cg * kh * kw])?.try_matmul(&cols)? // [N, O, L]
+        weight.try_reshape(&[o, ckk])?.try_matmul(&cols)? // [O, N*L]
     } else {
-        let cols = cols.try_reshape(&[n, g, cg * kh * kw, l])?;
-        let wg = weight.try_reshape(&[g, o / g, cg * kh * kw])?;
-        wg.try_matmul(&cols)?.try_reshape(&[n, o, l])?
+        let cols = cols.try_reshape(&[g, ckk, n * l])?;
+        let wg = weight.try_reshape(&[g, o / g, ckk])?;
+        wg.try_matmul(&cols)?.try_reshape(&[o, n * l])?
     };
-    let out = match bias {
-        Some(b) => out.try_add(&b.try_reshape(&[o, 1])?)?,
-        None => out,
-    };
-    out.try_reshape(&[n, o, oh, ow])
+    // `[O, N, oh, ow]` viewed as `[N, O, oh, ow]`; the bias add writes it out in NCHW order.
+    let out = out
+        .try_reshape(&[o, n, oh, ow])?
+        .try_permute(&[1, 0, 2, 3])?;
+    match bias {
+        Some(b) => out.try_add(&b.try_reshape(&[o, 1, 1])?),
+        None => Ok(out),
+    }
 }
 
 /// [`try_conv2d`], panicking on bad shapes.
@@ -165,9 +176,10 @@ fn windows<T: Float>(op: &str, x: &Var<T>, win: &Window2d) -> Result<(Var<T>, us
 
 /// Max over `kernel` windows (implicit padding is -inf, as PyTorch).
 ///
-/// The argmax of each window is found on the values (no gradient flows through a
-/// choice), and the output gathers those elements: so the gradient goes to the argmax, as
-/// in PyTorch, through gather's scatter-add adjoint, in one pass each way.
+/// The argmax of each window is found on the values (no gradient flows through a choice)
+/// and the output is the gather of those elements, recorded from the argmax pass itself (see
+/// `Var::try_max_pool2d`): so the gradient goes to the argmax, as in PyTorch, through
+/// gather's scatter-add adjoint, in one pass each way.
 pub fn try_max_pool2d<T: Float>(
     x: &Var<T>,
     kernel: [usize; 2],
@@ -175,12 +187,7 @@ pub fn try_max_pool2d<T: Float>(
     padding: [usize; 2],
 ) -> Result<Var<T>> {
     let win = Window2d::new(kernel).stride(stride).padding(padding);
-    let index = x.value().try_max_pool2d_indices(&win)?;
-    let (n, c, h, w) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
-    let (oh, ow) = win.output_size(h, w).expect("checked by the index kernel");
-    x.try_reshape(&[n, c, h * w])?
-        .try_gather(2, &index)?
-        .try_reshape(&[n, c, oh, ow])
+    x.try_max_pool2d(&win)
 }
 
 /// [`try_max_pool2d`], panicking on bad shapes.

@@ -1,19 +1,29 @@
-//! Argmax of 2-D max-pooling windows: the index computation behind max pooling, whose
-//! values and gradients are then a gather and its scatter-add adjoint.
+//! Argmax of 2-D max-pooling windows, with the maxima found in the same pass: the index
+//! computation behind max pooling, whose values are a gather at those indices and whose
+//! gradient is that gather's scatter-add adjoint.
 
 use crate::element::Float;
 use crate::error::{fmt_shape, Result, TensorError};
-use crate::kernels::fill_blocks;
+use crate::kernels::par_min_elems;
 use crate::layout::checked_numel;
 use crate::storage::try_alloc_uninit;
 use crate::tensor::Tensor;
 use crate::unfold::Window2d;
+use rayon::prelude::*;
 
 impl<T: Float> Tensor<T> {
     /// For each max-pooling window of `[N, C, H, W]`, the flat index `y * W + x` of its
     /// largest element (the first on ties; a NaN wins), as `[N, C, oh * ow]`. Padding acts
     /// as -inf: it is never chosen.
     pub fn try_max_pool2d_indices(&self, win: &Window2d) -> Result<Tensor<i64>> {
+        Ok(self.try_max_pool2d_with_indices(win)?.1)
+    }
+
+    /// The maxima of max pooling and their indices, both `[N, C, oh * ow]`, from one pass over
+    /// the input: the values are exactly what gathering the input (viewed as
+    /// `[N, C, H * W]`) at the indices along dim 2 gives. Indices are as in
+    /// [`try_max_pool2d_indices`](Self::try_max_pool2d_indices).
+    pub fn try_max_pool2d_with_indices(&self, win: &Window2d) -> Result<(Tensor<T>, Tensor<i64>)> {
         let bad = |why: &str| {
             TensorError::new(
                 "max_pool2d",
@@ -27,37 +37,53 @@ impl<T: Float> Tensor<T> {
         let (oh, ow) = win
             .output_size(h, w)
             .ok_or_else(|| bad("window does not fit"))?;
+        if (h == 0 || w == 0) && n > 0 && c > 0 && oh > 0 && ow > 0 {
+            // Every window would be all padding: there is no element to choose.
+            return Err(bad("the input has no elements to pool"));
+        }
         let x = self.contiguous();
         let src = x.as_slice().expect("contiguous");
         let plane_out = checked_numel("max_pool2d", &[oh, ow], 8)?;
         let mut out = try_alloc_uninit::<i64>("max_pool2d", &[n, c, plane_out])?;
+        let mut values = try_alloc_uninit::<T>("max_pool2d", &[n, c, plane_out])?;
         let simple = win.padding == [0, 0] && win.dilation == [1, 1];
-        let fill = |nc: usize, dst: &mut [i64]| {
+        let fill = |nc: usize, dst: &mut [i64], val: &mut [T]| {
             let plane = &src[nc * h * w..(nc + 1) * h * w];
             if simple && win.kernel == [2, 2] && win.stride == [2, 2] {
-                // The CNN's pooling: a fixed shape the compiler can unroll and vectorize.
+                // The CNN's pooling: a fixed shape, written as selects on whole rows so that
+                // the compiler vectorizes it.
                 for oy in 0..oh {
                     let (r0, r1) = (2 * oy * w, (2 * oy + 1) * w);
                     let (top, bottom) = (&plane[r0..r0 + 2 * ow], &plane[r1..r1 + 2 * ow]);
                     let out = &mut dst[oy * ow..(oy + 1) * ow];
-                    for (ox, o) in out.iter_mut().enumerate() {
-                        let candidates = [
-                            (top[2 * ox], r0),
-                            (top[2 * ox + 1], r0 + 1),
-                            (bottom[2 * ox], r1),
-                            (bottom[2 * ox + 1], r1 + 1),
-                        ];
-                        let (mut best, mut at) = (candidates[0].0, candidates[0].1 + 2 * ox);
-                        for &(v, base) in &candidates[1..] {
-                            let take = (v > best) | (v.is_nan() & !best.is_nan());
-                            at = if take { base + 2 * ox } else { at };
-                            best = if take { v } else { best };
+                    let vals = &mut val[oy * ow..(oy + 1) * ow];
+                    let pairs = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+                    for (ox, ((o, v), (t, b))) in out.iter_mut().zip(vals).zip(pairs).enumerate() {
+                        let (mut best, mut at) = (t[0], r0 + 2 * ox);
+                        for (x, a) in [
+                            (t[1], r0 + 2 * ox + 1),
+                            (b[0], r1 + 2 * ox),
+                            (b[1], r1 + 2 * ox + 1),
+                        ] {
+                            // Larger, or a NaN over a number (a NaN already chosen stays):
+                            // `!(x <= best)` holds for both, and `best == best` for a number.
+                            #[allow(clippy::eq_op, clippy::neg_cmp_op_on_partial_ord)]
+                            let take = !(x <= best) & (best == best);
+                            at = if take { a } else { at };
+                            best = if take { x } else { best };
                         }
                         *o = at as i64;
+                        *v = best;
                     }
                 }
                 return;
             }
+            // The other shapes find the index, then read the value it names.
+            let fill_values = |dst: &[i64], val: &mut [T]| {
+                for (v, &i) in val.iter_mut().zip(dst) {
+                    *v = plane[i as usize];
+                }
+            };
             if simple {
                 // Every tap is inside the input: no bounds tests in the hot loop.
                 for oy in 0..oh {
@@ -79,6 +105,7 @@ impl<T: Float> Tensor<T> {
                         dst[oy * ow + ox] = at as i64;
                     }
                 }
+                fill_values(dst, val);
                 return;
             }
             for oy in 0..oh {
@@ -110,9 +137,26 @@ impl<T: Float> Tensor<T> {
                     dst[oy * ow + ox] = best.map_or(0, |(at, _)| at as i64);
                 }
             }
+            fill_values(dst, val);
         };
-        // The work is every input element read, not the (smaller) output.
-        fill_blocks(&mut out, plane_out, src.len(), fill);
-        Ok(Tensor::from_buffer(out, &[n, c, plane_out]))
+        if plane_out > 0 {
+            // The work is every input element read, not the (smaller) output.
+            if src.len() < par_min_elems() {
+                let blocks = out.chunks_mut(plane_out).zip(values.chunks_mut(plane_out));
+                blocks.enumerate().for_each(|(i, (d, v))| fill(i, d, v));
+            } else {
+                let blocks = out
+                    .par_chunks_mut(plane_out)
+                    .zip(values.par_chunks_mut(plane_out));
+                crate::parallel::section(|| {
+                    blocks.enumerate().for_each(|(i, (d, v))| fill(i, d, v))
+                });
+            }
+        }
+        let shape = [n, c, plane_out];
+        Ok((
+            Tensor::from_buffer(values, &shape),
+            Tensor::from_buffer(out, &shape),
+        ))
     }
 }

@@ -93,6 +93,75 @@ impl Window2d {
         let lo = (lo as usize).min(out);
         (lo, (hi as usize).clamp(lo, out))
     }
+
+    /// Writes tap `(i, j)` of every window over one `[h, w]` input plane into `row`
+    /// (`oh * ow` values, zero where the tap reads padding).
+    fn fill_tap<T: Float>(
+        &self,
+        plane: &[T],
+        [h, w]: [usize; 2],
+        [oh, ow]: [usize; 2],
+        [i, j]: [usize; 2],
+        row: &mut [T],
+    ) {
+        let (lo, hi) = self.valid_range(1, j, w, ow);
+        for oy in 0..oh {
+            let iy = self.source(0, oy, i);
+            let dst = &mut row[oy * ow..(oy + 1) * ow];
+            if iy < 0 || iy >= h as isize || lo >= hi {
+                dst.fill(T::ZERO);
+                continue;
+            }
+            let line = &plane[iy as usize * w..(iy as usize + 1) * w];
+            dst[..lo].fill(T::ZERO);
+            dst[hi..].fill(T::ZERO);
+            let first = self.source(1, lo, j) as usize;
+            if self.stride[1] == 1 {
+                // The common case: a plain copy the compiler turns into memcpy.
+                dst[lo..hi].copy_from_slice(&line[first..first + (hi - lo)]);
+            } else {
+                let taps = line[first..].iter().step_by(self.stride[1]);
+                for (d, &v) in dst[lo..hi].iter_mut().zip(taps) {
+                    *d = v;
+                }
+            }
+        }
+    }
+
+    /// Adds tap `(i, j)`'s column `row` (`oh * ow` values) back into the input positions
+    /// it was read from in one `[h, w]` plane: the adjoint of `fill_tap`.
+    fn add_tap<T: Float>(
+        &self,
+        row: &[T],
+        [h, w]: [usize; 2],
+        [oh, ow]: [usize; 2],
+        [i, j]: [usize; 2],
+        plane: &mut [T],
+    ) {
+        let (lo, hi) = self.valid_range(1, j, w, ow);
+        if lo >= hi {
+            return;
+        }
+        let first = self.source(1, lo, j) as usize;
+        for oy in 0..oh {
+            let iy = self.source(0, oy, i);
+            if iy < 0 || iy >= h as isize {
+                continue;
+            }
+            let line = &mut plane[iy as usize * w..(iy as usize + 1) * w];
+            let src = &row[oy * ow + lo..oy * ow + hi];
+            if self.stride[1] == 1 {
+                for (d, &v) in line[first..first + (hi - lo)].iter_mut().zip(src) {
+                    *d += v;
+                }
+            } else {
+                let taps = line[first..].iter_mut().step_by(self.stride[1]);
+                for (d, &v) in taps.zip(src) {
+                    *d += v;
+                }
+            }
+        }
+    }
 }
 
 fn bad(op: &str, shape: &[usize], win: &Window2d) -> TensorError {
@@ -133,25 +202,7 @@ impl<T: Float> Tensor<T> {
             for i in 0..kh {
                 for j in 0..kw {
                     let row = &mut dst[(i * kw + j) * oh * ow..(i * kw + j + 1) * oh * ow];
-                    for oy in 0..oh {
-                        let iy = win.source(0, oy, i);
-                        let dst_row = &mut row[oy * ow..(oy + 1) * ow];
-                        if iy < 0 || iy >= h as isize {
-                            dst_row.fill(T::ZERO);
-                            continue;
-                        }
-                        let line = &plane[iy as usize * w..(iy as usize + 1) * w];
-                        let (lo, hi) = win.valid_range(1, j, w, ow);
-                        dst_row[..lo].fill(T::ZERO);
-                        dst_row[hi..].fill(T::ZERO);
-                        if lo < hi {
-                            let first = win.source(1, lo, j) as usize;
-                            let taps = line[first..].iter().step_by(win.stride[1]);
-                            for (d, &v) in dst_row[lo..hi].iter_mut().zip(taps) {
-                                *d = v;
-                            }
-                        }
-                    }
+                    win.fill_tap(plane, [h, w], [oh, ow], [i, j], row);
                 }
             }
         };
@@ -164,8 +215,42 @@ impl<T: Float> Tensor<T> {
         Ok(Tensor::from_buffer(out, &[n, rows, cols]))
     }
 
+    /// [`try_unfold`](Self::try_unfold)'s values in another memory order: the result is
+    /// `[N, C*kh*kw, L]` like `unfold`'s, but stored as `[C*kh*kw, N, L]` (strides
+    /// `[L, N*L, 1]`). Permuted to `[C*kh*kw, N, L]` it is contiguous, so reshaped to
+    /// `[C*kh*kw, N*L]` it is the right operand of one tall matrix product for the whole
+    /// batch (a convolution), with no copy.
+    pub fn try_unfold_batch_inner(&self, win: &Window2d) -> Result<Tensor<T>> {
+        let [n, c, h, w] = self.nchw("unfold")?;
+        let (oh, ow) = win
+            .output_size(h, w)
+            .ok_or_else(|| bad("unfold", self.shape(), win))?;
+        let [kh, kw] = win.kernel;
+        let size = std::mem::size_of::<T>();
+        let rows = checked_numel("unfold", &[c, kh, kw], size)?;
+        let l = checked_numel("unfold", &[oh, ow], size)?;
+        let line = checked_numel("unfold", &[n, oh, ow], size)?;
+        let x = self.contiguous();
+        let src = x.as_slice().expect("contiguous");
+        let mut out = try_alloc_uninit::<T>("unfold", &[rows, n, l])?;
+        // One block per row `(c, i, j)` of the columns matrix: that tap over every image.
+        let fill = |r: usize, dst: &mut [T]| {
+            let (ch, i, j) = (r / (kh * kw), r / kw % kh, r % kw);
+            for (b, part) in dst.chunks_mut(l.max(1)).enumerate().take(n) {
+                let plane = &src[(b * c + ch) * h * w..(b * c + ch + 1) * h * w];
+                win.fill_tap(plane, [h, w], [oh, ow], [i, j], part);
+            }
+        };
+        let work = out.len();
+        fill_blocks(&mut out, line, work, fill);
+        let t = Tensor::from_buffer(out, &[rows, n, l]);
+        t.try_permute(&[1, 0, 2])
+    }
+
     /// Sums sliding-window columns back into an image: `[N, C*kh*kw, L]` -> `[N, C, H, W]`,
-    /// the adjoint of `unfold` (overlapping windows add up).
+    /// the adjoint of `unfold` (overlapping windows add up). Columns whose last dim is
+    /// unit-strided (`unfold`'s layout or [`try_unfold_batch_inner`](Self::try_unfold_batch_inner)'s)
+    /// are read in place; any other layout is copied first.
     pub fn try_fold(&self, output_size: [usize; 2], win: &Window2d) -> Result<Tensor<T>> {
         let [h, w] = output_size;
         let kk = win.kernel[0] * win.kernel[1];
@@ -185,35 +270,35 @@ impl<T: Float> Tensor<T> {
         };
         let [n, c] = [self.shape()[0], self.shape()[1] / kk];
         let [kh, kw] = win.kernel;
-        let x = self.contiguous();
-        let src = x.as_slice().expect("contiguous");
+        // Read in place when the last dim is unit-strided and the others are not negative
+        // (a broadcast stride of 0 included): then row `r` of image `b` starts at
+        // `offset + b * sn + r * sr` and runs on contiguously.
+        let st = self.strides();
+        let in_place = st[2] == 1 && st[0] >= 0 && st[1] >= 0;
+        let x = if in_place {
+            self.clone()
+        } else {
+            self.contiguous()
+        };
+        let (sn, sr) = if in_place {
+            (st[0] as usize, st[1] as usize)
+        } else {
+            (c * kk * oh * ow, oh * ow)
+        };
+        let (src, base) = (x.storage_slice(), x.layout().offset());
         let mut out = try_alloc_uninit::<T>("fold", &[n, c, h, w])?;
         let fill = |nc: usize, plane: &mut [T]| {
             plane.fill(T::ZERO);
-            let cols = &src[nc * kk * oh * ow..(nc + 1) * kk * oh * ow];
+            let (b, ch) = (nc / c.max(1), nc % c.max(1));
             for i in 0..kh {
                 for j in 0..kw {
-                    let row = &cols[(i * kw + j) * oh * ow..(i * kw + j + 1) * oh * ow];
-                    for oy in 0..oh {
-                        let iy = win.source(0, oy, i);
-                        if iy < 0 || iy >= h as isize {
-                            continue;
-                        }
-                        let line = &mut plane[iy as usize * w..(iy as usize + 1) * w];
-                        let (lo, hi) = win.valid_range(1, j, w, ow);
-                        if lo < hi {
-                            let first = win.source(1, lo, j) as usize;
-                            let src_row = &row[oy * ow + lo..oy * ow + hi];
-                            let taps = line[first..].iter_mut().step_by(win.stride[1]);
-                            for (d, &v) in taps.zip(src_row) {
-                                *d += v;
-                            }
-                        }
-                    }
+                    let start = base + b * sn + (ch * kk + i * kw + j) * sr;
+                    let row = &src[start..start + oh * ow];
+                    win.add_tap(row, [h, w], [oh, ow], [i, j], plane);
                 }
             }
         };
-        let work = src.len();
+        let work = self.numel();
         let plane = checked_numel("fold", &[h, w], std::mem::size_of::<T>())?;
         fill_blocks(&mut out, plane, work, fill);
         Ok(Tensor::from_buffer(out, &[n, c, h, w]))
@@ -223,6 +308,13 @@ impl<T: Float> Tensor<T> {
     #[track_caller]
     pub fn unfold(&self, win: &Window2d) -> Tensor<T> {
         crate::error::or_panic(self.try_unfold(win))
+    }
+
+    /// [`try_unfold_batch_inner`](Self::try_unfold_batch_inner); panics if the window does
+    /// not fit.
+    #[track_caller]
+    pub fn unfold_batch_inner(&self, win: &Window2d) -> Tensor<T> {
+        crate::error::or_panic(self.try_unfold_batch_inner(win))
     }
 
     /// Sums windows back into an image; panics on mismatched sizes.

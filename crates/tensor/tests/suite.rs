@@ -5,6 +5,7 @@ mod errors;
 mod fastmath;
 mod fixtures_ops;
 mod hostile_shapes;
+mod pool2d;
 mod proptest_ops;
 mod sampling;
 mod semantics;

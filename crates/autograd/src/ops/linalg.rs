@@ -50,18 +50,28 @@ fn is_transposed<T: Float>(v: &Var<T>) -> bool {
         && !value.is_contiguous()
 }
 
-/// im2col: `[N, C, H, W]` -> `[N, C*kh*kw, L]`.
-pub(crate) struct Unfold(pub(crate) Window2d);
+/// im2col: `[N, C, H, W]` -> `[N, C*kh*kw, L]`. With `batch_inner` the result is stored
+/// as `[C*kh*kw, N, L]` (same values, other strides: see `Tensor::try_unfold_batch_inner`).
+pub(crate) struct Unfold {
+    pub(crate) window: Window2d,
+    pub(crate) batch_inner: bool,
+}
 impl<T: Float> Op<T> for Unfold {
     fn name(&self) -> &'static str {
         "unfold"
     }
     fn forward(&self, x: &[Tensor<T>]) -> Result<Tensor<T>, TensorError> {
-        x[0].try_unfold(&self.0)
+        if self.batch_inner {
+            x[0].try_unfold_batch_inner(&self.window)
+        } else {
+            x[0].try_unfold(&self.window)
+        }
     }
     fn backward(&self, x: &[Var<T>], _: &Var<T>, g: &Var<T>) -> Grads<T> {
+        // The memory order does not change the function, so neither does its adjoint:
+        // fold reads either layout in place.
         let s = x[0].shape();
-        vec![Some(g.fold([s[2], s[3]], &self.0))]
+        vec![Some(g.fold([s[2], s[3]], &self.window))]
     }
 }
 

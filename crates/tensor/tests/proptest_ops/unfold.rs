@@ -97,6 +97,17 @@ fn check_unfold<T: Float>(
     };
     let cols = t.unfold(win);
     check_exact(&format!("unfold {win:?}"), &values(&cols), &want)?;
+    // The batch-inner layout: the same values, stored [C*kh*kw, N, L].
+    let inner = t.unfold_batch_inner(win);
+    check_exact(
+        &format!("unfold_batch_inner {win:?}"),
+        &values(&inner),
+        &want,
+    )?;
+    prop_assert!(
+        inner.permute(&[1, 0, 2]).is_contiguous(),
+        "unfold_batch_inner must be stored [C*kh*kw, N, L]"
+    );
 
     // fold against naive col2im, on a y laid out like any input.
     let y0 = Arr::new(&want.shape, y_vals[..numel(&want.shape)].to_vec());
@@ -158,6 +169,10 @@ fn large_unfold_and_fold_run_in_parallel_chunks() {
     assert_eq!(values(&cols), want);
     let back = values(&cols.fold([40, 37], &win));
     assert_eq!(back, col2im(&want, 3, 40, 37, &win));
+    // The batch-inner layout holds the same values, and fold reads it in place.
+    let inner = t.unfold_batch_inner(&win);
+    assert_eq!(values(&inner), want);
+    assert_eq!(values(&inner.fold([40, 37], &win)), back);
     // Same results on 1 and 2 threads.
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new()
