@@ -111,6 +111,36 @@ pub fn for_each_chunk_indexed<U: Send>(
     });
 }
 
+/// Like [`for_each_chunk_indexed`] over two equally long slices cut alike: `f(i, a_piece,
+/// b_piece)` for their `chunk`-element pieces. Panics if the lengths differ.
+pub fn for_each_chunk_pair<A: Send, B: Send>(
+    a: &mut [A],
+    b: &mut [B],
+    chunk: usize,
+    f: impl Fn(usize, &mut [A], &mut [B]) + Sync,
+) {
+    assert!(chunk > 0, "for_each_chunk_pair: chunk must be positive");
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "for_each_chunk_pair: slices of different lengths"
+    );
+    let len = a.len();
+    let (pa, pb) = (SharedMut(a.as_mut_ptr()), SharedMut(b.as_mut_ptr()));
+    for_each_task(len.div_ceil(chunk), &|i| {
+        let start = i * chunk;
+        let n = chunk.min(len - start);
+        // SAFETY: as in `for_each_chunk_indexed`, for each of the two slices.
+        let (x, y) = unsafe {
+            (
+                std::slice::from_raw_parts_mut(pa.ptr().add(start), n),
+                std::slice::from_raw_parts_mut(pb.ptr().add(start), n),
+            )
+        };
+        f(i, x, y)
+    });
+}
+
 /// graft's one parallel-chunking policy, for crates above that split their own loops (the
 /// optimizers' update rules and gradient clipping): a slice shorter than this stays on the
 /// calling thread. The same threshold as this crate's elementwise kernels; it depends on
@@ -179,5 +209,16 @@ mod tests {
             });
             assert_eq!(v, (0..len).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn paired_chunks_are_cut_alike() {
+        let (mut a, mut b) = (vec![0usize; 1000], vec![0u8; 1000]);
+        for_each_chunk_pair(&mut a, &mut b, 7, |i, x, y| {
+            assert_eq!(x.len(), y.len());
+            x.iter_mut().for_each(|v| *v = i);
+            y.iter_mut().for_each(|v| *v = (i % 251) as u8);
+        });
+        assert!((0..1000).all(|k| a[k] == k / 7 && b[k] == ((k / 7) % 251) as u8));
     }
 }

@@ -9,7 +9,6 @@ use crate::layout::checked_numel;
 use crate::storage::try_alloc_uninit;
 use crate::tensor::Tensor;
 use crate::unfold::Window2d;
-use rayon::prelude::*;
 
 impl<T: Float> Tensor<T> {
     /// For each max-pooling window of `[N, C, H, W]`, the flat index `y * W + x` of its
@@ -145,12 +144,7 @@ impl<T: Float> Tensor<T> {
                 let blocks = out.chunks_mut(plane_out).zip(values.chunks_mut(plane_out));
                 blocks.enumerate().for_each(|(i, (d, v))| fill(i, d, v));
             } else {
-                let blocks = out
-                    .par_chunks_mut(plane_out)
-                    .zip(values.par_chunks_mut(plane_out));
-                crate::parallel::section(|| {
-                    blocks.enumerate().for_each(|(i, (d, v))| fill(i, d, v))
-                });
+                crate::parallel::for_each_chunk_pair(&mut out, &mut values, plane_out, fill);
             }
         }
         let shape = [n, c, plane_out];
