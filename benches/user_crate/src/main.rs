@@ -5,11 +5,11 @@
 //! cross-entropy plus an L2 penalty), trained on Gaussian blobs by a plain loop with Adam,
 //! a warm-up-then-cosine learning rate and gradient clipping, then evaluated.
 
+use graft::autograd::Var;
 use graft::nn::{LayerNorm, Linear, Module, Visitor};
 use graft::optim::{Adam, Optimizer};
 use graft::prelude::AdamConfig;
 use graft::tensor::Tensor;
-use graft::autograd::Var;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -189,7 +189,11 @@ fn clip_gradients(params: &[Var<f32>], max_norm: f64) -> f64 {
     let mut sq = 0.0f64;
     for p in params {
         if let Some(g) = p.grad() {
-            sq += g.to_vec().iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
+            sq += g
+                .to_vec()
+                .iter()
+                .map(|&v| f64::from(v) * f64::from(v))
+                .sum::<f64>();
         }
     }
     let norm = sq.sqrt();
