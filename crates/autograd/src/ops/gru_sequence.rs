@@ -18,6 +18,7 @@ use std::sync::Mutex;
 use graft_tensor::{Float, Tensor, TensorError};
 
 use super::recurrent::{bias_values, cell_backward, cell_forward, dense, gru_cell_dims, Gates};
+use super::step_product::PackedWeight;
 use crate::backward::partial_grad;
 use crate::graph::{is_grad_enabled, with_grad_mode, Op};
 use crate::var::Var;
@@ -91,30 +92,30 @@ impl<T: Float> Op<T> for GruSequence<T> {
         )?;
         let proj = dense(&x[0]);
         let proj = proj.as_slice().expect("dense");
-        let w_t = x[1].t();
+        let w = dense(&x[1]);
+        // `h W_hhᵀ`: the [H, 3H] operand is W_hh [3H, H] read transposed, packed once.
+        let w_t = PackedWeight::new(w.as_slice().expect("dense"), (hid, 3 * hid), (1, hid));
         let b = bias_values(bias, hid);
         let mut out = Tensor::zeros(&[t_len, n, hid]);
         let mut all_gh = Tensor::zeros(&[t_len, n, 3 * hid]);
         let (step_g, step_h) = (n * 3 * hid, n * hid);
         let mut gates = Gates::new(hid);
-        let mut h = dense(&x[2]);
+        let mut h = dense(&x[2]).to_vec();
         {
             let (dst, gh_dst) = (out.data_mut(), all_gh.data_mut());
             for t in self.order(t_len) {
-                let gh = h.try_matmul(&w_t)?;
-                let gh = gh.as_slice().expect("a product is dense");
-                gh_dst[t * step_g..(t + 1) * step_g].copy_from_slice(gh);
+                let gh = &mut gh_dst[t * step_g..(t + 1) * step_g];
+                w_t.product(&h, gh);
                 let out_t = &mut dst[t * step_h..(t + 1) * step_h];
-                let h_prev = h.as_slice().expect("dense");
                 cell_forward(
                     &proj[t * step_g..(t + 1) * step_g],
                     gh,
-                    h_prev,
+                    &h,
                     &b,
                     out_t,
                     &mut gates,
                 );
-                h = Tensor::from_slice(out_t, &[n, hid]);
+                h.copy_from_slice(out_t);
             }
         }
         *self.saved_gh.lock().unwrap_or_else(|p| p.into_inner()) = Some(all_gh);
@@ -167,7 +168,10 @@ impl<T: Float> Op<T> for GruSequence<T> {
         let b = bias_values(bias.map(|b| b.value()).as_ref(), hid);
         let mut d_proj = Tensor::zeros(&[t_len, n, 3 * hid]);
         let mut d_gh = Tensor::zeros(&[t_len, n, 3 * hid]);
-        let mut dh = Tensor::zeros(&[n, hid]);
+        let w_d = dense(&w);
+        // `dGH_t W_hh` per step: W_hh [3H, H] as it is, packed once.
+        let w_p = PackedWeight::new(w_d.as_slice().expect("dense"), (3 * hid, hid), (hid, 1));
+        let mut dh = vec![T::ZERO; n * hid];
         let mut dh_direct = vec![T::ZERO; n * hid];
         let (step_g, step_h) = (n * 3 * hid, n * hid);
         let mut gates = Gates::new(hid);
@@ -175,8 +179,7 @@ impl<T: Float> Op<T> for GruSequence<T> {
             let (dp, dg) = (d_proj.data_mut(), d_gh.data_mut());
             for t in self.order(t_len).rev() {
                 // The state's gradient: from this step's output and from the later step.
-                let dh_total = dh.data_mut();
-                for (d, &go) in dh_total.iter_mut().zip(&gout[t * step_h..(t + 1) * step_h]) {
+                for (d, &go) in dh.iter_mut().zip(&gout[t * step_h..(t + 1) * step_h]) {
                     *d += go;
                 }
                 let gt = t * step_g..(t + 1) * step_g;
@@ -186,16 +189,17 @@ impl<T: Float> Op<T> for GruSequence<T> {
                     &gh[gt.clone()],
                     &h_prev[ht],
                     &b,
-                    dh_total,
+                    &dh,
                     (&mut dp[gt.clone()], &mut dg[gt.clone()], &mut dh_direct),
                     &mut gates,
                 );
-                let dgh_t = Tensor::from_slice(&dg[gt], &[n, 3 * hid]);
-                dh = dgh_t
-                    .matmul(&w)
-                    .add(&Tensor::from_slice(&dh_direct, &[n, hid]));
+                w_p.product(&dg[gt], &mut dh);
+                for (d, &e) in dh.iter_mut().zip(&dh_direct) {
+                    *d += e;
+                }
             }
         }
+        let dh = Tensor::from_vec(dh, &[n, hid]);
         let d_gh_flat = d_gh.reshape(&[t_len * n, 3 * hid]);
         let need = |i: usize| x.get(i).is_some_and(|v| v.needs_grad());
         let mut grads = vec![
