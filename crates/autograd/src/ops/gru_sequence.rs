@@ -10,6 +10,13 @@
 //! slot of one `[T, N, 3H]` tensor, and the weight gradient of all steps is one matrix
 //! product `dGHᵀ · H_prev` (`K = T·N`) instead of T small ones.
 //!
+//! Inside the op: `W_hh` is packed once per pass for the per-step products (`step_product`);
+//! the forward keeps every step's gates for the backward instead of it recomputing them;
+//! and since a batch row's recurrence never reads another row, blocks of rows run the whole
+//! recurrence as parallel tasks, with no hand-over between threads per step (on
+//! `examples/char_lm.rs --model gru`, 2 threads: 1.4-1.6x training tokens/s over one
+//! repacking `matmul` per step, split across the threads step by step).
+//!
 //! With `create_graph`, the rule instead recomputes the recurrence from ordinary Var ops
 //! (the fused cell, matmul) and differentiates that, recorded, so second derivatives work.
 
