@@ -108,16 +108,16 @@ fn composed_sequence(v: &[Var<f64>], reverse: bool) -> Var<f64> {
     Var::stack(&outs.iter().collect::<Vec<_>>(), 0)
 }
 
-#[test]
-fn gru_sequence_matches_the_composed_recurrence_both_directions() {
+/// The op against [`composed_sequence`] for `T` steps, `N` rows and `H` state values.
+fn check_sequence(t_len: usize, n: usize, hid: usize, seed: u64) {
     let v = vec![
-        Var::parameter(rand_in(&[5, 3, 12], -2.0, 2.0, 11)),
-        Var::parameter(rand_in(&[12, 4], -1.0, 1.0, 12)),
-        Var::parameter(rand_in(&[3, 4], -1.0, 1.0, 13)),
-        Var::parameter(rand_in(&[12], -1.0, 1.0, 14)),
+        Var::parameter(rand_in(&[t_len, n, 3 * hid], -2.0, 2.0, seed)),
+        Var::parameter(rand_in(&[3 * hid, hid], -1.0, 1.0, seed + 1)),
+        Var::parameter(rand_in(&[n, hid], -1.0, 1.0, seed + 2)),
+        Var::parameter(rand_in(&[3 * hid], -1.0, 1.0, seed + 3)),
     ];
     let refs: Vec<&Var<f64>> = v.iter().collect();
-    let weights = Var::new(rand_in(&[5, 3, 4], -1.0, 1.0, 15));
+    let weights = Var::new(rand_in(&[t_len, n, hid], -1.0, 1.0, seed + 4));
     for reverse in [false, true] {
         let fused = Var::try_gru_sequence(&v[0], &v[1], &v[2], Some(&v[3]), reverse).unwrap();
         let reference = composed_sequence(&v, reverse);
@@ -130,6 +130,18 @@ fn gru_sequence_matches_the_composed_recurrence_both_directions() {
             }
         }
     }
+}
+
+#[test]
+fn gru_sequence_matches_the_composed_recurrence_both_directions() {
+    check_sequence(5, 3, 4, 11);
+}
+
+/// Large enough that the batch rows run as parallel blocks of 16 (the last one partial),
+/// with state sizes that leave partial panels and left-over rows in the step products.
+#[test]
+fn gru_sequence_split_over_row_blocks_matches_the_composed_recurrence() {
+    check_sequence(40, 37, 24, 21);
 }
 
 #[test]

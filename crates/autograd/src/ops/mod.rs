@@ -9,6 +9,7 @@ pub(crate) mod linalg;
 pub(crate) mod movement;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;
+pub(crate) mod step_product;
 
 use graft_tensor::{Float, Tensor};
 

@@ -141,7 +141,7 @@ impl<T: Float> Op<T> for GruCell {
             h.as_slice().expect("dense"),
         );
         let mut out = Tensor::zeros(&[n, hid]);
-        cell_forward(gx, gh, h, &b, out.data_mut(), &mut Gates::new(hid));
+        cell_forward(gx, gh, h, &b, out.data_mut(), &mut Gates::new(hid), None);
         Ok(out)
     }
 
@@ -227,6 +227,8 @@ pub(crate) fn gru_cell_backward_vars<T: Float>(
 }
 
 /// The GRU update for `N` rows: `gx`, `gh` `[N, 3H]`, `h` and `out` `[N, H]`, `b` `[3H]`.
+/// With `saved` (`[N, 4H]`), each row's gates r, z, `gh_n + b_hn` and n are kept there for
+/// [`cell_backward_saved`].
 pub(crate) fn cell_forward<T: Float>(
     gx: &[T],
     gh: &[T],
@@ -234,6 +236,7 @@ pub(crate) fn cell_forward<T: Float>(
     b: &[T],
     out: &mut [T],
     gates: &mut Gates<T>,
+    mut saved: Option<&mut [T]>,
 ) {
     let hid = gates.r.len();
     for (i, out_row) in out.chunks_exact_mut(hid).enumerate() {
@@ -242,6 +245,15 @@ pub(crate) fn cell_forward<T: Float>(
         let hp = &h[hid * i..hid * (i + 1)];
         for (((o, &nn), &z), &hv) in out_row.iter_mut().zip(&gates.n).zip(&gates.z).zip(hp) {
             *o = nn + z * (hv - nn);
+        }
+        if let Some(saved) = saved.as_deref_mut() {
+            let row = &mut saved[4 * hid * i..4 * hid * (i + 1)];
+            for (dst, src) in row
+                .chunks_exact_mut(hid.max(1))
+                .zip([&gates.r, &gates.z, &gates.ghn, &gates.n])
+            {
+                dst.copy_from_slice(src);
+            }
         }
     }
 }
@@ -259,37 +271,72 @@ pub(crate) fn cell_backward<T: Float>(
 ) {
     let hid = gates.r.len();
     let n = h.len() / hid.max(1);
-    let one = T::ONE;
-    // The forward's values are recomputed per row (cheaper than saving four more tensors).
+    // The forward's values are recomputed per row (the fused cell keeps nothing).
     for i in 0..n {
         let rows = 3 * hid * i..3 * hid * (i + 1);
         gates.compute(&gx[rows.clone()], &gh[rows.clone()], b);
         let one_row = hid * i..hid * (i + 1);
-        let (gi, hi) = (&g[one_row.clone()], &h[one_row.clone()]);
-        let (dgx, dgh) = (&mut dgx[rows.clone()], &mut dgh[rows]);
-        let (dgx_rz, dgx_n) = dgx.split_at_mut(2 * hid);
-        let (dgx_r, dgx_z) = dgx_rz.split_at_mut(hid);
-        for ((d, &g), &z) in dh[one_row].iter_mut().zip(gi).zip(&gates.z) {
-            *d = g * z;
-        }
-        // dz_pre = g (h − n) z (1 − z)
-        for ((((d, &g), &h), &nn), &z) in
-            dgx_z.iter_mut().zip(gi).zip(hi).zip(&gates.n).zip(&gates.z)
-        {
-            *d = g * (h - nn) * (z * (one - z));
-        }
-        // dn_pre = g (1 − z) (1 − n²)
-        for (((d, &g), &nn), &z) in dgx_n.iter_mut().zip(gi).zip(&gates.n).zip(&gates.z) {
-            *d = (g - g * z) * (one - nn * nn);
-        }
-        // dr_pre = dn_pre (gh_n + b_hn) r (1 − r)
-        for (((d, &dn), &y), &r) in dgx_r.iter_mut().zip(&*dgx_n).zip(&gates.ghn).zip(&gates.r) {
-            *d = dn * y * (r * (one - r));
-        }
-        let (dgh_rz, dgh_n) = dgh.split_at_mut(2 * hid);
-        dgh_rz.copy_from_slice(dgx_rz);
-        for ((d, &dn), &r) in dgh_n.iter_mut().zip(&*dgx_n).zip(&gates.r) {
-            *d = dn * r;
-        }
+        row_backward(
+            [&gates.r, &gates.z, &gates.ghn, &gates.n],
+            (&g[one_row.clone()], &h[one_row.clone()]),
+            (&mut dgx[rows.clone()], &mut dgh[rows], &mut dh[one_row]),
+        );
+    }
+}
+
+/// [`cell_backward`] from the gates [`cell_forward`] saved (`[N, 4H]`), for `N` rows.
+pub(crate) fn cell_backward_saved<T: Float>(
+    saved: &[T],
+    h: &[T],
+    g: &[T],
+    (dgx, dgh, dh): (&mut [T], &mut [T], &mut [T]),
+    hid: usize,
+) {
+    let n = h.len() / hid.max(1);
+    for i in 0..n {
+        let row = &saved[4 * hid * i..4 * hid * (i + 1)];
+        let (r, rest) = row.split_at(hid);
+        let (z, rest) = rest.split_at(hid);
+        let (ghn, nn) = rest.split_at(hid);
+        let rows = 3 * hid * i..3 * hid * (i + 1);
+        let one_row = hid * i..hid * (i + 1);
+        row_backward(
+            [r, z, ghn, nn],
+            (&g[one_row.clone()], &h[one_row.clone()]),
+            (&mut dgx[rows.clone()], &mut dgh[rows], &mut dh[one_row]),
+        );
+    }
+}
+
+/// One row's gradients given its gates `[r, z, gh_n + b_hn, n]`, the output's gradient and
+/// the previous state: written into `dgx`, `dgh` (`3H`) and `dh` (`H`).
+fn row_backward<T: Float>(
+    [r, z, ghn, n]: [&[T]; 4],
+    (gi, hi): (&[T], &[T]),
+    (dgx, dgh, dh): (&mut [T], &mut [T], &mut [T]),
+) {
+    let hid = r.len();
+    let one = T::ONE;
+    let (dgx_rz, dgx_n) = dgx.split_at_mut(2 * hid);
+    let (dgx_r, dgx_z) = dgx_rz.split_at_mut(hid);
+    for ((d, &g), &z) in dh.iter_mut().zip(gi).zip(z) {
+        *d = g * z;
+    }
+    // dz_pre = g (h − n) z (1 − z)
+    for ((((d, &g), &h), &nn), &z) in dgx_z.iter_mut().zip(gi).zip(hi).zip(n).zip(z) {
+        *d = g * (h - nn) * (z * (one - z));
+    }
+    // dn_pre = g (1 − z) (1 − n²)
+    for (((d, &g), &nn), &z) in dgx_n.iter_mut().zip(gi).zip(n).zip(z) {
+        *d = (g - g * z) * (one - nn * nn);
+    }
+    // dr_pre = dn_pre (gh_n + b_hn) r (1 − r)
+    for (((d, &dn), &y), &r) in dgx_r.iter_mut().zip(&*dgx_n).zip(ghn).zip(r) {
+        *d = dn * y * (r * (one - r));
+    }
+    let (dgh_rz, dgh_n) = dgh.split_at_mut(2 * hid);
+    dgh_rz.copy_from_slice(dgx_rz);
+    for ((d, &dn), &r) in dgh_n.iter_mut().zip(&*dgx_n).zip(r) {
+        *d = dn * r;
     }
 }
