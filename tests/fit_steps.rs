@@ -5,36 +5,18 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use graft::data::{Batch, DataError, Dataset, Targets, TensorDataset};
+use graft::data::{Batch, DataError, Dataset, TensorDataset};
 use graft::nn::{Linear, Module, Relu, Sequential};
 use graft::optim::rules::SgdConfig;
 use graft::optim::{ExponentialLr, Schedule, Sgd};
-use graft::tensor::Tensor;
 use graft::train::{
     fit, losses, Control, FitConfig, History, LrSchedulerCallback, StepCallback, StepLogs,
     Verbosity,
 };
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
-/// Two Gaussian blobs in 4-D; 400 examples make 25 batches of 16.
-fn blobs(n: usize, seed: u64) -> TensorDataset {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut xs = Vec::with_capacity(n * 4);
-    let mut ys = Vec::with_capacity(n);
-    for i in 0..n {
-        let class = (i % 2) as i64;
-        for _ in 0..4 {
-            xs.push(rng.gen_range(-1.0..1.0) + if class == 1 { 1.5 } else { -1.5 });
-        }
-        ys.push(class);
-    }
-    TensorDataset::new(
-        Tensor::from_vec(xs, &[n, 4]),
-        Targets::Classes(Tensor::from_vec(ys, &[n])),
-    )
-    .unwrap()
-}
+use crate::train::blobs;
+use rand::SeedableRng;
 
 fn model() -> Sequential {
     let mut rng = StdRng::seed_from_u64(0);

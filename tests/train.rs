@@ -13,8 +13,8 @@ use graft::train::{
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// Two Gaussian blobs in 4-D, classes 0 and 1.
-fn blobs(n: usize, seed: u64) -> TensorDataset {
+/// Two Gaussian blobs in 4-D, classes 0 and 1 (also used by `fit_steps`).
+pub(crate) fn blobs(n: usize, seed: u64) -> TensorDataset {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut xs = Vec::with_capacity(n * 4);
     let mut ys = Vec::with_capacity(n);

@@ -159,13 +159,13 @@ fn axis_weights(from: usize, to: usize) -> Vec<(usize, Vec<f32>)> {
 /// Resizes `channels` planes of `h` x `w` to `nh` x `nw` (rows first, then columns), rounding
 /// each result to a whole byte value as an 8-bit image would hold it.
 pub(crate) fn resize(
-    planes: &[f32],
+    planes: Vec<f32>,
     channels: usize,
     (h, w): (usize, usize),
     (nh, nw): (usize, usize),
 ) -> Vec<f32> {
     if (h, w) == (nh, nw) {
-        return planes.to_vec();
+        return planes;
     }
     let cols = axis_weights(w, nw);
     let rows = axis_weights(h, nh);
@@ -214,12 +214,12 @@ mod tests {
         // A 1x4 row [0, 100, 200, 250] halved: each output averages its two-pixel footprint
         // with its neighbours at smaller weight.
         let row = [0.0, 100.0, 200.0, 250.0];
-        let half = resize(&row, 1, (1, 4), (1, 2));
+        let half = resize(row.to_vec(), 1, (1, 4), (1, 2));
         assert!(
             half[0] < half[1] && half[0] > 0.0 && half[1] < 250.0,
             "{half:?}"
         );
-        let flat = resize(&[37.0; 6], 1, (2, 3), (5, 4));
+        let flat = resize(vec![37.0; 6], 1, (2, 3), (5, 4));
         assert!(flat.iter().all(|&v| v == 37.0));
     }
 }

@@ -153,7 +153,7 @@ pub fn decode_image(
     }
     let pixels = image_decode::decode(bytes, file)?;
     let planes = image_decode::to_planes(&pixels, c);
-    let resized = image_decode::resize(&planes, c, (pixels.height, pixels.width), size);
+    let resized = image_decode::resize(planes, c, (pixels.height, pixels.width), size);
     for (o, v) in out.iter_mut().zip(resized) {
         *o = v / 255.0;
     }

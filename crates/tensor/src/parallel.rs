@@ -16,6 +16,7 @@
 //! the section's own chunks never read the modes.
 
 use std::cell::Cell;
+use std::sync::{Mutex, PoisonError};
 
 thread_local! {
     static TASK_MODE: Cell<u32> = const { Cell::new(0) };
@@ -71,44 +72,31 @@ pub fn for_each_task(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
     section(|| (0..tasks).into_par_iter().for_each(task));
 }
 
-/// A pointer that may cross threads: [`for_each_chunk_indexed`]'s tasks write disjoint
-/// pieces of one slice through it.
-struct SharedMut<U>(*mut U);
-impl<U> Clone for SharedMut<U> {
-    fn clone(&self) -> Self {
-        *self
-    }
+/// Runs `f(i, piece)` for every piece on the pool (through [`for_each_task`]), each task
+/// owning its piece: the safe way to hand tasks disjoint `&mut` borrows (slice chunks, or
+/// strided sets of rows cut beforehand). Each piece waits in a slot its task takes it from.
+pub fn for_each_piece<P: Send>(pieces: Vec<P>, f: impl Fn(usize, P) + Sync) {
+    let slots: Vec<Mutex<Option<P>>> = pieces.into_iter().map(|p| Mutex::new(Some(p))).collect();
+    for_each_task(slots.len(), &|i| {
+        let piece = slots[i]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(piece) = piece {
+            f(i, piece);
+        }
+    });
 }
-impl<U> Copy for SharedMut<U> {}
-impl<U> SharedMut<U> {
-    /// The pointer. A method, so that closures capture the whole (Sync) wrapper rather
-    /// than its raw-pointer field.
-    fn ptr(self) -> *mut U {
-        self.0
-    }
-}
-// SAFETY: only used to hand each task its own disjoint piece of a `&mut [U]`, with `U: Send`.
-unsafe impl<U: Send> Send for SharedMut<U> {}
-unsafe impl<U: Send> Sync for SharedMut<U> {}
 
 /// Calls `f(i, piece)` for the consecutive `chunk`-element pieces of `out` (the last may be
-/// shorter), in parallel through [`for_each_task`]. `chunk` must be positive.
+/// shorter), in parallel through [`for_each_piece`]. `chunk` must be positive.
 pub fn for_each_chunk_indexed<U: Send>(
     out: &mut [U],
     chunk: usize,
     f: impl Fn(usize, &mut [U]) + Sync,
 ) {
     assert!(chunk > 0, "for_each_chunk_indexed: chunk must be positive");
-    let len = out.len();
-    let base = SharedMut(out.as_mut_ptr());
-    for_each_task(len.div_ceil(chunk), &|i| {
-        let start = i * chunk;
-        let n = chunk.min(len - start);
-        // SAFETY: task `i` is the only one given `start..start + n`, which lies inside `out`,
-        // and `out` stays mutably borrowed until every task has returned.
-        let piece = unsafe { std::slice::from_raw_parts_mut(base.ptr().add(start), n) };
-        f(i, piece)
-    });
+    for_each_piece(out.chunks_mut(chunk).collect(), f);
 }
 
 /// Like [`for_each_chunk_indexed`] over two equally long slices cut alike: `f(i, a_piece,
@@ -125,20 +113,8 @@ pub fn for_each_chunk_pair<A: Send, B: Send>(
         b.len(),
         "for_each_chunk_pair: slices of different lengths"
     );
-    let len = a.len();
-    let (pa, pb) = (SharedMut(a.as_mut_ptr()), SharedMut(b.as_mut_ptr()));
-    for_each_task(len.div_ceil(chunk), &|i| {
-        let start = i * chunk;
-        let n = chunk.min(len - start);
-        // SAFETY: as in `for_each_chunk_indexed`, for each of the two slices.
-        let (x, y) = unsafe {
-            (
-                std::slice::from_raw_parts_mut(pa.ptr().add(start), n),
-                std::slice::from_raw_parts_mut(pb.ptr().add(start), n),
-            )
-        };
-        f(i, x, y)
-    });
+    let pieces = a.chunks_mut(chunk).zip(b.chunks_mut(chunk)).collect();
+    for_each_piece(pieces, |i, (x, y)| f(i, x, y));
 }
 
 /// graft's one parallel-chunking policy, for crates above that split their own loops (the

@@ -26,7 +26,7 @@ use graft_tensor::{Float, Tensor, TensorError};
 
 use std::ops::Range;
 
-use graft_tensor::parallel::for_each_task;
+use graft_tensor::parallel::for_each_piece;
 
 use super::recurrent::{
     bias_values, cell_backward_saved, cell_forward, dense, gru_cell_dims, Gates,
@@ -47,15 +47,23 @@ const ROWS_PER_TASK: usize = 16;
 /// Sequences with fewer multiply-adds (`T·N·3H·H`) than this run on the calling thread.
 const PAR_MIN_MACS: usize = 1 << 21;
 
-/// Runs `f(i, rows)` for the blocks of `ROWS_PER_TASK` of the `n` batch rows, on the pool
-/// when `macs` is large enough, else one after the other on this thread.
-fn for_row_blocks(n: usize, macs: usize, f: impl Fn(usize, Range<usize>) + Sync) {
-    let blocks = n.div_ceil(ROWS_PER_TASK);
-    let run = |i: usize| f(i, i * ROWS_PER_TASK..((i + 1) * ROWS_PER_TASK).min(n));
-    if blocks < 2 || macs < PAR_MIN_MACS {
-        (0..blocks).for_each(run);
+/// Runs `f(rows, piece)` for the blocks of `ROWS_PER_TASK` of the `n` batch rows, each with
+/// its own piece (one per block, in block order), on the pool when `macs` is large enough,
+/// else one after the other on this thread.
+fn for_row_blocks<P: Send>(
+    pieces: Vec<P>,
+    n: usize,
+    macs: usize,
+    f: impl Fn(Range<usize>, P) + Sync,
+) {
+    let rows = |i: usize| i * ROWS_PER_TASK..((i + 1) * ROWS_PER_TASK).min(n);
+    if pieces.len() < 2 || macs < PAR_MIN_MACS {
+        pieces
+            .into_iter()
+            .enumerate()
+            .for_each(|(i, p)| f(rows(i), p));
     } else {
-        for_each_task(blocks, &run);
+        for_each_piece(pieces, |i, p| f(rows(i), p));
     }
 }
 
@@ -63,9 +71,8 @@ fn for_row_blocks(n: usize, macs: usize, f: impl Fn(usize, Range<usize>) + Sync)
 type Pieces<'a, T> = Vec<&'a mut [T]>;
 
 /// Cuts a `[t_len, n, w]` buffer into each row block's [`Pieces`] (strided, so not one
-/// chunk per block), each in a slot its task takes it from: safe disjoint borrows that
-/// parallel tasks can own.
-fn row_pieces<T>(buf: &mut [T], t_len: usize, n: usize, w: usize) -> Vec<Mutex<Pieces<'_, T>>> {
+/// chunk per block): safe disjoint borrows that parallel tasks can own.
+fn row_pieces<T>(buf: &mut [T], t_len: usize, n: usize, w: usize) -> Vec<Pieces<'_, T>> {
     let blocks = n.div_ceil(ROWS_PER_TASK);
     let mut pieces: Vec<Pieces<'_, T>> = (0..blocks).map(|_| Vec::with_capacity(t_len)).collect();
     if w == 0 {
@@ -79,12 +86,7 @@ fn row_pieces<T>(buf: &mut [T], t_len: usize, n: usize, w: usize) -> Vec<Mutex<P
             }
         }
     }
-    pieces.into_iter().map(Mutex::new).collect()
-}
-
-/// Takes block `i`'s pieces out of their slot (each task takes its own, once).
-fn take<'a, T>(slots: &[Mutex<Pieces<'a, T>>], i: usize) -> Pieces<'a, T> {
-    std::mem::take(&mut *slots[i].lock().unwrap_or_else(|p| p.into_inner()))
+    pieces
 }
 
 /// Inputs: `proj` `[T, N, 3H]` (`W_ih x_t + b_ih` for every step, time-first), `w_hh`
@@ -171,11 +173,11 @@ impl<T: Float> Op<T> for GruSequence<T> {
         let mut saved = Tensor::zeros(&[t_len, n, 4 * hid]);
         let macs = t_len * n * 3 * hid * hid;
         {
-            let out_slots = row_pieces(out.data_mut(), t_len, n, hid);
-            let saved_slots = row_pieces(saved.data_mut(), t_len, n, 4 * hid);
-            for_row_blocks(n, macs, |i, rows| {
+            let outs = row_pieces(out.data_mut(), t_len, n, hid);
+            let saves = row_pieces(saved.data_mut(), t_len, n, 4 * hid);
+            let pieces = outs.into_iter().zip(saves).collect();
+            for_row_blocks(pieces, n, macs, |rows, (mut outs, mut saves)| {
                 let (r0, r1) = (rows.start, rows.end);
-                let (mut outs, mut saves) = (take(&out_slots, i), take(&saved_slots, i));
                 let mut h = h0[r0 * hid..r1 * hid].to_vec();
                 let mut gh = vec![T::ZERO; (r1 - r0) * 3 * hid];
                 let mut gates = Gates::new(hid);
@@ -246,37 +248,42 @@ impl<T: Float> Op<T> for GruSequence<T> {
         let mut dh_out = Tensor::zeros(&[n, hid]);
         let macs = t_len * n * 3 * hid * hid;
         {
-            let dp_slots = row_pieces(d_proj.data_mut(), t_len, n, 3 * hid);
-            let dg_slots = row_pieces(d_gh.data_mut(), t_len, n, 3 * hid);
-            let dh_slots = row_pieces(dh_out.data_mut(), 1, n, hid);
-            for_row_blocks(n, macs, |i, rows| {
-                let (r0, r1) = (rows.start, rows.end);
-                let (mut dps, mut dgs) = (take(&dp_slots, i), take(&dg_slots, i));
-                let mut dh = vec![T::ZERO; (r1 - r0) * hid];
-                let mut dh_direct = vec![T::ZERO; (r1 - r0) * hid];
-                for t in self.order(t_len).rev() {
-                    let (h0, s0) = (t * n * hid, t * n * 4 * hid);
-                    let h_rows = h0 + r0 * hid..h0 + r1 * hid;
-                    // The state's gradient: from this step's output and from the later step.
-                    for (d, &go) in dh.iter_mut().zip(&gout[h_rows.clone()]) {
-                        *d += go;
+            let dps = row_pieces(d_proj.data_mut(), t_len, n, 3 * hid);
+            let dgs = row_pieces(d_gh.data_mut(), t_len, n, 3 * hid);
+            let dhs = row_pieces(dh_out.data_mut(), 1, n, hid);
+            let pieces = dps.into_iter().zip(dgs).zip(dhs).collect();
+            for_row_blocks(
+                pieces,
+                n,
+                macs,
+                |rows, ((mut dps, mut dgs), mut dh_piece)| {
+                    let (r0, r1) = (rows.start, rows.end);
+                    let mut dh = vec![T::ZERO; (r1 - r0) * hid];
+                    let mut dh_direct = vec![T::ZERO; (r1 - r0) * hid];
+                    for t in self.order(t_len).rev() {
+                        let (h0, s0) = (t * n * hid, t * n * 4 * hid);
+                        let h_rows = h0 + r0 * hid..h0 + r1 * hid;
+                        // The state's gradient: from this step's output and from the later step.
+                        for (d, &go) in dh.iter_mut().zip(&gout[h_rows.clone()]) {
+                            *d += go;
+                        }
+                        cell_backward_saved(
+                            &sv[s0 + r0 * 4 * hid..s0 + r1 * 4 * hid],
+                            &h_prev[h_rows],
+                            &dh,
+                            (&mut *dps[t], &mut *dgs[t], &mut dh_direct),
+                            hid,
+                        );
+                        w_p.product(dgs[t], &mut dh);
+                        for (d, &e) in dh.iter_mut().zip(&dh_direct) {
+                            *d += e;
+                        }
                     }
-                    cell_backward_saved(
-                        &sv[s0 + r0 * 4 * hid..s0 + r1 * 4 * hid],
-                        &h_prev[h_rows],
-                        &dh,
-                        (&mut *dps[t], &mut *dgs[t], &mut dh_direct),
-                        hid,
-                    );
-                    w_p.product(dgs[t], &mut dh);
-                    for (d, &e) in dh.iter_mut().zip(&dh_direct) {
-                        *d += e;
+                    if let Some(dst) = dh_piece.pop() {
+                        dst.copy_from_slice(&dh);
                     }
-                }
-                if let Some(dst) = take(&dh_slots, i).pop() {
-                    dst.copy_from_slice(&dh);
-                }
-            });
+                },
+            );
         }
         let d_gh_flat = d_gh.reshape(&[t_len * n, 3 * hid]);
         let need = |i: usize| x.get(i).is_some_and(|v| v.needs_grad());

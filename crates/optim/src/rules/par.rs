@@ -7,8 +7,6 @@
 //! [`chunk_len`](graft_tensor::parallel::chunk_len)), the same as its kernels'; what is
 //! here is only the cutting of several slices at once.
 
-use std::sync::{Mutex, PoisonError};
-
 use graft_tensor::parallel::{chunk_len, min_len_for_parallel};
 
 /// A set of slices (or an optional slice, or a tuple of them) that can be cut at the
@@ -90,24 +88,16 @@ pub(crate) fn for_each_chunk<L: Lanes>(lanes: L, f: &(impl Fn(L) + Sync)) {
         return;
     }
     // Cut into chunks here, then let graft-tensor's one parallel loop (compiled once, in
-    // that crate) hand each task its chunk: each slot is taken exactly once.
+    // that crate) hand each task its chunk.
     let mut pieces = Vec::with_capacity(len.div_ceil(chunk));
     let mut rest = lanes;
     while rest.len() > chunk {
         let (piece, tail) = rest.split_at(chunk);
-        pieces.push(Mutex::new(Some(piece)));
+        pieces.push(piece);
         rest = tail;
     }
-    pieces.push(Mutex::new(Some(rest)));
-    graft_tensor::parallel::for_each_task(pieces.len(), &|i| {
-        let piece = pieces[i]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(piece) = piece {
-            f(piece);
-        }
-    });
+    pieces.push(rest);
+    graft_tensor::parallel::for_each_piece(pieces, |_, piece| f(piece));
 }
 
 /// Panics unless `actual` equals the parameter's length `expected`: a state buffer or
