@@ -244,8 +244,8 @@ impl Communicator {
         Ok(out)
     }
 
-    /// Sums each `(send, recv)` pair across ranks into `recv`; all pairs are in flight at
-    /// once (one `MPI_Iallreduce` each). With one rank, copies.
+    /// Sums each `(send, recv)` pair across ranks into `recv`, one `MPI_Allreduce` each.
+    /// With one rank, copies.
     pub(crate) fn all_reduce_sum_into<T: Element>(&self, pairs: &mut [(&[T], &mut [T])]) {
         match &self.backend {
             Backend::Single => pairs.iter_mut().for_each(|(s, r)| r.copy_from_slice(s)),

@@ -56,8 +56,9 @@ struct State<T> {
 /// identical; after each `backward`, [`average_gradients`](Self::average_gradients)
 /// replaces every gradient by its mean over ranks, so every rank's optimizer takes the
 /// same step. Gradients travel in buckets of [`DdpConfig::bucket_bytes`], filled in
-/// reverse parameter order as PyTorch does; each bucket is one `MPI_Iallreduce`, all in
-/// flight at once.
+/// reverse parameter order as PyTorch does; each bucket is one blocking `MPI_Allreduce`
+/// (faster than `MPI_Iallreduce` here; see the crate's watchdog for how it stays
+/// hang-free).
 ///
 /// Clones share the buckets, the counters and the epoch: `fit` can own one while the
 /// caller keeps another to read [`communication_seconds`](Self::communication_seconds).

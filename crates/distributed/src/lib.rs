@@ -19,8 +19,8 @@
 //!
 //! Failures never hang: MPI's default error handler (`MPI_ERRORS_ARE_FATAL`) aborts the
 //! whole job on a communication error, `mpirun` ends the job when a rank dies, and every
-//! collective wait has a timeout ([`Communicator::with_timeout`]) after which the waiting
-//! rank aborts the job with a message.
+//! collective has a timeout ([`Communicator::with_timeout`]), kept by a watchdog thread, after
+//! which the waiting rank aborts the job with a message.
 
 mod checkpoint;
 mod comm;
@@ -29,6 +29,8 @@ mod error;
 #[cfg(feature = "mpi")]
 mod mpi_backend;
 mod sampler;
+#[cfg(feature = "mpi")]
+mod watchdog;
 
 pub use checkpoint::Checkpoint;
 pub use comm::{is_root_process, world, Communicator, Element, DEFAULT_TIMEOUT};

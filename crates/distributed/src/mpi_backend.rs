@@ -1,27 +1,28 @@
 //! The MPI side of [`Communicator`](crate::Communicator): Open MPI through the `mpi` crate.
 //!
-//! Every collective is started non-blocking and waited on with a deadline, so that a rank
-//! whose peer hangs (stuck, or dead in a way MPI cannot see) aborts the job with a message
+//! Every collective is a blocking MPI call run under the [`Watchdog`], so that a rank whose
+//! peer hangs (stuck, or dead in a way MPI cannot see) aborts the job with a message
 //! instead of waiting forever. Calls are serialized by a mutex, which is what
 //! `MPI_THREAD_SERIALIZED` asks of us: `fit` runs its loop on a worker thread.
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mpi::collective::SystemOperation;
 use mpi::datatype::Equivalence;
 use mpi::environment::{Threading, Universe};
-use mpi::request::{Request, Scope};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
 use crate::error::DistError;
+use crate::watchdog::{Collective, Watchdog};
 
 /// The MPI world of this process: MPI is finalized when the last handle drops.
 pub(crate) struct MpiWorld {
     // Declared before `universe`: fields drop in order, and the communicator must go
     // before MPI_Finalize.
     comm: SimpleCommunicator,
+    watchdog: Watchdog,
     universe: Option<Universe>,
     lock: Mutex<()>,
 }
@@ -59,8 +60,12 @@ impl MpiWorld {
                  Serialized (fit calls MPI from a worker thread)"
             )));
         }
+        let comm = universe.world();
+        let watchdog = Watchdog::start(comm.rank() as usize, abort_world)
+            .map_err(|e| DistError::Init(format!("cannot start the watchdog thread: {e}")))?;
         let world = Arc::new(MpiWorld {
-            comm: universe.world(),
+            comm,
+            watchdog,
             universe: Some(universe),
             lock: Mutex::new(()),
         });
@@ -86,92 +91,49 @@ impl MpiWorld {
         self.comm.abort(code)
     }
 
-    /// Waits for `request`, aborting the job after `timeout`.
-    fn wait<'a, D: ?Sized, S: Scope<'a>>(
-        &self,
-        mut request: Request<'a, D, S>,
-        timeout: Duration,
-        what: &dyn Fn() -> String,
-    ) {
-        let started = Instant::now();
-        let mut polls = 0u32;
-        loop {
-            match request.test() {
-                Ok(_) => return,
-                Err(r) => request = r,
-            }
-            polls = polls.wrapping_add(1);
-            // Checking the clock on every poll would cost more than the poll itself.
-            if polls.is_multiple_of(1024) && started.elapsed() > timeout {
-                self.abort(
-                    3,
-                    &format!(
-                        "{} did not complete within {:.0} s: another rank died, hung or \
-                         stopped calling collectives; aborting the job",
-                        what(),
-                        timeout.as_secs_f64()
-                    ),
-                );
-            }
-            // Let a peer sharing this core run (small machines run ranks oversubscribed).
-            std::thread::yield_now();
-        }
-    }
-
     pub(crate) fn barrier(&self, timeout: Duration) {
         let _g = self.guard();
-        let request = self.comm.immediate_barrier();
-        self.wait(request, timeout, &|| "barrier".to_string());
+        self.watchdog
+            .run(Collective::Barrier, timeout, || self.comm.barrier());
     }
 
     pub(crate) fn broadcast<B: Equivalence>(&self, buf: &mut [B], timeout: Duration) {
         let _g = self.guard();
-        let n = buf.len();
-        mpi::request::scope(|scope| {
-            let request = self
-                .comm
-                .process_at_rank(0)
-                .immediate_broadcast_into(scope, buf);
-            self.wait(request, timeout, &|| format!("broadcast of {n} elements"));
-        });
+        let root = self.comm.process_at_rank(0);
+        self.watchdog
+            .run(Collective::Broadcast(buf.len()), timeout, || {
+                root.broadcast_into(buf)
+            });
     }
 
-    /// Sums each send buffer across ranks into its receive buffer, all in flight at once.
+    /// Sums each send buffer across ranks into its receive buffer, one after the other.
     pub(crate) fn all_reduce_sum_many<B: Equivalence>(
         &self,
         pairs: &mut [(&[B], &mut [B])],
         timeout: Duration,
     ) {
         let _g = self.guard();
-        mpi::request::scope(|scope| {
-            let mut pending: Vec<_> = pairs
-                .iter_mut()
-                .map(|(send, recv)| {
-                    let n = send.len();
-                    let request = self.comm.immediate_all_reduce_into(
-                        scope,
-                        *send,
-                        &mut **recv,
-                        SystemOperation::sum(),
-                    );
-                    (n, request)
-                })
-                .collect();
-            // Waiting in order is fine: all are in flight; this only bounds each wait.
-            for (n, request) in pending.drain(..) {
-                self.wait(request, timeout, &|| format!("all-reduce of {n} elements"));
-            }
-        });
+        for (send, recv) in pairs.iter_mut() {
+            self.watchdog
+                .run(Collective::AllReduce(send.len()), timeout, || {
+                    self.comm
+                        .all_reduce_into(*send, &mut **recv, SystemOperation::sum())
+                });
+        }
     }
 
     pub(crate) fn all_gather<B: Equivalence>(&self, send: &[B], recv: &mut [B], timeout: Duration) {
         let _g = self.guard();
-        let n = send.len();
-        mpi::request::scope(|scope| {
-            let request = self.comm.immediate_all_gather_into(scope, send, recv);
-            self.wait(request, timeout, &|| format!("all-gather of {n} elements"));
-        });
+        self.watchdog
+            .run(Collective::AllGather(send.len()), timeout, || {
+                self.comm.all_gather_into(send, recv)
+            });
     }
+}
+
+/// The watchdog's way to end the job: MPI_Abort on the world.
+fn abort_world(code: i32) -> ! {
+    SimpleCommunicator::world().abort(code)
 }
 
 impl Drop for MpiWorld {
