@@ -57,7 +57,7 @@ pub fn world() -> Result<Communicator, DistError> {
 }
 
 /// `GRAFT_DIST_TIMEOUT` (seconds) if set and valid, else [`DEFAULT_TIMEOUT`].
-fn default_timeout() -> Duration {
+pub(crate) fn default_timeout() -> Duration {
     std::env::var("GRAFT_DIST_TIMEOUT")
         .ok()
         .and_then(|s| s.trim().parse::<f64>().ok())
@@ -251,6 +251,21 @@ impl Communicator {
             Backend::Single => pairs.iter_mut().for_each(|(s, r)| r.copy_from_slice(s)),
             #[cfg(feature = "mpi")]
             Backend::Mpi(w) => w.all_reduce_sum_many(pairs, self.timeout),
+        }
+    }
+
+    /// A shared-memory window for sums of up to `capacity` elements, when this build talks
+    /// to MPI, there are several ranks and all of them run on this machine. Collective.
+    #[cfg(feature = "mpi")]
+    pub(crate) fn shared_sum<T: Element>(
+        &self,
+        capacity: usize,
+    ) -> Option<crate::shared_sum::SharedSum<T>> {
+        match &self.backend {
+            Backend::Mpi(w) if self.size > 1 => {
+                crate::shared_sum::SharedSum::new(w, capacity, self.timeout)
+            }
+            _ => None,
         }
     }
 

@@ -30,6 +30,8 @@ mod error;
 mod mpi_backend;
 mod sampler;
 #[cfg(feature = "mpi")]
+mod shared_sum;
+#[cfg(feature = "mpi")]
 mod watchdog;
 
 pub use checkpoint::Checkpoint;

@@ -11,10 +11,12 @@ use std::time::Duration;
 use mpi::collective::SystemOperation;
 use mpi::datatype::Equivalence;
 use mpi::environment::{Threading, Universe};
+use mpi::ffi;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
 use crate::error::DistError;
+use crate::shared_sum::Watch;
 use crate::watchdog::{Collective, Watchdog};
 
 /// The MPI world of this process: MPI is finalized when the last handle drops.
@@ -25,6 +27,10 @@ pub(crate) struct MpiWorld {
     watchdog: Watchdog,
     universe: Option<Universe>,
     lock: Mutex<()>,
+    /// Shared-memory windows (with their machine's communicator) given back by their users,
+    /// freed at the end: freeing is collective, and a rank that leaves a training with an
+    /// error must not wait in it for ranks that are still training.
+    retired: Mutex<Vec<(ffi::MPI_Win, SimpleCommunicator)>>,
 }
 
 // SAFETY: the handles inside are plain MPI handles (MPI_COMM_WORLD), valid in every
@@ -68,6 +74,7 @@ impl MpiWorld {
             watchdog,
             universe: Some(universe),
             lock: Mutex::new(()),
+            retired: Mutex::new(Vec::new()),
         });
         *live = Some(Arc::downgrade(&world));
         Ok(world)
@@ -83,6 +90,25 @@ impl MpiWorld {
 
     fn guard(&self) -> MutexGuard<'_, ()> {
         self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` holding the world's lock, with the communicator and a way to run blocking
+    /// calls under the watchdog: for code that makes its own MPI calls (the shared window).
+    pub(crate) fn exclusive<R>(&self, f: impl FnOnce(&SimpleCommunicator, &Watch<'_>) -> R) -> R {
+        let _g = self.guard();
+        let watch = |what: Collective, timeout: Duration, call: &mut dyn FnMut()| {
+            self.watchdog.run(what, timeout, call)
+        };
+        f(&self.comm, &watch)
+    }
+
+    /// Takes a shared window whose epoch is over (`MPI_Win_unlock_all` done), to free it,
+    /// collectively, when MPI is finalized.
+    pub(crate) fn retire_window(&self, win: ffi::MPI_Win, node: SimpleCommunicator) {
+        self.retired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((win, node));
     }
 
     /// Ends the whole job: prints `message` and calls `MPI_Abort`.
@@ -142,6 +168,20 @@ impl Drop for MpiWorld {
         // would wait for them forever, so end the job instead.
         if std::thread::panicking() {
             self.abort(70, "panicked; aborting the job");
+        }
+        let retired = std::mem::take(self.retired.get_mut().unwrap_or_else(|p| p.into_inner()));
+        for (mut win, node) in retired {
+            // Every rank retired the same windows in the same order (each was made by a
+            // collective call every rank joined).
+            self.watchdog.run(
+                Collective::WindowFree,
+                crate::comm::default_timeout(),
+                || {
+                    // SAFETY: a window made by MPI_Win_allocate_shared, its epoch closed.
+                    unsafe { ffi::MPI_Win_free(&mut win) }
+                },
+            );
+            drop(node);
         }
         drop(self.universe.take());
     }

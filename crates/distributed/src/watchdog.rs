@@ -27,6 +27,9 @@ pub(crate) enum Collective {
     Broadcast(usize),
     AllReduce(usize),
     AllGather(usize),
+    SharedSum(usize),
+    WindowAllocate(usize),
+    WindowFree,
 }
 
 impl fmt::Display for Collective {
@@ -36,6 +39,11 @@ impl fmt::Display for Collective {
             Collective::Broadcast(n) => write!(f, "broadcast of {n} elements"),
             Collective::AllReduce(n) => write!(f, "all-reduce of {n} elements"),
             Collective::AllGather(n) => write!(f, "all-gather of {n} elements"),
+            Collective::SharedSum(n) => write!(f, "shared-memory sum of {n} elements"),
+            Collective::WindowAllocate(n) => {
+                write!(f, "allocation of a shared-memory window of {n} elements")
+            }
+            Collective::WindowFree => write!(f, "freeing of a shared-memory window"),
         }
     }
 }

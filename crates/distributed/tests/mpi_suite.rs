@@ -84,10 +84,14 @@ fn mpirun(np: usize, args: &[&str], limit: Duration) -> Run {
 }
 
 fn expect_pass(args: &[&str]) -> Run {
-    let run = mpirun(2, args, Duration::from_secs(120));
+    expect_pass_on(2, args)
+}
+
+fn expect_pass_on(ranks: usize, args: &[&str]) -> Run {
+    let run = mpirun(ranks, args, Duration::from_secs(120));
     assert!(
         run.code == Some(0) && run.stdout.contains(&format!("PASS {}", args[0])),
-        "mpirun -np 2 {args:?} failed (exit {:?})\nstdout:\n{}\nstderr:\n{}",
+        "mpirun -np {ranks} {args:?} failed (exit {:?})\nstdout:\n{}\nstderr:\n{}",
         run.code,
         run.stdout,
         run.stderr
@@ -105,12 +109,22 @@ fn two_ranks_of_16_equal_one_process_of_32_sgd_momentum() {
     expect_pass(&["equivalence", "sgd"]);
     // Small buckets: several all-reduces per step give the same result.
     expect_pass(&["equivalence", "sgd", "1024"]);
+    // The same through MPI_Allreduce, the path between machines.
+    expect_pass(&["equivalence", "sgd", "1024", "allreduce"]);
 }
 
 #[test]
 fn two_ranks_of_16_equal_one_process_of_32_adam() {
     expect_pass(&["equivalence", "adam"]);
     expect_pass(&["equivalence", "adam", "1024"]);
+    expect_pass(&["equivalence", "adam", "1024", "allreduce"]);
+}
+
+#[test]
+fn four_ranks_of_8_equal_one_process_of_32() {
+    // Four slices of the shared-memory sum, and the all-reduce path, with more than 2 ranks.
+    expect_pass_on(4, &["equivalence", "adam"]);
+    expect_pass_on(4, &["equivalence", "sgd", "1024", "allreduce"]);
 }
 
 #[test]

@@ -226,6 +226,8 @@ fn equivalence(comm: &Communicator, args: &[String]) -> Result<(), String> {
         Some(s) => s.parse().map_err(|_| format!("bad bucket size `{s}`"))?,
         None => graft_distributed::DEFAULT_BUCKET_BYTES,
     };
+    // "shared" (default) sums in the shared-memory window, "allreduce" through MPI_Allreduce.
+    let path = args.get(2).map(String::as_str).unwrap_or("shared");
     let (rank, size) = (comm.rank(), comm.size());
     let (x, y) = toy_data();
     let (global, steps) = (32usize, 20usize);
@@ -237,10 +239,21 @@ fn equivalence(comm: &Communicator, args: &[String]) -> Result<(), String> {
         &model,
         DdpConfig {
             bucket_bytes,
+            shared_memory: path == "shared",
             ..DdpConfig::default()
         },
     )
     .map_err(|e| e.to_string())?;
+    // All ranks of these tests run on one machine, so the window must be in use when asked.
+    check(
+        ddp.uses_shared_memory() == (path == "shared" && size > 1),
+        || {
+            format!(
+                "{path}: uses_shared_memory() is {}",
+                ddp.uses_shared_memory()
+            )
+        },
+    )?;
     let mut opt = optimizer(kind, &model)?;
     let reference = mlp(1000);
     let mut ref_opt = optimizer(kind, &reference)?;
@@ -284,7 +297,7 @@ fn equivalence(comm: &Communicator, args: &[String]) -> Result<(), String> {
     check(ddp.num_buckets() >= 1, || "no buckets".into())?;
     if comm.is_root() {
         println!(
-            "{kind}: {} buckets, worst relative difference {worst:.2e} after {steps} steps",
+            "{kind} ({path}): {} buckets, worst relative difference {worst:.2e} after {steps} steps",
             ddp.num_buckets()
         );
     }
@@ -362,7 +375,9 @@ fn fault(comm: &Communicator, args: &[String]) -> Result<(), String> {
 
 /// Times 200 all-reduces of `ELEMENTS` f32 (default: the seed model's gradient plus its
 /// flags): graft's `all_reduce_sum` (a copy of the buffer, then `MPI_Allreduce` under the
-/// watchdog), then a bare `MPI_Allreduce` between two fixed buffers.
+/// watchdog), then a bare `MPI_Allreduce` between two fixed buffers; then 200
+/// `DataParallel::average_gradients` of the seed model (784-128-10), packing and unpacking
+/// included, through the shared-memory window and through `MPI_Allreduce`.
 fn bench(comm: &Communicator, args: &[String]) -> Result<(), String> {
     use mpi::traits::*;
     let n: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(101_774);
@@ -390,7 +405,41 @@ fn bench(comm: &Communicator, args: &[String]) -> Result<(), String> {
         );
     }
     let bare = t.elapsed().as_secs_f64() / reps as f64;
+    let average = |shared_memory: bool| -> Result<f64, String> {
+        let mut rng = StdRng::seed_from_u64(0);
+        let model = Sequential::new()
+            .add(Linear::new(784, 128, &mut rng))
+            .add(Relu)
+            .add(Linear::new(128, 10, &mut rng));
+        let config = DdpConfig {
+            shared_memory,
+            ..DdpConfig::default()
+        };
+        let ddp = DataParallel::new(comm, &model, config).map_err(|e| e.to_string())?;
+        let x = Var::new(Tensor::from_vec(vec![0.5f32; 32 * 784], &[32, 784]));
+        let y = Tensor::from_vec(vec![3i64; 32], &[32]);
+        cross_entropy(&model.forward(&x), &y)
+            .backward()
+            .map_err(|e| e.to_string())?;
+        for _ in 0..20 {
+            ddp.average_gradients();
+        }
+        comm.barrier();
+        let t = std::time::Instant::now();
+        for _ in 0..reps {
+            ddp.average_gradients();
+        }
+        Ok(t.elapsed().as_secs_f64() / reps as f64)
+    };
+    let (window, allreduce) = (average(true)?, average(false)?);
     if comm.is_root() {
+        println!(
+            "average_gradients of the seed model on {} ranks: shared-memory window {:.3} ms, \
+             MPI_Allreduce {:.3} ms",
+            comm.size(),
+            window * 1e3,
+            allreduce * 1e3
+        );
         println!(
             "all-reduce of {n} f32 on {} ranks: all_reduce_sum {:.3} ms, bare MPI_Allreduce {:.3} ms",
             comm.size(),
