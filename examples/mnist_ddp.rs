@@ -166,9 +166,14 @@ fn run(cli: &Cli, comm: &Communicator) -> Result<(), Box<dyn std::error::Error>>
     if root {
         if shares[1] > 0.0 && train_seconds > 0.0 {
             println!(
-                "all-reduce: {:.3} ms/step, {:.1}% of the training time",
+                "all-reduce: {:.3} ms/step, {:.1}% of the training time ({})",
                 1e3 * shares[0] / shares[1],
-                100.0 * shares[0] / train_seconds
+                100.0 * shares[0] / train_seconds,
+                match (comm.size(), ddp.uses_shared_memory()) {
+                    (1, _) => "one rank: packing and unpacking only",
+                    (_, true) => "shared-memory window",
+                    (_, false) => "MPI_Allreduce",
+                }
             );
         }
         // Epoch time is the slowest rank's, so the speed line is the whole job's.
