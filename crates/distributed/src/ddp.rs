@@ -14,7 +14,8 @@ use crate::sampler::DistributedSampler;
 /// PyTorch's default bucket size: 25 MiB of gradients per all-reduce.
 pub const DEFAULT_BUCKET_BYTES: usize = 25 * 1024 * 1024;
 
-/// Settings of [`DataParallel`].
+/// Settings of [`DataParallel`]; every rank must use the same ones ([`DataParallel::new`]
+/// checks).
 #[derive(Clone, Debug)]
 pub struct DdpConfig {
     /// Bytes of gradients packed into one all-reduce (PyTorch's `bucket_cap_mb`). A
@@ -25,8 +26,12 @@ pub struct DdpConfig {
     pub broadcast_buffers: bool,
     /// When every rank runs on one machine, sum gradients in an MPI shared-memory window
     /// instead of `MPI_Allreduce` (faster there; see `shared_sum.rs`). Across machines
-    /// gradients always go through `MPI_Allreduce`. Must be the same on every rank.
+    /// gradients always go through `MPI_Allreduce`.
     pub shared_memory: bool,
+    /// Bytes of one half of each rank's shared-memory window (the window is two halves per
+    /// rank, in `/dev/shm`): a bucket up to this size is packed straight into it, a larger
+    /// one goes through it in pieces of this size. 1 MiB by default.
+    pub shared_window_bytes: usize,
 }
 
 impl Default for DdpConfig {
@@ -35,6 +40,7 @@ impl Default for DdpConfig {
             bucket_bytes: DEFAULT_BUCKET_BYTES,
             broadcast_buffers: true,
             shared_memory: true,
+            shared_window_bytes: 1 << 20,
         }
     }
 }
@@ -66,9 +72,10 @@ struct State<T> {
 /// identical; after each `backward`, [`average_gradients`](Self::average_gradients)
 /// replaces every gradient by its mean over ranks, so every rank's optimizer takes the
 /// same step. Gradients travel in buckets of [`DdpConfig::bucket_bytes`], filled in
-/// reverse parameter order as PyTorch does; each bucket is one blocking `MPI_Allreduce`
-/// (faster than `MPI_Iallreduce` here; see the crate's watchdog for how it stays
-/// hang-free).
+/// reverse parameter order as PyTorch does. When every rank runs on this machine a bucket is
+/// summed in an MPI shared-memory window ([`DdpConfig::shared_memory`]); otherwise it is one
+/// blocking `MPI_Allreduce` (faster than `MPI_Iallreduce` here; a watchdog thread keeps it
+/// from waiting forever).
 ///
 /// Clones share the buckets, the counters and the epoch: `fit` can own one while the
 /// caller keeps another to read [`communication_seconds`](Self::communication_seconds).
@@ -105,24 +112,32 @@ impl<T: Element> DataParallel<T> {
         let params: Vec<Var<T>> = named.iter().map(|(_, p)| p.clone()).collect();
         let buffers: Vec<Var<T>> = model.named_buffers().into_iter().map(|(_, b)| b).collect();
         // Every rank must hold the same layout, or the buckets would not line up.
-        let layout = layout_fingerprint(&named, &buffers);
+        let buckets = plan_buckets(&params, config.bucket_bytes);
+        // The buckets must line up and every rank must take the same path, or the sums
+        // would mix unrelated elements.
+        let mut layout = layout_fingerprint(&named, &buffers);
+        layout.extend(config_fingerprint(&config, &buckets));
         let all = comm.all_gather(&layout)?;
         let same = all.chunks(layout.len()).all(|c| c == layout.as_slice());
         comm.agree(same, || {
             format!(
-                "DataParallel::new: the model's parameters and buffers differ between ranks \
-                 (this rank: {} parameters, {} elements)",
+                "DataParallel::new: the model's parameters and buffers or the DdpConfig differ \
+                 between ranks (this rank: {} parameters, {} elements, {:?})",
                 params.len(),
-                params.iter().map(Var::numel).sum::<usize>()
+                params.iter().map(Var::numel).sum::<usize>(),
+                config
             )
         })?;
         for v in params.iter().chain(&buffers) {
             comm.broadcast_var(v)?;
         }
-        let buckets = plan_buckets(&params, config.bucket_bytes);
         #[cfg(feature = "mpi")]
         let shared = match config.shared_memory {
-            true => comm.shared_sum::<T>(buckets.iter().map(|b| b.len).max().unwrap_or(0)),
+            true => {
+                let largest = buckets.iter().map(|b| b.len).max().unwrap_or(0);
+                let fits = (config.shared_window_bytes / std::mem::size_of::<T>()).max(1);
+                comm.shared_sum::<T>(largest.min(fits))
+            }
             false => None,
         };
         Ok(DataParallel {
@@ -151,7 +166,7 @@ impl<T: Element> DataParallel<T> {
         &self.config
     }
 
-    /// Number of buckets (all-reduce calls per step).
+    /// Number of buckets (sums across ranks per step).
     pub fn num_buckets(&self) -> usize {
         self.lock().buckets.len()
     }
@@ -176,27 +191,47 @@ impl<T: Element> DataParallel<T> {
         let mut guard = self.lock();
         let state = &mut *guard;
         for bucket in state.buckets.iter_mut() {
-            let (ids, n) = (&bucket.params[..], bucket.len);
+            let Bucket {
+                params: ids,
+                len: n,
+                send,
+                recv,
+            } = bucket;
+            let n = *n;
             #[cfg(feature = "mpi")]
             if let Some(shared) = state.shared.as_mut() {
-                pack(&self.params, ids, shared.input(n));
-                shared.reduce();
+                if n <= shared.capacity() {
+                    shared.sum(n, |input| pack(&self.params, ids, input));
+                    unpack(&self.params, ids, n, |at, out| {
+                        shared.read_divided(at, out, ranks)
+                    });
+                    continue;
+                }
+                // Larger than the window: packed here, summed through it piece by piece.
+                sized(send, n);
+                sized(recv, n);
+                pack(&self.params, ids, send);
+                let piece = shared.capacity();
+                for start in (0..n).step_by(piece) {
+                    let end = (start + piece).min(n);
+                    shared.sum(end - start, |input| {
+                        input.copy_from_slice(&send[start..end])
+                    });
+                    shared.read_divided(0, &mut recv[start..end], ranks);
+                }
                 unpack(&self.params, ids, n, |at, out| {
-                    shared.read_divided(at, out, ranks)
+                    out.copy_from_slice(&recv[at..at + out.len()])
                 });
                 continue;
             }
-            if bucket.send.len() != n {
-                bucket.send = vec![T::default(); n];
-                bucket.recv = vec![T::default(); n];
-            }
-            pack(&self.params, ids, &mut bucket.send);
+            sized(send, n);
+            sized(recv, n);
+            pack(&self.params, ids, send);
             self.comm
-                .all_reduce_sum_into(&mut [(&bucket.send[..], &mut bucket.recv[..])]);
-            let sums = &bucket.recv;
+                .all_reduce_sum_into(&mut [(&send[..], &mut recv[..])]);
             unpack(&self.params, ids, n, |at, out| {
                 out.iter_mut()
-                    .zip(&sums[at..])
+                    .zip(&recv[at..])
                     .for_each(|(o, &s)| *o = s / ranks)
             });
         }
@@ -290,6 +325,23 @@ fn layout_fingerprint<T: Element>(named: &[(String, Var<T>)], buffers: &[Var<T>]
     out
 }
 
+/// The settings and bucket sizes, as numbers every rank can compare.
+fn config_fingerprint<T>(config: &DdpConfig, buckets: &[Bucket<T>]) -> Vec<f64> {
+    vec![
+        config.bucket_bytes as f64,
+        f64::from(u8::from(config.broadcast_buffers)),
+        f64::from(u8::from(config.shared_memory)),
+        config.shared_window_bytes as f64,
+        buckets.len() as f64,
+        // An order-sensitive digest of the bucket sizes keeps the length fixed.
+        buckets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (i + 1) as f64 * b.len as f64)
+            .sum(),
+    ]
+}
+
 /// Groups parameters into buckets of at most `bucket_bytes`, last parameter first (the
 /// order backward produces gradients in, PyTorch's choice).
 fn plan_buckets<T: Element>(params: &[Var<T>], bucket_bytes: usize) -> Vec<Bucket<T>> {
@@ -322,6 +374,13 @@ fn plan_buckets<T: Element>(params: &[Var<T>], bucket_bytes: usize) -> Vec<Bucke
             }
         })
         .collect()
+}
+
+/// Makes `buf` `len` elements long (kept between steps, so this allocates once).
+fn sized<T: Element>(buf: &mut Vec<T>, len: usize) {
+    if buf.len() != len {
+        *buf = vec![T::default(); len];
+    }
 }
 
 /// Writes the gradients of parameters `ids` one after another into `dst`, then a flag per

@@ -11,26 +11,24 @@ use std::time::Duration;
 use mpi::collective::SystemOperation;
 use mpi::datatype::Equivalence;
 use mpi::environment::{Threading, Universe};
-use mpi::ffi;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
 use crate::error::DistError;
-use crate::shared_sum::Watch;
+use crate::shared_sum::{RetiredWindows, Watch};
 use crate::watchdog::{Collective, Watchdog};
 
 /// The MPI world of this process: MPI is finalized when the last handle drops.
 pub(crate) struct MpiWorld {
-    // Declared before `universe`: fields drop in order, and the communicator must go
-    // before MPI_Finalize.
     comm: SimpleCommunicator,
     watchdog: Watchdog,
+    /// Taken (and so finalized) by `drop`, under the watchdog.
     universe: Option<Universe>,
     lock: Mutex<()>,
-    /// Shared-memory windows (with their machine's communicator) given back by their users,
-    /// freed at the end: freeing is collective, and a rank that leaves a training with an
-    /// error must not wait in it for ranks that are still training.
-    retired: Mutex<Vec<(ffi::MPI_Win, SimpleCommunicator)>>,
+    /// Shared-memory windows given back by their users, freed when every rank has given
+    /// them back (freeing is collective, and a rank that leaves a training with an error
+    /// must not wait in it for ranks that are still training).
+    windows: Mutex<RetiredWindows>,
 }
 
 // SAFETY: the handles inside are plain MPI handles (MPI_COMM_WORLD), valid in every
@@ -74,7 +72,7 @@ impl MpiWorld {
             watchdog,
             universe: Some(universe),
             lock: Mutex::new(()),
-            retired: Mutex::new(Vec::new()),
+            windows: Mutex::new(RetiredWindows::default()),
         });
         *live = Some(Arc::downgrade(&world));
         Ok(world)
@@ -102,13 +100,9 @@ impl MpiWorld {
         f(&self.comm, &watch)
     }
 
-    /// Takes a shared window whose epoch is over (`MPI_Win_unlock_all` done), to free it,
-    /// collectively, when MPI is finalized.
-    pub(crate) fn retire_window(&self, win: ffi::MPI_Win, node: SimpleCommunicator) {
-        self.retired
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((win, node));
+    /// The shared-memory windows made and retired in this world.
+    pub(crate) fn windows(&self) -> MutexGuard<'_, RetiredWindows> {
+        self.windows.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Ends the whole job: prints `message` and calls `MPI_Abort`.
@@ -169,20 +163,14 @@ impl Drop for MpiWorld {
         if std::thread::panicking() {
             self.abort(70, "panicked; aborting the job");
         }
-        let retired = std::mem::take(self.retired.get_mut().unwrap_or_else(|p| p.into_inner()));
-        for (mut win, node) in retired {
-            // Every rank retired the same windows in the same order (each was made by a
-            // collective call every rank joined).
-            self.watchdog.run(
-                Collective::WindowFree,
-                crate::comm::default_timeout(),
-                || {
-                    // SAFETY: a window made by MPI_Win_allocate_shared, its epoch closed.
-                    unsafe { ffi::MPI_Win_free(&mut win) }
-                },
-            );
-            drop(node);
-        }
-        drop(self.universe.take());
+        // Every window is retired by now (each holds a handle to this world).
+        let timeout = crate::comm::default_timeout();
+        let universe = self.universe.take();
+        self.exclusive(|_, watch| {
+            self.windows().free_all(watch);
+            // MPI_Finalize waits for every rank: watched too.
+            let mut universe = universe;
+            watch(Collective::Finalize, timeout, &mut || drop(universe.take()));
+        });
     }
 }

@@ -15,14 +15,18 @@
 //! machine's ranks, the pattern MPI-3's unified memory model gives for processes that share
 //! memory. Segments are double-buffered, so one call needs two barriers, not three: call
 //! `k + 2` writes where call `k` was read, and every rank has read call `k`'s sums before it
-//! enters call `k + 1`'s first barrier. The window is freed when MPI is finalized (see
-//! `Drop`).
+//! enters call `k + 1`'s first barrier.
+//!
+//! Freeing a window is collective, so a dropped window is only retired: retired windows are
+//! freed when every rank has retired them (checked when the next window is made) or when MPI
+//! is finalized, never while another rank may still be summing.
 
 use std::os::raw::{c_int, c_void};
 use std::ptr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mpi::collective::SystemOperation;
 use mpi::ffi;
 use mpi::raw::AsRaw;
 use mpi::topology::SimpleCommunicator;
@@ -32,53 +36,61 @@ use crate::comm::Element;
 use crate::mpi_backend::MpiWorld;
 use crate::watchdog::Collective;
 
-/// Each rank's slice of a sum is a multiple of this many elements (a cache line of f32).
+/// The window's halves are rounded up to a multiple of this many elements, and each rank's
+/// slice of a sum is one too, so slices start on the same alignment as the segment.
 const SLICE_ALIGN: usize = 16;
+
+/// Runs a blocking MPI call under the world's watchdog.
+pub(crate) type Watch<'a> = dyn Fn(Collective, Duration, &mut dyn FnMut()) + 'a;
 
 /// A window of two halves of `capacity` elements per rank, on a world whose ranks all share
 /// this machine.
 pub(crate) struct SharedSum<T> {
     world: Arc<MpiWorld>,
     timeout: Duration,
-    node: SimpleCommunicator,
+    /// The window's number among the windows this world made (the same on every rank).
+    serial: u64,
+    node: Option<SimpleCommunicator>,
     win: ffi::MPI_Win,
     /// Every rank's segment as mapped into this process, in rank order.
     segments: Vec<*mut T>,
+    rank: usize,
     capacity: usize,
-    /// The half the current call uses (its offset: `half * capacity`).
+    /// The half the last sum used (its offset: `half * capacity`), and its length.
     half: usize,
-    /// The length of the current call's sum.
     len: usize,
 }
 
-// SAFETY: the pointers address the window's memory, which lives until `drop` frees it;
-// every access goes through `&mut self` (writes) or `&self` after the barriers of `reduce`
-// (reads), and the MPI calls are serialized by the world's lock.
+// SAFETY: the pointers address the window's memory, which lives until the window is freed
+// (never before `self` drops); writes go through `&mut self`, reads through `&self` after
+// the barriers of `sum`, and the MPI calls are serialized by the world's lock.
 unsafe impl<T: Send> Send for SharedSum<T> {}
 
 impl<T: Element> SharedSum<T> {
-    /// The window, or `None` when the world's ranks are not all on this machine (the caller
-    /// then keeps to `MPI_Allreduce`). Collective: every rank calls it with the same
-    /// `capacity`; whether the ranks share one machine is the same answer on every rank.
+    /// A window whose halves hold `capacity` elements (rounded up to [`SLICE_ALIGN`]), or
+    /// `None` when the world's ranks are not all on this machine (the caller then keeps to
+    /// `MPI_Allreduce`). Collective: every rank calls it with the same `capacity`; whether
+    /// the ranks share one machine is the same answer on every rank.
     pub(crate) fn new(world: &Arc<MpiWorld>, capacity: usize, timeout: Duration) -> Option<Self> {
+        let capacity = capacity.div_ceil(SLICE_ALIGN) * SLICE_ALIGN;
         world.exclusive(|comm, watch| {
-            let node = comm.split_shared(comm.rank());
+            world.windows().free_everywhere(comm, watch, timeout);
+            let mut node = None;
+            watch(Collective::WindowSetup, timeout, &mut || {
+                node = Some(comm.split_shared(comm.rank()));
+            });
+            let node = node?;
             if node.size() != comm.size() || capacity == 0 {
                 return None;
             }
-            let Some(win) = allocate::<T>(&node, 2 * capacity, watch, timeout) else {
-                // Every rank of the node gets the same failure from this collective call
-                // (and Open MPI's default error handler aborts before we get here).
-                world.abort(
-                    4,
-                    "MPI_Win_allocate_shared failed for DataParallel's gradient window",
-                );
-            };
+            let win = allocate::<T>(&node, 2 * capacity, watch, timeout)?;
             let segments = (0..node.size()).map(|q| segment::<T>(win, q)).collect();
             Some(SharedSum {
                 world: Arc::clone(world),
                 timeout,
-                node,
+                serial: world.windows().next_serial(),
+                rank: node.rank() as usize,
+                node: Some(node),
                 win,
                 segments,
                 capacity,
@@ -88,33 +100,39 @@ impl<T: Element> SharedSum<T> {
         })
     }
 
-    /// Starts a sum of `len` elements: this rank's addends go into the returned slice.
-    pub(crate) fn input(&mut self, len: usize) -> &mut [T] {
+    /// The most elements one [`sum`](Self::sum) takes.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Sums `len` elements across ranks (collective): `fill` writes this rank's addends.
+    /// Read the sums with [`read_divided`](Self::read_divided).
+    pub(crate) fn sum(&mut self, len: usize, fill: impl FnOnce(&mut [T])) {
         assert!(
             len <= self.capacity,
             "SharedSum: {len} elements exceed the window"
         );
-        self.half = 1 - self.half;
-        self.len = len;
-        let me = self.node.rank() as usize;
+        let half = 1 - self.half;
         // SAFETY: this rank's segment holds 2 × capacity elements; until the first barrier
-        // of `reduce`, only this rank touches this half of it (see the module docs).
-        unsafe { std::slice::from_raw_parts_mut(self.segments[me].add(self.offset()), len) }
-    }
-
-    /// Sums every rank's input element by element (collective).
-    pub(crate) fn reduce(&mut self) {
+        // below, only this rank touches this half of it (see the module docs).
+        fill(unsafe {
+            std::slice::from_raw_parts_mut(self.segments[self.rank].add(half * self.capacity), len)
+        });
+        // Switched only once the input is written: a `fill` that panics leaves this rank on
+        // the half its peers are on.
+        self.half = half;
+        self.len = len;
         let world = Arc::clone(&self.world);
         world.exclusive(|_, watch| {
             self.sync(watch);
-            let me = self.node.rank() as usize;
-            let mine = self.slice(me);
+            let mine = self.slice(self.rank);
             let at = self.offset() + mine.start;
             // SAFETY: between the two barriers, elements `mine` of every segment's current
             // half are read by this rank only, and written (in its own segment) by it only.
             unsafe {
-                let out = std::slice::from_raw_parts_mut(self.segments[me].add(at), mine.len());
-                for q in (0..self.segments.len()).filter(|&q| q != me) {
+                let out =
+                    std::slice::from_raw_parts_mut(self.segments[self.rank].add(at), mine.len());
+                for q in (0..self.segments.len()).filter(|&q| q != self.rank) {
                     let addends = std::slice::from_raw_parts(self.segments[q].add(at), mine.len());
                     out.iter_mut().zip(addends).for_each(|(o, &x)| *o += x);
                 }
@@ -124,7 +142,7 @@ impl<T: Element> SharedSum<T> {
     }
 
     /// Writes `sum / divisor` for elements `start..start + out.len()` of the last
-    /// [`reduce`](Self::reduce) into `out`.
+    /// [`sum`](Self::sum) into `out`.
     pub(crate) fn read_divided(&self, start: usize, out: &mut [T], divisor: T) {
         let end = start + out.len();
         assert!(end <= self.len, "SharedSum: read past the sum");
@@ -134,8 +152,8 @@ impl<T: Element> SharedSum<T> {
             if lo >= hi {
                 continue;
             }
-            // SAFETY: after `reduce`'s second barrier, slice `q` of segment `q` holds the
-            // sums and no rank writes this half until the next call's first barrier.
+            // SAFETY: after `sum`'s second barrier, slice `q` of segment `q` holds the sums
+            // and no rank writes this half until the next sum's first barrier.
             let sums = unsafe {
                 std::slice::from_raw_parts(self.segments[q].add(self.offset() + lo), hi - lo)
             };
@@ -150,17 +168,22 @@ impl<T: Element> SharedSum<T> {
         self.half * self.capacity
     }
 
-    /// The elements rank `q` sums: equal slices, aligned, the last one shorter.
+    /// The elements rank `q` sums: equal aligned slices, the last ones shorter or empty.
     fn slice(&self, q: usize) -> std::ops::Range<usize> {
         let per = self.len.div_ceil(self.segments.len()).div_ceil(SLICE_ALIGN) * SLICE_ALIGN;
         (q * per).min(self.len)..((q + 1) * per).min(self.len)
     }
 
     fn sync(&self, watch: &Watch<'_>) {
+        let node = self
+            .node
+            .as_ref()
+            .expect("the node communicator lives until drop");
         // SAFETY: the window is live and in its lock_all epoch for the life of `self`.
         unsafe { ffi::MPI_Win_sync(self.win) };
-        let what = Collective::SharedSum(self.len);
-        watch(what, self.timeout, &mut || self.node.barrier());
+        watch(Collective::SharedSum(self.len), self.timeout, &mut || {
+            node.barrier()
+        });
         unsafe { ffi::MPI_Win_sync(self.win) };
     }
 }
@@ -170,20 +193,95 @@ impl<T> Drop for SharedSum<T> {
         let world = Arc::clone(&self.world);
         world.exclusive(|_, _| {
             // SAFETY: the window is live and in its lock_all epoch; closing the epoch is a
-            // local call. Freeing it is collective, so it waits for the end of MPI: a rank
-            // dropping its DataParallel on an error must not wait for ranks still training.
+            // local call (freeing the window is the collective part, left to the registry).
             unsafe { ffi::MPI_Win_unlock_all(self.win) };
         });
-        let node = std::mem::replace(&mut self.node, SimpleCommunicator::self_comm());
-        world.retire_window(self.win, node);
+        if let Some(node) = self.node.take() {
+            world.windows().retire(Retired {
+                serial: self.serial,
+                win: self.win,
+                node,
+                timeout: self.timeout,
+            });
+        }
     }
 }
 
-/// Runs a blocking MPI call under the world's watchdog.
-pub(crate) type Watch<'a> = dyn Fn(Collective, Duration, &mut dyn FnMut()) + 'a;
+/// A window whose user is gone, waiting to be freed.
+pub(crate) struct Retired {
+    serial: u64,
+    win: ffi::MPI_Win,
+    node: SimpleCommunicator,
+    timeout: Duration,
+}
+
+/// The world's count of windows made and the windows retired, freed in the order they were
+/// made (every rank made them in that order, each by a collective call).
+#[derive(Default)]
+pub(crate) struct RetiredWindows {
+    made: u64,
+    retired: Vec<Retired>,
+}
+
+// SAFETY: MPI handles, used only under the world's lock (see `MpiWorld`).
+unsafe impl Send for RetiredWindows {}
+
+impl RetiredWindows {
+    fn next_serial(&mut self) -> u64 {
+        self.made += 1;
+        self.made - 1
+    }
+
+    fn retire(&mut self, window: Retired) {
+        self.retired.push(window);
+    }
+
+    /// Frees the windows that every rank has retired. Collective over `comm`; the caller
+    /// holds the world's lock.
+    pub(crate) fn free_everywhere(
+        &mut self,
+        comm: &SimpleCommunicator,
+        watch: &Watch<'_>,
+        timeout: Duration,
+    ) {
+        if self.made == 0 {
+            return;
+        }
+        let mut mine = vec![0u8; self.made as usize];
+        for r in &self.retired {
+            mine[r.serial as usize] = 1;
+        }
+        let mut everywhere = vec![0u8; mine.len()];
+        watch(Collective::AllReduce(mine.len()), timeout, &mut || {
+            comm.all_reduce_into(&mine[..], &mut everywhere[..], SystemOperation::min())
+        });
+        let (free, keep) = std::mem::take(&mut self.retired)
+            .into_iter()
+            .partition(|r| everywhere[r.serial as usize] == 1);
+        self.retired = keep;
+        free_in_order(free, watch);
+    }
+
+    /// Frees every retired window (at MPI finalize, when every window is retired).
+    pub(crate) fn free_all(&mut self, watch: &Watch<'_>) {
+        free_in_order(std::mem::take(&mut self.retired), watch);
+    }
+}
+
+fn free_in_order(mut windows: Vec<Retired>, watch: &Watch<'_>) {
+    windows.sort_by_key(|r| r.serial);
+    for mut r in windows {
+        watch(Collective::WindowFree, r.timeout, &mut || {
+            // SAFETY: a window made by MPI_Win_allocate_shared whose epoch is closed; every
+            // rank frees the same windows in the same order.
+            unsafe { ffi::MPI_Win_free(&mut r.win) };
+        });
+        drop(r.node);
+    }
+}
 
 /// `MPI_Win_allocate_shared` of `elements` per rank, in one passive-target epoch
-/// (`MPI_Win_lock_all`) for the window's life; `None` if MPI refuses.
+/// (`MPI_Win_lock_all`) for the window's life.
 fn allocate<T>(
     node: &SimpleCommunicator,
     elements: usize,
@@ -195,10 +293,10 @@ fn allocate<T>(
     let mut base: *mut T = ptr::null_mut();
     // SAFETY: a zeroed handle is only an out-parameter here.
     let mut win: ffi::MPI_Win = unsafe { std::mem::zeroed() };
-    let mut rc = 0;
-    watch(Collective::WindowAllocate(elements), timeout, &mut || {
-        // SAFETY: MPI-3 calls on a valid communicator; the out-pointers point at locals.
-        rc = unsafe {
+    watch(Collective::WindowSetup, timeout, &mut || {
+        // SAFETY: MPI-3 calls on a valid communicator; the out-pointers point at locals. A
+        // failure aborts the job (MPI's default error handler), on every rank of the node.
+        unsafe {
             ffi::MPI_Win_allocate_shared(
                 bytes,
                 elem as c_int,
@@ -206,14 +304,10 @@ fn allocate<T>(
                 node.as_raw(),
                 (&mut base as *mut *mut T).cast::<c_void>(),
                 &mut win,
-            )
-        };
+            );
+            ffi::MPI_Win_lock_all(ffi::MPI_MODE_NOCHECK as c_int, win);
+        }
     });
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: `win` was just created.
-    unsafe { ffi::MPI_Win_lock_all(ffi::MPI_MODE_NOCHECK as c_int, win) };
     Some(win)
 }
 

@@ -28,8 +28,9 @@ pub(crate) enum Collective {
     AllReduce(usize),
     AllGather(usize),
     SharedSum(usize),
-    WindowAllocate(usize),
+    WindowSetup,
     WindowFree,
+    Finalize,
 }
 
 impl fmt::Display for Collective {
@@ -40,10 +41,9 @@ impl fmt::Display for Collective {
             Collective::AllReduce(n) => write!(f, "all-reduce of {n} elements"),
             Collective::AllGather(n) => write!(f, "all-gather of {n} elements"),
             Collective::SharedSum(n) => write!(f, "shared-memory sum of {n} elements"),
-            Collective::WindowAllocate(n) => {
-                write!(f, "allocation of a shared-memory window of {n} elements")
-            }
-            Collective::WindowFree => write!(f, "freeing of a shared-memory window"),
+            Collective::WindowSetup => write!(f, "setting up a shared-memory window"),
+            Collective::WindowFree => write!(f, "freeing a shared-memory window"),
+            Collective::Finalize => write!(f, "MPI_Finalize"),
         }
     }
 }
@@ -96,9 +96,17 @@ impl Watchdog {
             timeout,
             deadline: Instant::now() + timeout,
         });
-        let result = call();
-        *self.shared.armed() = None;
-        result
+        // Disarmed on the way out, also when `call` panics.
+        let _disarm = Disarm(&self.shared);
+        call()
+    }
+}
+
+struct Disarm<'a>(&'a Shared);
+
+impl Drop for Disarm<'_> {
+    fn drop(&mut self) {
+        *self.0.armed() = None;
     }
 }
 

@@ -109,8 +109,10 @@ fn two_ranks_of_16_equal_one_process_of_32_sgd_momentum() {
     expect_pass(&["equivalence", "sgd"]);
     // Small buckets: several all-reduces per step give the same result.
     expect_pass(&["equivalence", "sgd", "1024"]);
-    // The same through MPI_Allreduce, the path between machines.
+    // The same through MPI_Allreduce, the path between machines, and through a window
+    // smaller than every bucket.
     expect_pass(&["equivalence", "sgd", "1024", "allreduce"]);
+    expect_pass(&["equivalence", "sgd", "1024", "chunked"]);
 }
 
 #[test]
@@ -118,12 +120,14 @@ fn two_ranks_of_16_equal_one_process_of_32_adam() {
     expect_pass(&["equivalence", "adam"]);
     expect_pass(&["equivalence", "adam", "1024"]);
     expect_pass(&["equivalence", "adam", "1024", "allreduce"]);
+    expect_pass(&["equivalence", "adam", "1024", "chunked"]);
 }
 
 #[test]
 fn four_ranks_of_8_equal_one_process_of_32() {
     // Four slices of the shared-memory sum, and the all-reduce path, with more than 2 ranks.
     expect_pass_on(4, &["equivalence", "adam"]);
+    expect_pass_on(4, &["equivalence", "adam", "1024", "chunked"]);
     expect_pass_on(4, &["equivalence", "sgd", "1024", "allreduce"]);
 }
 
@@ -170,6 +174,13 @@ fn expect_fault(how: &str, message: &str) {
 #[test]
 fn a_rank_returning_an_error_ends_the_job() {
     expect_fault("error", "injected error at step 3");
+}
+
+#[test]
+fn a_rank_finalizing_while_the_other_trains_ends_the_job() {
+    // The failing rank returns its error and finalizes MPI (freeing the shared window is
+    // collective) while the other waits in a gradient sum: both watchdogs end the job.
+    expect_fault("return", "injected error at step 3");
 }
 
 #[test]

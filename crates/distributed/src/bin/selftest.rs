@@ -43,6 +43,12 @@ fn main() {
                 println!("PASS {mode}");
             }
         }
+        Err(e) if mode == "fault" && args.get(1).is_some_and(|how| how == "return") => {
+            // A program that returns its error from main: MPI is finalized on the way out.
+            eprintln!("FAIL {mode}: {e}");
+            drop(comm);
+            std::process::exit(1);
+        }
         Err(e) => comm.abort(1, &format!("FAIL {mode}: {e}")),
     }
 }
@@ -226,27 +232,28 @@ fn equivalence(comm: &Communicator, args: &[String]) -> Result<(), String> {
         Some(s) => s.parse().map_err(|_| format!("bad bucket size `{s}`"))?,
         None => graft_distributed::DEFAULT_BUCKET_BYTES,
     };
-    // "shared" (default) sums in the shared-memory window, "allreduce" through MPI_Allreduce.
+    // "shared" (default) sums in the shared-memory window, "chunked" through a window of 256
+    // bytes (every bucket in pieces), "allreduce" through MPI_Allreduce.
     let path = args.get(2).map(String::as_str).unwrap_or("shared");
+    let config = DdpConfig {
+        bucket_bytes,
+        shared_memory: path != "allreduce",
+        shared_window_bytes: if path == "chunked" { 256 } else { 1 << 20 },
+        ..DdpConfig::default()
+    };
+    // A first DataParallel, dropped at once: its window must be freed when the next one is
+    // made, without upsetting it.
+    drop(DataParallel::new(comm, &mlp(1), config.clone()).map_err(|e| e.to_string())?);
     let (rank, size) = (comm.rank(), comm.size());
     let (x, y) = toy_data();
     let (global, steps) = (32usize, 20usize);
     let per_rank = global / size;
     // Each rank starts from its own initialization: DataParallel must make them rank 0's.
     let model = mlp(1000 + rank as u64);
-    let ddp = DataParallel::new(
-        comm,
-        &model,
-        DdpConfig {
-            bucket_bytes,
-            shared_memory: path == "shared",
-            ..DdpConfig::default()
-        },
-    )
-    .map_err(|e| e.to_string())?;
+    let ddp = DataParallel::new(comm, &model, config).map_err(|e| e.to_string())?;
     // All ranks of these tests run on one machine, so the window must be in use when asked.
     check(
-        ddp.uses_shared_memory() == (path == "shared" && size > 1),
+        ddp.uses_shared_memory() == (path != "allreduce" && size > 1),
         || {
             format!(
                 "{path}: uses_shared_memory() is {}",
@@ -335,7 +342,9 @@ fn sampler(comm: &Communicator) -> Result<(), String> {
 }
 
 /// Trains a few steps; rank 0 saves a checkpoint after step 2; at step 3 the last rank
-/// fails: returns an error (`error`), exits without a word (`exit`) or hangs (`hang`).
+/// fails: returns an error (`error`, which `main` turns into an abort; `return`, after which
+/// `main` prints it and ends the process normally, finalizing MPI while the other rank is
+/// still training), exits without a word (`exit`) or hangs (`hang`).
 fn fault(comm: &Communicator, args: &[String]) -> Result<(), String> {
     let how = args.first().map(String::as_str).unwrap_or("error");
     let path = args.get(1).ok_or("fault needs a checkpoint path")?;
@@ -347,7 +356,7 @@ fn fault(comm: &Communicator, args: &[String]) -> Result<(), String> {
     for step in 1..=10 {
         if step == 3 && comm.rank() + 1 == comm.size() {
             match how {
-                "error" => return Err("injected error at step 3".into()),
+                "error" | "return" => return Err("injected error at step 3".into()),
                 "exit" => std::process::exit(9),
                 "hang" => std::thread::sleep(Duration::from_secs(3600)),
                 other => return Err(format!("unknown fault `{other}`")),
