@@ -132,6 +132,11 @@ fn four_ranks_of_8_equal_one_process_of_32() {
 }
 
 #[test]
+fn ranks_with_different_configs_all_get_an_error() {
+    expect_pass(&["mismatch"]);
+}
+
+#[test]
 fn sampler_shards_agree_across_ranks() {
     expect_pass(&["sampler"]);
 }

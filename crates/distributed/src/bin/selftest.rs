@@ -32,6 +32,7 @@ fn main() {
         "collectives" => collectives(&comm),
         "equivalence" => equivalence(&comm, &args[1..]),
         "sampler" => sampler(&comm),
+        "mismatch" => mismatch(&comm),
         "fault" => fault(&comm, &args[1..]),
         "bench" => bench(&comm, &args[1..]),
         other => Err(format!("unknown mode `{other}`")),
@@ -309,6 +310,20 @@ fn equivalence(comm: &Communicator, args: &[String]) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// Ranks asking for different bucket sizes get an error from `DataParallel::new`, every one
+/// of them, instead of sums that would mix unrelated elements.
+fn mismatch(comm: &Communicator) -> Result<(), String> {
+    let config = DdpConfig {
+        bucket_bytes: if comm.is_root() { 1 << 20 } else { 64 },
+        ..DdpConfig::default()
+    };
+    match DataParallel::new(comm, &mlp(1), config) {
+        Err(e) if e.to_string().contains("differ between ranks") => Ok(()),
+        Err(e) => Err(format!("unexpected error: {e}")),
+        Ok(_) => Err("different bucket sizes were accepted".into()),
+    }
 }
 
 fn sampler(comm: &Communicator) -> Result<(), String> {
