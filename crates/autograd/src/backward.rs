@@ -135,14 +135,15 @@ fn run<T: Float>(
     }
     with_grad_mode(create_graph, || -> Result<()> {
         for &var in &order {
-            let Some(g) = (if keep.contains(&var.key()) {
+            let kept = !keep.is_empty() && keep.contains(&var.key());
+            let Some(g) = (if kept {
                 grads.get(&var.key()).cloned()
             } else {
                 grads.remove(&var.key())
             }) else {
                 continue;
             };
-            if partial && keep.contains(&var.key()) {
+            if partial && kept {
                 continue;
             }
             let Some(node) = var.node() else {
@@ -178,8 +179,9 @@ fn run<T: Float>(
                 }
                 // A rule's gradient may be broadcast (the engine sums it back down), but
                 // anything else is a bug in that rule: say which, rather than panic.
-                if graft_tensor::broadcast_shapes(input.shape(), grad.shape()).as_deref()
-                    != Some(grad.shape())
+                if grad.shape() != input.shape()
+                    && graft_tensor::broadcast_shapes(input.shape(), grad.shape()).as_deref()
+                        != Some(grad.shape())
                 {
                     return Err(TensorError::shape_mismatch(
                         node.op.name(),
@@ -271,7 +273,7 @@ impl<T: Float> Var<T> {
         }
         run(
             std::slice::from_ref(self),
-            vec![Var::new(grad_output.clone())],
+            vec![Var::computed(grad_output.clone())],
             false,
             Sink::LeafGrads,
         )?;
@@ -335,7 +337,7 @@ pub fn grad<T: Float>(
                 ))
             }
         };
-        seeds.push(Var::new(seed));
+        seeds.push(Var::computed(seed));
     }
     let roots: Vec<Var<T>> = outputs.iter().map(|v| (*v).clone()).collect();
     run(&roots, seeds, create_graph, Sink::Capture(inputs))

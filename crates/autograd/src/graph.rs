@@ -120,12 +120,18 @@ pub(crate) fn check_forward_anomalies() -> bool {
 }
 
 impl<T: Float> Node<T> {
-    pub(crate) fn new(op: Box<dyn Op<T>>, inputs: SmallVec<[Var<T>; 2]>) -> Self {
+    pub(crate) fn new(op: Box<dyn Op<T>>, inputs: &[&Var<T>]) -> Self {
         LIVE_NODES.fetch_add(1, Ordering::Relaxed);
-        let versions = inputs.iter().map(Var::version).collect();
+        // One pass with plain pushes: `collect` into a SmallVec costs more than the copies.
+        let mut held = SmallVec::with_capacity(inputs.len());
+        let mut versions = SmallVec::with_capacity(inputs.len());
+        for &v in inputs {
+            held.push(v.clone());
+            versions.push(v.version());
+        }
         Node {
             op,
-            inputs,
+            inputs: held,
             versions,
         }
     }

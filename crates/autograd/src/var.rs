@@ -1,12 +1,13 @@
 //! `Var`: a tensor value plus, when computed from tracked inputs, the node that made it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use graft_tensor::{or_panic, Float, Result, Shape, Tensor, TensorError};
+use graft_tensor::{or_panic, Float, Result, Tensor, TensorError};
 use smallvec::SmallVec;
 
 use crate::graph::{check_finite, is_grad_enabled, Node, Op};
+use crate::value::ValueCell;
 
 /// A differentiable value: a tensor and, for computed values, the op and inputs that made
 /// it. Cheap to clone (an `Arc`), `Send + Sync`.
@@ -22,8 +23,7 @@ use crate::graph::{check_finite, is_grad_enabled, Node, Op};
 pub struct Var<T: Float = f32>(pub(crate) Arc<VarInner<T>>);
 
 pub(crate) struct VarInner<T: Float> {
-    value: RwLock<Tensor<T>>,
-    shape: Shape,
+    pub(crate) value: ValueCell<T>,
     grad: Mutex<Option<Tensor<T>>>,
     requires_grad: AtomicBool,
     version: AtomicU64,
@@ -38,10 +38,9 @@ impl<T: Float> Clone for Var<T> {
 }
 
 impl<T: Float> Var<T> {
-    fn from_parts(value: Tensor<T>, requires_grad: bool, node: Option<Node<T>>) -> Self {
+    fn from_parts(value: ValueCell<T>, requires_grad: bool, node: Option<Node<T>>) -> Self {
         Var(Arc::new(VarInner {
-            shape: value.shape().into(),
-            value: RwLock::new(value),
+            value,
             grad: Mutex::new(None),
             requires_grad: AtomicBool::new(requires_grad),
             version: AtomicU64::new(0),
@@ -51,19 +50,36 @@ impl<T: Float> Var<T> {
     }
 
     /// A constant: no gradient flows into it.
+    ///
+    /// Its value is read without a lock. Replacing it ([`Var::set_value`],
+    /// [`Var::update_value`]) works, but keeps the first value alive beside the current one
+    /// (harmless for a buffer such as a running statistic); tracked leaves, which optimizers
+    /// update every step, are made with [`Var::parameter`] or [`Var::requires_grad`] and
+    /// keep one copy.
     pub fn new(value: Tensor<T>) -> Self {
-        Self::from_parts(value, false, None)
+        Self::from_parts(ValueCell::fixed(value), false, None)
+    }
+
+    /// A constant made inside graft (an untracked op's result, a mask in a gradient rule).
+    pub(crate) fn computed(value: Tensor<T>) -> Self {
+        Self::new(value)
     }
 
     /// A tracked leaf (a parameter): `backward` accumulates its gradient in [`Var::grad`].
     pub fn parameter(value: Tensor<T>) -> Self {
-        Self::from_parts(value, true, None)
+        Self::from_parts(ValueCell::locked(value), true, None)
     }
 
     /// Marks a leaf as tracked (PyTorch's `requires_grad_()`), returning it.
-    pub fn requires_grad(self) -> Self {
+    pub fn requires_grad(mut self) -> Self {
         if self.0.node.is_none() {
             self.0.requires_grad.store(true, Ordering::Relaxed);
+            // A tracked leaf is what optimizers update in place: keep its value behind the
+            // lock, as `parameter` does, so that updates never leave the first value behind.
+            // (Only when unshared: other clones may be reading the cell.)
+            if let Some(inner) = Arc::get_mut(&mut self.0) {
+                inner.value.make_locked();
+            }
         }
         self
     }
@@ -91,26 +107,22 @@ impl<T: Float> Var<T> {
 
     /// The value (a cheap clone sharing storage).
     pub fn value(&self) -> Tensor<T> {
-        self.0
-            .value
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.0.value.get()
     }
 
     /// The value's shape.
     pub fn shape(&self) -> &[usize] {
-        &self.0.shape
+        self.0.value.shape()
     }
 
     /// Number of dimensions.
     pub fn ndim(&self) -> usize {
-        self.0.shape.len()
+        self.shape().len()
     }
 
     /// Number of elements.
     pub fn numel(&self) -> usize {
-        self.0.shape.iter().product()
+        self.shape().iter().product()
     }
 
     /// The single value of a one-element Var.
@@ -157,8 +169,7 @@ impl<T: Float> Var<T> {
     /// version so that a backward through a graph that saved the old value fails loudly.
     /// Recorded by no graph: this is how optimizers update parameters.
     pub fn update_value<R>(&self, f: impl FnOnce(&mut [T]) -> R) -> R {
-        let mut value = self.0.value.write().unwrap_or_else(|p| p.into_inner());
-        let r = f(value.data_mut());
+        let r = self.0.value.write(|value| f(value.data_mut()));
         self.0.version.fetch_add(1, Ordering::Relaxed);
         r
     }
@@ -175,7 +186,7 @@ impl<T: Float> Var<T> {
                 ),
             ));
         }
-        *self.0.value.write().unwrap_or_else(|p| p.into_inner()) = value;
+        self.0.value.write(|slot| *slot = value);
         self.0.version.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -214,7 +225,10 @@ impl<T: Float> Var<T> {
     /// assert_eq!(x.grad().unwrap().to_vec(), vec![12.0]);
     /// ```
     pub fn try_apply(op: impl Op<T>, inputs: &[&Var<T>]) -> Result<Var<T>> {
-        let values: SmallVec<[Tensor<T>; 2]> = inputs.iter().map(|v| v.value()).collect();
+        let mut values: SmallVec<[Tensor<T>; 2]> = SmallVec::new();
+        for v in inputs {
+            values.push(v.value());
+        }
         let out = op.forward(&values)?;
         if crate::graph::check_forward_anomalies() {
             let shapes: Vec<Vec<usize>> = values.iter().map(|v| v.shape().to_vec()).collect();
@@ -232,10 +246,10 @@ impl<T: Float> Var<T> {
             // Checkpointing runs its function untracked and learns here which tracked
             // Vars (parameters it captured) that function reads.
             crate::graph::note_tracked_inputs(inputs);
-            return Var::new(out);
+            return Var::computed(out);
         }
-        let node = Node::new(Box::new(op), inputs.iter().map(|v| (*v).clone()).collect());
-        Self::from_parts(out, false, Some(node))
+        let node = Node::new(Box::new(op), inputs);
+        Self::from_parts(ValueCell::fixed(out), false, Some(node))
     }
 
     /// Applies `op` to `inputs`; panics with the op's error message on failure.
@@ -257,6 +271,13 @@ impl<T: Float> Var<T> {
     /// If this is the last reference, hands back its node so the caller can free the graph
     /// behind it iteratively.
     pub(crate) fn into_node_if_last(mut self) -> Option<Node<T>> {
+        // A plain load first: a Var others still hold (a parameter, a constant) is then
+        // dropped with one atomic instead of `get_mut`'s three. If another thread drops its
+        // clone just after this load, the Var is freed by an ordinary drop instead, which
+        // frees its own graph iteratively: one stack frame deeper, never unbounded.
+        if Arc::strong_count(&self.0) != 1 {
+            return None;
+        }
         // Take the node in place: unwrapping the Arc would move the whole VarInner out.
         Arc::get_mut(&mut self.0).and_then(|inner| inner.node.take())
     }

@@ -14,7 +14,7 @@ pub type Shape = SmallVec<[usize; 6]>;
 pub type Strides = SmallVec<[isize; 6]>;
 
 /// A strided view: logical index `i` lives at `offset + sum(i[d] * strides[d])`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Layout {
     shape: Shape,
     strides: Strides,
@@ -152,11 +152,23 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
     Some(out)
 }
 
+impl Clone for Layout {
+    /// Copies the dims with `from_slice` (a memcpy): the derived clone goes through
+    /// SmallVec's element-by-element `collect`, and every tensor clone pays for it.
+    fn clone(&self) -> Self {
+        Layout {
+            shape: Shape::from_slice(&self.shape),
+            strides: Strides::from_slice(&self.strides),
+            offset: self.offset,
+        }
+    }
+}
+
 impl Layout {
     /// A dense row-major layout starting at offset 0.
     pub fn contiguous(shape: &[usize]) -> Self {
         Layout {
-            shape: shape.into(),
+            shape: Shape::from_slice(shape),
             strides: contiguous_strides(shape),
             offset: 0,
         }
@@ -298,7 +310,7 @@ impl Layout {
             };
         }
         Some(Layout {
-            shape: shape.into(),
+            shape: Shape::from_slice(shape),
             strides,
             offset: self.offset,
         })
@@ -348,7 +360,7 @@ impl Layout {
             return None;
         }
         Some(Layout {
-            shape: new_shape.into(),
+            shape: Shape::from_slice(new_shape),
             strides: new_st,
             offset: self.offset,
         })
