@@ -90,6 +90,20 @@ pub(crate) fn sum_to<T: Float>(g: &Var<T>, shape: &[usize]) -> Var<T> {
     if g.shape() == shape {
         return g.clone();
     }
+    sum_down(g, shape)
+}
+
+/// [`sum_to`] taking the gradient by value: the common same-shape case hands it straight
+/// back, without a reference-count round trip.
+fn sum_to_owned<T: Float>(g: Var<T>, shape: &[usize]) -> Var<T> {
+    if g.shape() == shape {
+        return g;
+    }
+    sum_down(&g, shape)
+}
+
+/// Sums `g` over the dims broadcasting added or stretched (`g`'s shape is not `shape`).
+fn sum_down<T: Float>(g: &Var<T>, shape: &[usize]) -> Var<T> {
     let lead = g.ndim() - shape.len();
     let axes: Vec<isize> = (0..g.ndim())
         .filter(|&d| d < lead || (shape[d - lead] == 1 && g.shape()[d] != 1))
@@ -192,7 +206,7 @@ fn run<T: Float>(
                         ),
                     ));
                 }
-                let grad = sum_to(&grad, input.shape());
+                let grad = sum_to_owned(grad, input.shape());
                 if crate::graph::is_anomaly_mode() {
                     let shapes: Vec<Vec<usize>> =
                         node.inputs.iter().map(|v| v.shape().to_vec()).collect();

@@ -71,6 +71,16 @@ impl<T: Float> ValueCell<T> {
         }
     }
 
+    /// Runs `f` on the current value: borrowed when it is fixed and was never replaced (no
+    /// lock, no clone), else on a clone taken under the read lock (the lock is not held
+    /// while `f` runs, so `f` may read this cell again).
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&Tensor<T>) -> R) -> R {
+        match self {
+            ValueCell::Fixed { value, replaced } if replaced.get().is_none() => f(value),
+            _ => f(&self.get()),
+        }
+    }
+
     /// The value's shape (the same for every value the cell ever holds).
     pub(crate) fn shape(&self) -> &[usize] {
         match self {
@@ -127,6 +137,9 @@ mod tests {
             assert_eq!(v.value().to_vec(), vec![7.0, 8.0]);
             assert_eq!(v.version(), 2);
         }
+        // Ops read the replaced values (a binary op reading one Var twice, and a unary op).
+        assert_eq!((&c * &c).value().to_vec(), vec![49.0, 64.0]);
+        assert_eq!(y.neg().value().to_vec(), vec![-7.0, -8.0]);
         // The graph saw its inputs change: backward refuses, as before.
         assert!(y.sum().backward().is_err());
     }

@@ -7,6 +7,7 @@ use graft_tensor::{or_panic, Float, Result, Tensor, TensorError};
 use smallvec::SmallVec;
 
 use crate::graph::{check_finite, is_grad_enabled, Node, Op};
+use crate::ops::elementwise::BinaryForward;
 use crate::value::ValueCell;
 
 /// A differentiable value: a tensor and, for computed values, the op and inputs that made
@@ -225,17 +226,42 @@ impl<T: Float> Var<T> {
     /// assert_eq!(x.grad().unwrap().to_vec(), vec![12.0]);
     /// ```
     pub fn try_apply(op: impl Op<T>, inputs: &[&Var<T>]) -> Result<Var<T>> {
-        let mut values: SmallVec<[Tensor<T>; 2]> = SmallVec::new();
-        for v in inputs {
-            values.push(v.value());
-        }
-        let out = op.forward(&values)?;
-        if crate::graph::check_forward_anomalies() {
-            let shapes: Vec<Vec<usize>> = values.iter().map(|v| v.shape().to_vec()).collect();
-            let label = inputs.iter().find_map(|v| v.name());
-            check_finite(&out, op.name(), "forward", &shapes, label)?;
-        }
+        let out = if let [x] = inputs {
+            // One input: its value is the slice, borrowed rather than cloned.
+            x.with_value(|v| op.forward(std::slice::from_ref(v)))?
+        } else {
+            let mut values: SmallVec<[Tensor<T>; 2]> = SmallVec::new();
+            for v in inputs {
+                values.push(v.value());
+            }
+            op.forward(&values)?
+        };
+        Self::check_forward(&out, op.name(), inputs)?;
         Ok(Self::record(out, op, inputs))
+    }
+
+    /// [`Var::try_apply`] for a two-input primitive, reading both values by reference:
+    /// no tensor is cloned into a slice (the binary ops are the most frequent small ops).
+    pub(crate) fn try_apply_binary(op: impl BinaryForward<T>, a: &Var<T>, b: &Var<T>) -> Result<Var<T>> {
+        let out = a.with_value(|x| b.with_value(|y| op.forward2(x, y)))?;
+        let inputs = [a, b];
+        Self::check_forward(&out, op.name(), &inputs)?;
+        Ok(Self::record(out, op, &inputs))
+    }
+
+    /// Anomaly mode's check of a forward output (one atomic load when it is off).
+    fn check_forward(out: &Tensor<T>, op: &str, inputs: &[&Var<T>]) -> Result<()> {
+        if crate::graph::check_forward_anomalies() {
+            let shapes: Vec<Vec<usize>> = inputs.iter().map(|v| v.shape().to_vec()).collect();
+            let label = inputs.iter().find_map(|v| v.name());
+            check_finite(out, op, "forward", &shapes, label)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the value, borrowed where that needs no lock (else on a clone).
+    pub(crate) fn with_value<R>(&self, f: impl FnOnce(&Tensor<T>) -> R) -> R {
+        self.0.value.with(f)
     }
 
     /// Wraps `out`, computed by `op` from `inputs`, recording a node when grad mode is on
