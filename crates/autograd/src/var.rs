@@ -242,7 +242,11 @@ impl<T: Float> Var<T> {
 
     /// [`Var::try_apply`] for a two-input primitive, reading both values by reference:
     /// no tensor is cloned into a slice (the binary ops are the most frequent small ops).
-    pub(crate) fn try_apply_binary(op: impl BinaryForward<T>, a: &Var<T>, b: &Var<T>) -> Result<Var<T>> {
+    pub(crate) fn try_apply_binary(
+        op: impl BinaryForward<T>,
+        a: &Var<T>,
+        b: &Var<T>,
+    ) -> Result<Var<T>> {
         let out = a.with_value(|x| b.with_value(|y| op.forward2(x, y)))?;
         let inputs = [a, b];
         Self::check_forward(&out, op.name(), &inputs)?;

@@ -289,7 +289,8 @@ impl<T: Float> Op<T> for GruSequence<T> {
         let need = |i: usize| x.get(i).is_some_and(|v| v.needs_grad());
         let mut grads = vec![
             need(0).then(|| Var::computed(d_proj)),
-            need(1).then(|| Var::computed(d_gh_flat.t().matmul(&h_prev_t.reshape(&[t_len * n, hid])))),
+            need(1)
+                .then(|| Var::computed(d_gh_flat.t().matmul(&h_prev_t.reshape(&[t_len * n, hid])))),
             need(2).then(|| Var::computed(dh_out)),
         ];
         if bias.is_some() {
