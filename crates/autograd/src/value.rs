@@ -22,12 +22,15 @@ pub(crate) enum ValueCell<T: Float> {
         replaced: OnceLock<Box<RwLock<Tensor<T>>>>,
     },
     /// A tracked leaf's value (a parameter), updated in place by optimizers: kept
-    /// behind the lock from the start, so an update never leaves a second copy behind. The
-    /// shape is kept apart so that reading it takes no lock.
-    Locked {
-        shape: Shape,
-        value: RwLock<Tensor<T>>,
-    },
+    /// behind the lock from the start, so an update never leaves a second copy behind.
+    /// Boxed: parameters are few, and every other Var is smaller for it.
+    Locked(Box<Locked<T>>),
+}
+
+/// A leaf's value behind its lock, with the shape kept apart so that reading it takes none.
+pub(crate) struct Locked<T: Float> {
+    shape: Shape,
+    value: RwLock<Tensor<T>>,
 }
 
 impl<T: Float> ValueCell<T> {
@@ -41,10 +44,10 @@ impl<T: Float> ValueCell<T> {
 
     /// A value behind a lock (for leaves, which are updated in place).
     pub(crate) fn locked(value: Tensor<T>) -> Self {
-        ValueCell::Locked {
+        ValueCell::Locked(Box::new(Locked {
             shape: Shape::from_slice(value.shape()),
             value: RwLock::new(value),
-        }
+        }))
     }
 
     /// Moves the value behind the lock (the leaf form), taking the current value.
@@ -65,9 +68,11 @@ impl<T: Float> ValueCell<T> {
                 None => value.clone(),
                 Some(lock) => lock.read().unwrap_or_else(|p| p.into_inner()).clone(),
             },
-            ValueCell::Locked { value, .. } => {
-                value.read().unwrap_or_else(|p| p.into_inner()).clone()
-            }
+            ValueCell::Locked(locked) => locked
+                .value
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         }
     }
 
@@ -85,7 +90,7 @@ impl<T: Float> ValueCell<T> {
     pub(crate) fn shape(&self) -> &[usize] {
         match self {
             ValueCell::Fixed { value, .. } => value.shape(),
-            ValueCell::Locked { shape, .. } => shape,
+            ValueCell::Locked(locked) => &locked.shape,
         }
     }
 
@@ -96,7 +101,7 @@ impl<T: Float> ValueCell<T> {
             ValueCell::Fixed { value, replaced } => {
                 &**replaced.get_or_init(|| Box::new(RwLock::new(value.clone())))
             }
-            ValueCell::Locked { value, .. } => value,
+            ValueCell::Locked(locked) => &locked.value,
         };
         let mut guard = lock.write().unwrap_or_else(|p| p.into_inner());
         let r = f(&mut guard);
@@ -147,7 +152,7 @@ mod tests {
     #[test]
     fn requires_grad_moves_an_unshared_constant_behind_the_lock() {
         let p = Var::new(t(&[1.0])).requires_grad();
-        assert!(matches!(p.0.value, ValueCell::Locked { .. }));
+        assert!(matches!(p.0.value, ValueCell::Locked(_)));
         assert_eq!(p.value().to_vec(), vec![1.0]);
         let c = Var::new(t(&[1.0]));
         let shared = c.clone();

@@ -25,12 +25,17 @@ pub struct Var<T: Float = f32>(pub(crate) Arc<VarInner<T>>);
 
 pub(crate) struct VarInner<T: Float> {
     pub(crate) value: ValueCell<T>,
-    grad: Mutex<Option<Tensor<T>>>,
+    /// Made on the first gradient: most Vars (every computed one) never hold one, and a
+    /// boxed slot keeps them smaller.
+    grad: OnceLock<Box<GradSlot<T>>>,
     requires_grad: AtomicBool,
     version: AtomicU64,
     name: OnceLock<String>,
     node: Option<Node<T>>,
 }
+
+/// Where a Var's accumulated gradient lives.
+type GradSlot<T> = Mutex<Option<Tensor<T>>>;
 
 impl<T: Float> Clone for Var<T> {
     fn clone(&self) -> Self {
@@ -42,7 +47,7 @@ impl<T: Float> Var<T> {
     fn from_parts(value: ValueCell<T>, requires_grad: bool, node: Option<Node<T>>) -> Self {
         Var(Arc::new(VarInner {
             value,
-            grad: Mutex::new(None),
+            grad: OnceLock::new(),
             requires_grad: AtomicBool::new(requires_grad),
             version: AtomicU64::new(0),
             name: OnceLock::new(),
@@ -135,26 +140,33 @@ impl<T: Float> Var<T> {
     /// The accumulated gradient of a tracked leaf (`None` before any backward or after
     /// [`Var::zero_grad`]).
     pub fn grad(&self) -> Option<Tensor<T>> {
-        self.0
-            .grad
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        let slot = self.0.grad.get()?;
+        slot.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Clears the accumulated gradient (PyTorch's `set_to_none` behaviour).
     pub fn zero_grad(&self) {
-        *self.0.grad.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        if let Some(slot) = self.0.grad.get() {
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
     }
 
     /// Replaces the accumulated gradient (used by optimizers and gradient clipping).
     pub fn set_grad(&self, grad: Option<Tensor<T>>) {
-        *self.0.grad.lock().unwrap_or_else(|p| p.into_inner()) = grad;
+        if grad.is_none() && self.0.grad.get().is_none() {
+            return;
+        }
+        *self.grad_slot().lock().unwrap_or_else(|p| p.into_inner()) = grad;
+    }
+
+    /// The gradient slot, made on first use.
+    fn grad_slot(&self) -> &GradSlot<T> {
+        self.0.grad.get_or_init(|| Box::new(Mutex::new(None)))
     }
 
     /// Adds `g` into the accumulated gradient.
     pub(crate) fn accumulate_grad(&self, g: Tensor<T>) {
-        let mut slot = self.0.grad.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.grad_slot().lock().unwrap_or_else(|p| p.into_inner());
         *slot = Some(match slot.take() {
             Some(prev) => &prev + &g,
             None => g,
@@ -335,5 +347,27 @@ impl<T: Float> std::fmt::Debug for Var<T> {
 impl<T: Float> std::fmt::Display for Var<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.value())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gradient_slot_is_made_on_first_use_and_cleared_in_place() {
+        let w = Var::parameter(Tensor::from_vec(vec![1.0f64, 2.0], &[2]));
+        assert!(w.grad().is_none());
+        w.zero_grad();
+        w.set_grad(None);
+        assert!(w.0.grad.get().is_none(), "clearing an absent gradient makes no slot");
+        (&w * &w).sum().backward().unwrap();
+        (&w * &w).sum().backward().unwrap();
+        assert_eq!(w.grad().unwrap().to_vec(), vec![4.0, 8.0]);
+        w.zero_grad();
+        assert!(w.grad().is_none());
+        let computed = &w + &w;
+        computed.set_grad(Some(Tensor::from_vec(vec![5.0, 6.0], &[2])));
+        assert_eq!(computed.grad().unwrap().to_vec(), vec![5.0, 6.0]);
     }
 }
