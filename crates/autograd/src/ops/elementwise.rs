@@ -152,12 +152,12 @@ macro_rules! binary {
 }
 
 binary!(Add, "add", try_add, |a, b, out, g| (
-    Some(g.clone()),
-    Some(g.clone())
+    a.needs_grad().then(|| g.clone()),
+    b.needs_grad().then(|| g.clone())
 ));
 binary!(Sub, "sub", try_sub, |a, b, out, g| (
-    Some(g.clone()),
-    Some(g.neg())
+    a.needs_grad().then(|| g.clone()),
+    b.needs_grad().then(|| g.neg())
 ));
 binary!(Mul, "mul", try_mul, |a, b, out, g| (
     a.needs_grad().then(|| g * b),
