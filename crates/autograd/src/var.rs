@@ -360,7 +360,10 @@ mod tests {
         assert!(w.grad().is_none());
         w.zero_grad();
         w.set_grad(None);
-        assert!(w.0.grad.get().is_none(), "clearing an absent gradient makes no slot");
+        assert!(
+            w.0.grad.get().is_none(),
+            "clearing an absent gradient makes no slot"
+        );
         (&w * &w).sum().backward().unwrap();
         (&w * &w).sum().backward().unwrap();
         assert_eq!(w.grad().unwrap().to_vec(), vec![4.0, 8.0]);
