@@ -342,7 +342,7 @@ impl<T: Float> Var<T> {
         }
         run(
             std::slice::from_ref(self),
-            vec![Var::computed(grad_output.clone())],
+            vec![Var::new(grad_output.clone())],
             false,
             Sink::LeafGrads,
         )?;
@@ -406,7 +406,7 @@ pub fn grad<T: Float>(
                 ))
             }
         };
-        seeds.push(Var::computed(seed));
+        seeds.push(Var::new(seed));
     }
     let roots: Vec<Var<T>> = outputs.iter().map(|v| (*v).clone()).collect();
     run(&roots, seeds, create_graph, Sink::Capture(inputs))

@@ -62,7 +62,7 @@ impl<T: Float> Var<T> {
             .value()
             .try_max_dims(axes, true)?
             .map(|v| if v.is_finite() { v } else { T::ZERO });
-        let m = Var::computed(m);
+        let m = Var::new(m);
         let lse = (self - &m).exp().try_sum_dims(axes, true)?.log() + m;
         if keepdim {
             Ok(lse)
@@ -74,7 +74,7 @@ impl<T: Float> Var<T> {
 
     /// Softmax along `dim`.
     pub fn try_softmax(&self, dim: isize) -> Result<Var<T>> {
-        let m = Var::computed(self.value().try_max_dims(&[dim], true)?);
+        let m = Var::new(self.value().try_max_dims(&[dim], true)?);
         let e = (self - &m).exp();
         Ok(&e / &e.try_sum_dims(&[dim], true)?)
     }
@@ -86,7 +86,7 @@ impl<T: Float> Var<T> {
             self.value()
                 .try_max_dims(&[dim], true)?
                 .map(|v| if v.is_finite() { v } else { T::ZERO });
-        let shifted = self - &Var::computed(m);
+        let shifted = self - &Var::new(m);
         Ok(&shifted - &shifted.exp().try_sum_dims(&[dim], true)?.log())
     }
 
@@ -107,17 +107,17 @@ impl<T: Float> Var<T> {
         let v = self.value();
         let mut out = self.clone();
         if let Some(lo) = min {
-            out = Var::where_cond(&v.lt_scalar(lo), &Var::computed(Tensor::scalar(lo)), &out);
+            out = Var::where_cond(&v.lt_scalar(lo), &Var::new(Tensor::scalar(lo)), &out);
         }
         if let Some(hi) = max {
-            out = Var::where_cond(&v.gt_scalar(hi), &Var::computed(Tensor::scalar(hi)), &out);
+            out = Var::where_cond(&v.gt_scalar(hi), &Var::new(Tensor::scalar(hi)), &out);
         }
         out
     }
 
     /// |x| (gradient sign(x), 0 at 0).
     pub fn abs(&self) -> Var<T> {
-        self * &Var::computed(self.value().sign())
+        self * &Var::new(self.value().sign())
     }
 
     /// x if x > 0, else `slope · x`.
@@ -164,7 +164,7 @@ impl<T: Float> Var<T> {
     /// Fills positions where `mask` is true with `value` (their gradient is 0).
     pub fn try_masked_fill(&self, mask: &Tensor<bool>, value: T) -> Result<Var<T>> {
         self.value().try_masked_fill(mask, value)?;
-        Var::try_where_cond(mask, &Var::computed(Tensor::scalar(value)), self)
+        Var::try_where_cond(mask, &Var::new(Tensor::scalar(value)), self)
     }
 
     /// Swaps two dims.

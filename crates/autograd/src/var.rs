@@ -66,11 +66,6 @@ impl<T: Float> Var<T> {
         Self::from_parts(ValueCell::fixed(value), false, None)
     }
 
-    /// A constant made inside graft (an untracked op's result, a mask in a gradient rule).
-    pub(crate) fn computed(value: Tensor<T>) -> Self {
-        Self::new(value)
-    }
-
     /// A tracked leaf (a parameter): `backward` accumulates its gradient in [`Var::grad`].
     pub fn parameter(value: Tensor<T>) -> Self {
         Self::from_parts(ValueCell::locked(value), true, None)
@@ -288,7 +283,7 @@ impl<T: Float> Var<T> {
             // Checkpointing runs its function untracked and learns here which tracked
             // Vars (parameters it captured) that function reads.
             crate::graph::note_tracked_inputs(inputs);
-            return Var::computed(out);
+            return Var::new(out);
         }
         let node = Node::new(Box::new(op), inputs);
         Self::from_parts(ValueCell::fixed(out), false, Some(node))

@@ -288,13 +288,12 @@ impl<T: Float> Op<T> for GruSequence<T> {
         let d_gh_flat = d_gh.reshape(&[t_len * n, 3 * hid]);
         let need = |i: usize| x.get(i).is_some_and(|v| v.needs_grad());
         let mut grads = vec![
-            need(0).then(|| Var::computed(d_proj)),
-            need(1)
-                .then(|| Var::computed(d_gh_flat.t().matmul(&h_prev_t.reshape(&[t_len * n, hid])))),
-            need(2).then(|| Var::computed(dh_out)),
+            need(0).then(|| Var::new(d_proj)),
+            need(1).then(|| Var::new(d_gh_flat.t().matmul(&h_prev_t.reshape(&[t_len * n, hid])))),
+            need(2).then(|| Var::new(dh_out)),
         ];
         if bias.is_some() {
-            grads.push(need(3).then(|| Var::computed(d_gh_flat.sum_dims(&[0], false))));
+            grads.push(need(3).then(|| Var::new(d_gh_flat.sum_dims(&[0], false))));
         }
         grads
     }

@@ -21,7 +21,7 @@ impl<T: Float> Op<T> for IndexSelect {
         x[0].try_index_select(self.dim, &self.index)
     }
     fn backward(&self, x: &[Var<T>], _: &Var<T>, g: &Var<T>) -> Grads<T> {
-        let zeros = Var::computed(Tensor::zeros(x[0].shape()));
+        let zeros = Var::new(Tensor::zeros(x[0].shape()));
         vec![Some(zeros.index_add(self.dim, &self.index, g))]
     }
 }

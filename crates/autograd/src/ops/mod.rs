@@ -17,10 +17,10 @@ use crate::var::Var;
 
 /// A constant Var (no gradient) from a tensor: masks and counts inside gradient rules.
 pub(crate) fn constant<T: Float>(t: Tensor<T>) -> Var<T> {
-    Var::computed(t)
+    Var::new(t)
 }
 
 /// A 0-d constant.
 pub(crate) fn scalar<T: Float>(v: f64) -> Var<T> {
-    Var::computed(Tensor::scalar(T::from_f64(v)))
+    Var::new(Tensor::scalar(T::from_f64(v)))
 }

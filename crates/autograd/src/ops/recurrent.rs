@@ -157,7 +157,7 @@ impl<T: Float> Op<T> for GruCell {
                 bias.map(|b| b.value()).as_ref(),
                 &g.value(),
             );
-            (Var::computed(a), Var::computed(b), Var::computed(c))
+            (Var::new(a), Var::new(b), Var::new(c))
         };
         let mut grads = vec![
             x[0].needs_grad().then_some(dgx),
