@@ -98,22 +98,22 @@ impl<T: Float> Var<T> {
 
     /// Elementwise a + b with broadcasting.
     pub fn try_add(&self, other: &Var<T>) -> Result<Var<T>> {
-        Var::try_apply(Add, &[self, other])
+        Var::try_apply_binary(Add, self, other)
     }
 
     /// Elementwise a - b with broadcasting.
     pub fn try_sub(&self, other: &Var<T>) -> Result<Var<T>> {
-        Var::try_apply(Sub, &[self, other])
+        Var::try_apply_binary(Sub, self, other)
     }
 
     /// Elementwise a · b with broadcasting.
     pub fn try_mul(&self, other: &Var<T>) -> Result<Var<T>> {
-        Var::try_apply(Mul, &[self, other])
+        Var::try_apply_binary(Mul, self, other)
     }
 
     /// Elementwise a / b with broadcasting.
     pub fn try_div(&self, other: &Var<T>) -> Result<Var<T>> {
-        Var::try_apply(Div, &[self, other])
+        Var::try_apply_binary(Div, self, other)
     }
 
     /// Sum of all elements, as a 0-d Var.

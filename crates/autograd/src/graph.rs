@@ -3,7 +3,7 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use graft_tensor::parallel::{task_mode, ModeGuard};
 use graft_tensor::{ErrorKind, Float, Tensor, TensorError};
@@ -38,8 +38,56 @@ pub(crate) struct Node<T: Float> {
     pub(crate) versions: SmallVec<[u64; 2]>,
 }
 
-static LIVE_NODES: AtomicUsize = AtomicUsize::new(0);
 static ANOMALY: AtomicBool = AtomicBool::new(false);
+
+/// The live-node count, kept per thread so that making and freeing a node costs no atomic
+/// read-modify-write (two of them per op were a measurable part of a small op's cost). Each
+/// thread adds to its own counter with a plain load and store (nobody else writes it);
+/// [`live_nodes`] sums every thread's counter. A counter may go negative: a node made on one
+/// thread and freed on another counts +1 on the first and -1 on the second.
+mod node_count {
+    use std::sync::atomic::{AtomicIsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    /// Every thread's counter; a thread's entry outlives the thread (its count stays valid).
+    static COUNTERS: Mutex<Vec<Arc<AtomicIsize>>> = Mutex::new(Vec::new());
+    /// The counts of exited threads, folded in when their entries are dropped, and the
+    /// changes made while a thread's own counter was already torn down at its exit.
+    static RETIRED: AtomicIsize = AtomicIsize::new(0);
+
+    thread_local! {
+        static MINE: Arc<AtomicIsize> = {
+            let mine = Arc::new(AtomicIsize::new(0));
+            let mut all = COUNTERS.lock().unwrap_or_else(|p| p.into_inner());
+            // Fold the entries of exited threads (only the list still holds them) so the
+            // list stays as long as the number of live threads.
+            all.retain(|c| {
+                let alive = Arc::strong_count(c) > 1;
+                if !alive {
+                    RETIRED.fetch_add(c.load(Ordering::Relaxed), Ordering::Relaxed);
+                }
+                alive
+            });
+            all.push(Arc::clone(&mine));
+            mine
+        };
+    }
+
+    /// Adds `delta` to this thread's count.
+    pub(super) fn add(delta: isize) {
+        let done = MINE.try_with(|c| c.store(c.load(Ordering::Relaxed) + delta, Ordering::Relaxed));
+        if done.is_err() {
+            RETIRED.fetch_add(delta, Ordering::Relaxed);
+        }
+    }
+
+    /// The sum over all threads.
+    pub(super) fn total() -> isize {
+        let all = COUNTERS.lock().unwrap_or_else(|p| p.into_inner());
+        let live: isize = all.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        live + RETIRED.load(Ordering::Relaxed)
+    }
+}
 
 // The per-thread modes are bits of graft_tensor's task mode word, not thread-locals of
 // their own: every parallel section in graft resets that word while its thread may run
@@ -120,12 +168,18 @@ pub(crate) fn check_forward_anomalies() -> bool {
 }
 
 impl<T: Float> Node<T> {
-    pub(crate) fn new(op: Box<dyn Op<T>>, inputs: SmallVec<[Var<T>; 2]>) -> Self {
-        LIVE_NODES.fetch_add(1, Ordering::Relaxed);
-        let versions = inputs.iter().map(Var::version).collect();
+    pub(crate) fn new(op: Box<dyn Op<T>>, inputs: &[&Var<T>]) -> Self {
+        node_count::add(1);
+        // One pass with plain pushes: `collect` into a SmallVec costs more than the copies.
+        let mut held = SmallVec::with_capacity(inputs.len());
+        let mut versions = SmallVec::with_capacity(inputs.len());
+        for &v in inputs {
+            held.push(v.clone());
+            versions.push(v.version());
+        }
         Node {
             op,
-            inputs,
+            inputs: held,
             versions,
         }
     }
@@ -135,7 +189,7 @@ impl<T: Float> Drop for Node<T> {
     /// Frees the graph behind this node without recursion: a chain of a million ops would
     /// otherwise overflow the stack as each `Var` dropped the next.
     fn drop(&mut self) {
-        LIVE_NODES.fetch_sub(1, Ordering::Relaxed);
+        node_count::add(-1);
         // Only inputs this node held last lead further; most nodes free none, and then
         // nothing is allocated here.
         let mut pending: Vec<Var<T>> = Vec::new();
@@ -155,7 +209,8 @@ impl<T: Float> Drop for Node<T> {
 
 /// Number of graph nodes alive in the process (to check that graphs are freed).
 pub fn live_nodes() -> usize {
-    LIVE_NODES.load(Ordering::Relaxed)
+    // Never negative once every thread's changes are visible; clamp a read racing them.
+    usize::try_from(node_count::total()).unwrap_or(0)
 }
 
 /// True unless inside [`no_grad`] on this thread.

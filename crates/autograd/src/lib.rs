@@ -41,6 +41,7 @@ mod rng;
 #[cfg(feature = "proptest")]
 pub mod strategies;
 pub mod testing;
+mod value;
 mod var;
 
 pub use backward::grad;

@@ -1,12 +1,14 @@
 //! `Var`: a tensor value plus, when computed from tracked inputs, the node that made it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use graft_tensor::{or_panic, Float, Result, Shape, Tensor, TensorError};
+use graft_tensor::{or_panic, Float, Result, Tensor, TensorError};
 use smallvec::SmallVec;
 
 use crate::graph::{check_finite, is_grad_enabled, Node, Op};
+use crate::ops::elementwise::BinaryForward;
+use crate::value::ValueCell;
 
 /// A differentiable value: a tensor and, for computed values, the op and inputs that made
 /// it. Cheap to clone (an `Arc`), `Send + Sync`.
@@ -22,14 +24,18 @@ use crate::graph::{check_finite, is_grad_enabled, Node, Op};
 pub struct Var<T: Float = f32>(pub(crate) Arc<VarInner<T>>);
 
 pub(crate) struct VarInner<T: Float> {
-    value: RwLock<Tensor<T>>,
-    shape: Shape,
-    grad: Mutex<Option<Tensor<T>>>,
+    pub(crate) value: ValueCell<T>,
+    /// Made on the first gradient: most Vars (every computed one) never hold one, and a
+    /// boxed slot keeps them smaller.
+    grad: OnceLock<Box<GradSlot<T>>>,
     requires_grad: AtomicBool,
     version: AtomicU64,
     name: OnceLock<String>,
     node: Option<Node<T>>,
 }
+
+/// Where a Var's accumulated gradient lives.
+type GradSlot<T> = Mutex<Option<Tensor<T>>>;
 
 impl<T: Float> Clone for Var<T> {
     fn clone(&self) -> Self {
@@ -38,11 +44,10 @@ impl<T: Float> Clone for Var<T> {
 }
 
 impl<T: Float> Var<T> {
-    fn from_parts(value: Tensor<T>, requires_grad: bool, node: Option<Node<T>>) -> Self {
+    fn from_parts(value: ValueCell<T>, requires_grad: bool, node: Option<Node<T>>) -> Self {
         Var(Arc::new(VarInner {
-            shape: value.shape().into(),
-            value: RwLock::new(value),
-            grad: Mutex::new(None),
+            value,
+            grad: OnceLock::new(),
             requires_grad: AtomicBool::new(requires_grad),
             version: AtomicU64::new(0),
             name: OnceLock::new(),
@@ -51,19 +56,31 @@ impl<T: Float> Var<T> {
     }
 
     /// A constant: no gradient flows into it.
+    ///
+    /// Its value is read without a lock. Replacing it ([`Var::set_value`],
+    /// [`Var::update_value`]) works, but keeps the first value alive beside the current one
+    /// (harmless for a buffer such as a running statistic); tracked leaves, which optimizers
+    /// update every step, are made with [`Var::parameter`] or [`Var::requires_grad`] and
+    /// keep one copy.
     pub fn new(value: Tensor<T>) -> Self {
-        Self::from_parts(value, false, None)
+        Self::from_parts(ValueCell::fixed(value), false, None)
     }
 
     /// A tracked leaf (a parameter): `backward` accumulates its gradient in [`Var::grad`].
     pub fn parameter(value: Tensor<T>) -> Self {
-        Self::from_parts(value, true, None)
+        Self::from_parts(ValueCell::locked(value), true, None)
     }
 
     /// Marks a leaf as tracked (PyTorch's `requires_grad_()`), returning it.
-    pub fn requires_grad(self) -> Self {
+    pub fn requires_grad(mut self) -> Self {
         if self.0.node.is_none() {
             self.0.requires_grad.store(true, Ordering::Relaxed);
+            // A tracked leaf is what optimizers update in place: keep its value behind the
+            // lock, as `parameter` does, so that updates never leave the first value behind.
+            // (Only when unshared: other clones may be reading the cell.)
+            if let Some(inner) = Arc::get_mut(&mut self.0) {
+                inner.value.make_locked();
+            }
         }
         self
     }
@@ -91,26 +108,22 @@ impl<T: Float> Var<T> {
 
     /// The value (a cheap clone sharing storage).
     pub fn value(&self) -> Tensor<T> {
-        self.0
-            .value
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.0.value.get()
     }
 
     /// The value's shape.
     pub fn shape(&self) -> &[usize] {
-        &self.0.shape
+        self.0.value.shape()
     }
 
     /// Number of dimensions.
     pub fn ndim(&self) -> usize {
-        self.0.shape.len()
+        self.shape().len()
     }
 
     /// Number of elements.
     pub fn numel(&self) -> usize {
-        self.0.shape.iter().product()
+        self.shape().iter().product()
     }
 
     /// The single value of a one-element Var.
@@ -122,26 +135,33 @@ impl<T: Float> Var<T> {
     /// The accumulated gradient of a tracked leaf (`None` before any backward or after
     /// [`Var::zero_grad`]).
     pub fn grad(&self) -> Option<Tensor<T>> {
-        self.0
-            .grad
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        let slot = self.0.grad.get()?;
+        slot.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Clears the accumulated gradient (PyTorch's `set_to_none` behaviour).
     pub fn zero_grad(&self) {
-        *self.0.grad.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        if let Some(slot) = self.0.grad.get() {
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
     }
 
     /// Replaces the accumulated gradient (used by optimizers and gradient clipping).
     pub fn set_grad(&self, grad: Option<Tensor<T>>) {
-        *self.0.grad.lock().unwrap_or_else(|p| p.into_inner()) = grad;
+        if grad.is_none() && self.0.grad.get().is_none() {
+            return;
+        }
+        *self.grad_slot().lock().unwrap_or_else(|p| p.into_inner()) = grad;
+    }
+
+    /// The gradient slot, made on first use.
+    fn grad_slot(&self) -> &GradSlot<T> {
+        self.0.grad.get_or_init(|| Box::new(Mutex::new(None)))
     }
 
     /// Adds `g` into the accumulated gradient.
     pub(crate) fn accumulate_grad(&self, g: Tensor<T>) {
-        let mut slot = self.0.grad.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.grad_slot().lock().unwrap_or_else(|p| p.into_inner());
         *slot = Some(match slot.take() {
             Some(prev) => &prev + &g,
             None => g,
@@ -157,8 +177,7 @@ impl<T: Float> Var<T> {
     /// version so that a backward through a graph that saved the old value fails loudly.
     /// Recorded by no graph: this is how optimizers update parameters.
     pub fn update_value<R>(&self, f: impl FnOnce(&mut [T]) -> R) -> R {
-        let mut value = self.0.value.write().unwrap_or_else(|p| p.into_inner());
-        let r = f(value.data_mut());
+        let r = self.0.value.write(|value| f(value.data_mut()));
         self.0.version.fetch_add(1, Ordering::Relaxed);
         r
     }
@@ -175,7 +194,7 @@ impl<T: Float> Var<T> {
                 ),
             ));
         }
-        *self.0.value.write().unwrap_or_else(|p| p.into_inner()) = value;
+        self.0.value.write(|slot| *slot = value);
         self.0.version.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -214,14 +233,46 @@ impl<T: Float> Var<T> {
     /// assert_eq!(x.grad().unwrap().to_vec(), vec![12.0]);
     /// ```
     pub fn try_apply(op: impl Op<T>, inputs: &[&Var<T>]) -> Result<Var<T>> {
-        let values: SmallVec<[Tensor<T>; 2]> = inputs.iter().map(|v| v.value()).collect();
-        let out = op.forward(&values)?;
-        if crate::graph::check_forward_anomalies() {
-            let shapes: Vec<Vec<usize>> = values.iter().map(|v| v.shape().to_vec()).collect();
-            let label = inputs.iter().find_map(|v| v.name());
-            check_finite(&out, op.name(), "forward", &shapes, label)?;
-        }
+        let out = if let [x] = inputs {
+            // One input: its value is the slice, borrowed rather than cloned.
+            x.with_value(|v| op.forward(std::slice::from_ref(v)))?
+        } else {
+            let mut values: SmallVec<[Tensor<T>; 2]> = SmallVec::new();
+            for v in inputs {
+                values.push(v.value());
+            }
+            op.forward(&values)?
+        };
+        Self::check_forward(&out, op.name(), inputs)?;
         Ok(Self::record(out, op, inputs))
+    }
+
+    /// [`Var::try_apply`] for a two-input primitive, reading both values by reference:
+    /// no tensor is cloned into a slice (the binary ops are the most frequent small ops).
+    pub(crate) fn try_apply_binary(
+        op: impl BinaryForward<T>,
+        a: &Var<T>,
+        b: &Var<T>,
+    ) -> Result<Var<T>> {
+        let out = a.with_value(|x| b.with_value(|y| op.forward2(x, y)))?;
+        let inputs = [a, b];
+        Self::check_forward(&out, op.name(), &inputs)?;
+        Ok(Self::record(out, op, &inputs))
+    }
+
+    /// Anomaly mode's check of a forward output (one atomic load when it is off).
+    fn check_forward(out: &Tensor<T>, op: &str, inputs: &[&Var<T>]) -> Result<()> {
+        if crate::graph::check_forward_anomalies() {
+            let shapes: Vec<Vec<usize>> = inputs.iter().map(|v| v.shape().to_vec()).collect();
+            let label = inputs.iter().find_map(|v| v.name());
+            check_finite(out, op, "forward", &shapes, label)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the value, borrowed where that needs no lock (else on a clone).
+    pub(crate) fn with_value<R>(&self, f: impl FnOnce(&Tensor<T>) -> R) -> R {
+        self.0.value.with(f)
     }
 
     /// Wraps `out`, computed by `op` from `inputs`, recording a node when grad mode is on
@@ -234,8 +285,8 @@ impl<T: Float> Var<T> {
             crate::graph::note_tracked_inputs(inputs);
             return Var::new(out);
         }
-        let node = Node::new(Box::new(op), inputs.iter().map(|v| (*v).clone()).collect());
-        Self::from_parts(out, false, Some(node))
+        let node = Node::new(Box::new(op), inputs);
+        Self::from_parts(ValueCell::fixed(out), false, Some(node))
     }
 
     /// Applies `op` to `inputs`; panics with the op's error message on failure.
@@ -257,6 +308,13 @@ impl<T: Float> Var<T> {
     /// If this is the last reference, hands back its node so the caller can free the graph
     /// behind it iteratively.
     pub(crate) fn into_node_if_last(mut self) -> Option<Node<T>> {
+        // A plain load first: a Var others still hold (a parameter, a constant) is then
+        // dropped with one atomic instead of `get_mut`'s three. If another thread drops its
+        // clone just after this load, the Var is freed by an ordinary drop instead, which
+        // frees its own graph iteratively: one stack frame deeper, never unbounded.
+        if Arc::strong_count(&self.0) != 1 {
+            return None;
+        }
         // Take the node in place: unwrapping the Arc would move the whole VarInner out.
         Arc::get_mut(&mut self.0).and_then(|inner| inner.node.take())
     }
@@ -284,5 +342,30 @@ impl<T: Float> std::fmt::Debug for Var<T> {
 impl<T: Float> std::fmt::Display for Var<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.value())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gradient_slot_is_made_on_first_use_and_cleared_in_place() {
+        let w = Var::parameter(Tensor::from_vec(vec![1.0f64, 2.0], &[2]));
+        assert!(w.grad().is_none());
+        w.zero_grad();
+        w.set_grad(None);
+        assert!(
+            w.0.grad.get().is_none(),
+            "clearing an absent gradient makes no slot"
+        );
+        (&w * &w).sum().backward().unwrap();
+        (&w * &w).sum().backward().unwrap();
+        assert_eq!(w.grad().unwrap().to_vec(), vec![4.0, 8.0]);
+        w.zero_grad();
+        assert!(w.grad().is_none());
+        let computed = &w + &w;
+        computed.set_grad(Some(Tensor::from_vec(vec![5.0, 6.0], &[2])));
+        assert_eq!(computed.grad().unwrap().to_vec(), vec![5.0, 6.0]);
     }
 }

@@ -33,4 +33,18 @@ fn a_thousand_training_steps_leave_no_live_nodes() {
     }
     assert!(last < 1.0, "training made progress (loss {last})");
     assert_eq!(live_nodes(), 0);
+
+    // The count is kept per thread: graphs made by threads that have exited and freed by
+    // yet another thread still add up to the true count.
+    let graphs: Vec<Var<f32>> = (0..4)
+        .map(|_| {
+            let (w, x) = (w.clone(), x.clone());
+            std::thread::spawn(move || x.matmul(&w).tanh().sum())
+                .join()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(live_nodes(), 4 * 3, "matmul, tanh and sum per graph");
+    std::thread::spawn(move || drop(graphs)).join().unwrap();
+    assert_eq!(live_nodes(), 0);
 }

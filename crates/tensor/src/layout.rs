@@ -14,7 +14,7 @@ pub type Shape = SmallVec<[usize; 6]>;
 pub type Strides = SmallVec<[isize; 6]>;
 
 /// A strided view: logical index `i` lives at `offset + sum(i[d] * strides[d])`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Layout {
     shape: Shape,
     strides: Strides,
@@ -79,6 +79,16 @@ pub(crate) fn numel_of(dims: impl IntoIterator<Item = usize>) -> usize {
 /// [`checked_numel`] bounds; an empty shape's strides are never used to address anything, so
 /// there they saturate instead of overflowing.
 pub fn contiguous_strides(shape: &[usize]) -> Strides {
+    // Every new tensor computes these: fill a plain array and wrap it (no SmallVec pushes).
+    if shape.len() <= 6 {
+        let mut buf = [0isize; 6];
+        let mut acc = 1isize;
+        for d in (0..shape.len()).rev() {
+            buf[d] = acc;
+            acc = acc.saturating_mul(isize::try_from(shape[d].max(1)).unwrap_or(isize::MAX));
+        }
+        return Strides::from_buf_and_len(buf, shape.len());
+    }
     let mut strides: Strides = smallvec![0; shape.len()];
     let mut acc = 1isize;
     for d in (0..shape.len()).rev() {
@@ -152,11 +162,24 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
     Some(out)
 }
 
+impl Clone for Layout {
+    /// Copies the dims with `from_slice` (a memcpy): the derived clone goes through
+    /// SmallVec's element-by-element `collect`, and every tensor clone pays for it.
+    #[inline]
+    fn clone(&self) -> Self {
+        Layout {
+            shape: Shape::from_slice(&self.shape),
+            strides: Strides::from_slice(&self.strides),
+            offset: self.offset,
+        }
+    }
+}
+
 impl Layout {
     /// A dense row-major layout starting at offset 0.
     pub fn contiguous(shape: &[usize]) -> Self {
         Layout {
-            shape: shape.into(),
+            shape: Shape::from_slice(shape),
             strides: contiguous_strides(shape),
             offset: 0,
         }
@@ -298,7 +321,7 @@ impl Layout {
             };
         }
         Some(Layout {
-            shape: shape.into(),
+            shape: Shape::from_slice(shape),
             strides,
             offset: self.offset,
         })
@@ -348,7 +371,7 @@ impl Layout {
             return None;
         }
         Some(Layout {
-            shape: new_shape.into(),
+            shape: Shape::from_slice(new_shape),
             strides: new_st,
             offset: self.offset,
         })

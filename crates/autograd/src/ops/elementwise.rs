@@ -118,16 +118,28 @@ impl<T: Float> Op<T> for PowScalar<T> {
     }
 }
 
+/// A two-input primitive whose forward takes its inputs by reference, so that
+/// [`Var::try_apply_binary`] runs it without cloning them into a slice.
+pub(crate) trait BinaryForward<T: Float>: Op<T> {
+    /// The forward of `a` and `b` (what [`Op::forward`] computes from `[a, b]`).
+    fn forward2(&self, a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>, TensorError>;
+}
+
 /// Declares a two-input broadcasting primitive.
 macro_rules! binary {
     ($ty:ident, $name:literal, $method:ident, |$a:ident, $b:ident, $out:ident, $g:ident| $bwd:expr) => {
         pub(crate) struct $ty;
+        impl<T: Float> BinaryForward<T> for $ty {
+            fn forward2(&self, a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>, TensorError> {
+                a.$method(b)
+            }
+        }
         impl<T: Float> Op<T> for $ty {
             fn name(&self) -> &'static str {
                 $name
             }
             fn forward(&self, x: &[Tensor<T>]) -> Result<Tensor<T>, TensorError> {
-                x[0].$method(&x[1])
+                self.forward2(&x[0], &x[1])
             }
             #[allow(unused_variables)]
             fn backward(&self, x: &[Var<T>], $out: &Var<T>, $g: &Var<T>) -> Grads<T> {
@@ -140,12 +152,12 @@ macro_rules! binary {
 }
 
 binary!(Add, "add", try_add, |a, b, out, g| (
-    Some(g.clone()),
-    Some(g.clone())
+    a.needs_grad().then(|| g.clone()),
+    b.needs_grad().then(|| g.clone())
 ));
 binary!(Sub, "sub", try_sub, |a, b, out, g| (
-    Some(g.clone()),
-    Some(g.neg())
+    a.needs_grad().then(|| g.clone()),
+    b.needs_grad().then(|| g.neg())
 ));
 binary!(Mul, "mul", try_mul, |a, b, out, g| (
     a.needs_grad().then(|| g * b),
