@@ -8,6 +8,7 @@ mod engine;
 mod fixtures_higher_order;
 mod fixtures_ops;
 mod functional;
+mod matmul_layout;
 mod recurrent_cell;
 mod registry;
 

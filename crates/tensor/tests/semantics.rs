@@ -585,3 +585,31 @@ fn scatter_add_into_zeros_equals_scatter_add_on_a_zero_tensor() {
     assert_eq!(direct.to_vec(), expected.to_vec());
     assert!(Tensor::try_scatter_add_zeros(&[2, 2], 1, &index, &src).is_err());
 }
+
+#[test]
+fn row_scatter_into_zeros_matches_the_general_path_and_checks_indices() {
+    // Contiguous src with the index along the last dim over every row: the parallel row
+    // path (large enough to split), against scatter_add on a zero tensor (general path).
+    let (rows, row, irow) = (300usize, 1000usize, 400usize);
+    let index: Vec<i64> = (0..rows * irow)
+        .map(|i| ((i * 7919) % row) as i64)
+        .collect();
+    let index = Tensor::from_vec(index, &[3, rows / 3, irow]);
+    let src: Vec<f32> = (0..rows * irow).map(|i| (i % 13) as f32 - 6.0).collect();
+    let src = Tensor::from_vec(src, &[3, rows / 3, irow]);
+    let expected = Tensor::<f32>::zeros(&[3, rows / 3, row]).scatter_add(2, &index, &src);
+    let direct = Tensor::try_scatter_add_zeros(&[3, rows / 3, row], -1, &index, &src).unwrap();
+    assert_eq!(direct.to_vec(), expected.to_vec());
+    for bad in [row as i64, -1] {
+        let mut v = index.to_vec();
+        v[rows * irow - 5] = bad;
+        let bad_index = Tensor::from_vec(v, index.shape());
+        let err = Tensor::try_scatter_add_zeros(&[3, rows / 3, row], -1, &bad_index, &src)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("scatter_add") && err.contains(&format!("index {bad}")),
+            "{err}"
+        );
+    }
+}
