@@ -8,7 +8,6 @@ mod engine;
 mod fixtures_higher_order;
 mod fixtures_ops;
 mod functional;
-mod matmul_layout;
 mod recurrent_cell;
 mod registry;
 

@@ -24,7 +24,7 @@ impl<T: Float> Op<T> for Matmul {
         // product and viewing it transposed lands the weight's gradient contiguous, so the
         // optimizer reads it without a copy.
         let grad_a = || {
-            if is_transposed(a) || packs_smaller_transposed(a, b) {
+            if is_transposed(a) {
                 b.matmul(&g.transpose(-1, -2)).transpose(-1, -2)
             } else {
                 g.matmul(&b.transpose(-1, -2))
@@ -39,25 +39,6 @@ impl<T: Float> Op<T> for Matmul {
         };
         vec![a.needs_grad().then(grad_a), b.needs_grad().then(grad_b)]
     }
-}
-
-/// Whether `a`'s gradient `g @ b^T` (`a` is `[m, k]`, `b` a row-major `[k, n]`) is cheaper
-/// as `(b @ g^T)^T`. The gemm copies ("packs") its right operand into panels, and a
-/// column-major right operand packs slowly (a strided gather per panel row): `b^T` is such an
-/// operand of `k * n` elements, `g^T` one of `m * n`. So when `k` is well above `m` — a
-/// convolution's weight `[O, C*kh*kw]` against the batch's columns `[C*kh*kw, N*L]` — the
-/// transposed product packs the smaller one (measured on the CNN's second layer, `64 x 288`
-/// against `288 x 7744`: 1.6x faster). Its result is a transposed view, which the weight's
-/// reshape copies (it is as small as the weight).
-fn packs_smaller_transposed<T: Float>(a: &Var<T>, b: &Var<T>) -> bool {
-    let (av, bv) = (a.value(), b.value());
-    if av.ndim() != 2 || bv.ndim() != 2 || bv.strides()[1] != 1 {
-        return false;
-    }
-    let (m, k, n) = (av.shape()[0], av.shape()[1], bv.shape()[1]);
-    // `n` far above `k` too: then the gradient is small next to `b` (a weight against many
-    // columns), and handing it on as a transposed view costs nothing that matters.
-    k >= 2 * m && n >= 4 * k
 }
 
 /// True for a 2-D operand stored column-major (strides `[1, rows]`): a transposed view.
