@@ -135,6 +135,52 @@ fn sum_leading<T: Float>(src: &[T], r: usize, k: usize, out_shape: &[usize]) -> 
     Tensor::from_buffer(out, out_shape)
 }
 
+/// Sums a contiguous `x` over leading and trailing axes around one kept middle block
+/// (`[N, C, H, W]` over `[0, 2, 3]`: a convolution's bias gradient) without first copying
+/// it into `[C, N*H*W]` rows: `out[c]` adds the contiguous `[H*W]` runs of each image in
+/// image order. `None` for any other pattern.
+fn sum_around<T: Float>(x: &Tensor<T>, p: &Plan) -> Option<Tensor<T>> {
+    let nd = x.ndim();
+    let lead = p
+        .axes
+        .iter()
+        .enumerate()
+        .take_while(|&(i, &d)| i == d)
+        .count();
+    let (head, tail) = p.axes.split_at(lead);
+    let first_tail = *tail.first()?;
+    // Trailing axes must run to the end without gaps, and the kept middle be non-empty.
+    let tail_ok =
+        tail.iter().enumerate().all(|(i, &d)| d == first_tail + i) && first_tail + tail.len() == nd;
+    if head.is_empty() || !tail_ok || first_tail <= lead || !x.is_contiguous() {
+        return None;
+    }
+    let shape = x.shape();
+    let a = crate::layout::numel(&shape[..lead]);
+    let k = crate::layout::numel(&shape[lead..first_tail]);
+    let b = crate::layout::numel(&shape[first_tail..]);
+    if a == 0 || b == 0 {
+        return None;
+    }
+    let src = x.as_slice().expect("contiguous");
+    let mut out = alloc_uninit::<T>(k);
+    let fill = |start: usize, o: &mut [T]| {
+        for (j, total) in o.iter_mut().enumerate() {
+            let c = start + j;
+            *total = (0..a).fold(T::ZERO, |acc, i| {
+                acc + sum_slice(&src[(i * k + c) * b..(i * k + c + 1) * b])
+            });
+        }
+    };
+    if x.numel() < par_min_elems() {
+        fill(0, &mut out);
+    } else {
+        let per_task = (PAR_CHUNK / (a * b)).max(1);
+        crate::parallel::for_each_chunk_indexed(&mut out, per_task, |i, o| fill(i * per_task, o));
+    }
+    Some(Tensor::from_buffer(out, &p.out_shape))
+}
+
 fn max_of<T: Float>(row: &[T]) -> T {
     row.iter().fold(T::NEG_INFINITY, |m, &v| m.max_nan(v))
 }
@@ -188,6 +234,9 @@ impl<T: Float> Tensor<T> {
                 let s = self.as_slice().expect("contiguous");
                 return Ok(sum_leading(s, r, k, &p.out_shape));
             }
+        }
+        if let Some(out) = sum_around(self, &p) {
+            return Ok(out);
         }
         Ok(reduce_rows(self, &p, sum_slice))
     }

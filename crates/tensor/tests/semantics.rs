@@ -613,3 +613,47 @@ fn row_scatter_into_zeros_matches_the_general_path_and_checks_indices() {
         );
     }
 }
+
+#[test]
+fn sum_over_leading_and_trailing_axes_matches_a_naive_sum() {
+    // [N, C, H, W] over [0, 2, 3] (a bias gradient), small and large enough to split, and a
+    // [A, K1, K2, B] case with a two-axis kept block; keepdim both ways.
+    for (shape, axes) in [
+        (vec![3usize, 4, 2, 5], vec![0isize, 2, 3]),
+        (vec![16, 40, 20, 21], vec![0, -2, -1]),
+        (vec![2, 3, 4, 5], vec![0, 3]),
+    ] {
+        let n: usize = shape.iter().product();
+        let x = Tensor::from_vec(
+            (0..n).map(|i| ((i * 37) % 19) as f64 - 9.0).collect(),
+            &shape,
+        );
+        let kept: Vec<usize> = (0..4)
+            .filter(|d| !axes.iter().any(|&a| (a + 4) as usize % 4 == *d))
+            .collect();
+        let mut expected = vec![0.0f64; kept.iter().map(|&d| shape[d]).product()];
+        for (i, v) in x.to_vec().into_iter().enumerate() {
+            let (mut rem, mut idx) = (i, [0usize; 4]);
+            for d in (0..4).rev() {
+                idx[d] = rem % shape[d];
+                rem /= shape[d];
+            }
+            let o = kept.iter().fold(0, |acc, &d| acc * shape[d] + idx[d]);
+            expected[o] += v;
+        }
+        for keep in [false, true] {
+            let got = x.sum_dims(&axes, keep);
+            let want: Vec<usize> = (0..4)
+                .filter_map(|d| match (kept.contains(&d), keep) {
+                    (true, _) => Some(shape[d]),
+                    (false, true) => Some(1),
+                    (false, false) => None,
+                })
+                .collect();
+            assert_eq!(got.shape(), want.as_slice());
+            for (g, e) in got.to_vec().iter().zip(&expected) {
+                assert!((g - e).abs() < 1e-9, "{shape:?} {axes:?}: {g} vs {e}");
+            }
+        }
+    }
+}
