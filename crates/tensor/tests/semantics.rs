@@ -657,3 +657,29 @@ fn sum_over_leading_and_trailing_axes_matches_a_naive_sum() {
         }
     }
 }
+
+#[test]
+fn sum_around_a_kept_block_has_the_bits_of_the_row_sum() {
+    // The in-place path (contiguous input) against the copy-into-rows path (the same values
+    // in a non-contiguous layout), in f32 with magnitudes that make the order show; runs
+    // shorter than 8 spread the last elements over several images.
+    for shape in [
+        [9usize, 3, 1, 1],
+        [13, 2, 1, 3],
+        [64, 5, 11, 11],
+        [7, 4, 26, 26],
+    ] {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 1013) as f32 * 10f32.powi((i % 7) as i32 - 3))
+            .collect();
+        let x = Tensor::from_vec(v, &shape);
+        let strided = x.permute(&[1, 0, 2, 3]).contiguous().permute(&[1, 0, 2, 3]);
+        assert!(x.is_contiguous() && !strided.is_contiguous());
+        let (a, b) = (
+            x.sum_dims(&[0, 2, 3], false),
+            strided.sum_dims(&[0, 2, 3], false),
+        );
+        assert_eq!(a.to_vec(), b.to_vec(), "{shape:?}");
+    }
+}
