@@ -169,12 +169,18 @@ fn large_unfold_and_fold_run_in_parallel_chunks() {
     assert_eq!(values(&cols), want);
     let back = values(&cols.fold([40, 37], &win));
     assert_eq!(back, col2im(&want, 3, 40, 37, &win));
-    // Stride 1 copies whole runs of a row (35-38 long here, and 11 below).
+    // Stride 1 copies (and fold adds) whole runs of a row (35-38 long here, and 11 below).
     for (k, pad) in [(3, 0), (3, 1), (27, 0)] {
         let w1 = Window2d::new([3, k]).padding([pad, pad]);
         let want1 = im2col(&x, &w1).unwrap();
         assert_eq!(values(&t.unfold(&w1)), want1);
         assert_eq!(values(&t.unfold_batch_inner(&w1)), want1);
+        let back1 = col2im(&want1, 3, 40, 37, &w1);
+        assert_eq!(values(&t.unfold(&w1).fold([40, 37], &w1)), back1);
+        assert_eq!(
+            values(&t.unfold_batch_inner(&w1).fold([40, 37], &w1)),
+            back1
+        );
     }
     // The batch-inner layout holds the same values, and fold reads it in place.
     let inner = t.unfold_batch_inner(&win);
