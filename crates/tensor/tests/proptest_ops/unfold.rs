@@ -192,13 +192,16 @@ fn large_unfold_and_fold_run_in_parallel_chunks() {
             .num_threads(threads)
             .build()
             .unwrap();
-        let (c2, b2) = pool.install(|| {
+        let (c2, b2, i2) = pool.install(|| {
             let c = t.unfold(&win);
             let b = c.fold([40, 37], &win);
-            (values(&c), values(&b))
+            // The batch-inner layout folds alike on the pool.
+            let i = t.unfold_batch_inner(&win).fold([40, 37], &win);
+            (values(&c), values(&b), values(&i))
         });
         assert_eq!(c2, want);
         assert_eq!(b2, back);
+        assert_eq!(i2, back);
     }
     let _ = Tensor::<f32>::zeros(&[1]);
 }
