@@ -168,8 +168,26 @@ macro_rules! int_element {
             }
         }
     };
+    ($t:ty, $name:expr, $pool:ident) => {
+        static $pool: crate::pool::BufferPool<$t> = crate::pool::BufferPool::new();
+
+        impl Element for $t {
+            const DTYPE: &'static str = $name;
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            fn pool() -> Option<&'static crate::pool::BufferPool<Self>> {
+                Some(&$pool)
+            }
+        }
+    };
 }
-int_element!(i64, "int64");
+// i64 is pooled like the floats: max pooling's argmax indices are a large i64 tensor made
+// and dropped on every training step.
+int_element!(i64, "int64", I64_POOL);
 int_element!(i32, "int32");
 int_element!(u8, "uint8");
 

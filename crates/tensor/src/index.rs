@@ -327,6 +327,9 @@ impl<T: Float> Tensor<T> {
         check_scatter_shapes("scatter_add", shape, d, index.shape(), Some(src.shape()))?;
         let idx = index.contiguous();
         let idx_s = idx.as_slice().expect("contiguous");
+        if let Some(out) = scatter_rows_into_zeros(shape, (d, dim), idx_s, idx.shape(), src)? {
+            return Ok(Tensor::from_buffer(out, shape));
+        }
         check_indices("scatter_add", idx_s, shape[d], dim, shape)?;
         let mut out = crate::storage::try_alloc_filled("scatter_add", shape, T::ZERO)?;
         scatter_add_into(&mut out, shape, d, idx_s, idx.shape(), src);
@@ -388,6 +391,55 @@ impl<T: Float> Tensor<T> {
         /// Index-add along `dim` (the adjoint of index_select).
         fn index_add => try_index_add(dim: isize, index: &Tensor<i64>, src: &Tensor<T>) -> Tensor<T>;
     }
+}
+
+/// `zeros(shape)` with each row of the contiguous `src` scattered (added) along the last dim
+/// at `idx`, when the index runs along the last dim and covers every row of `shape`
+/// (max pooling's backward: one row per image plane). Rows are disjoint in the output, so
+/// they fill in parallel, each zeroed just before its scatter: one pass over the output
+/// instead of a zero fill, then an index check, then the scatter. `None` when the layout
+/// is another one (the general path handles it); an out-of-range index is the same error
+/// as there.
+fn scatter_rows_into_zeros<T: Float>(
+    shape: &[usize],
+    (d, dim): (usize, isize),
+    idx_s: &[i64],
+    index_shape: &[usize],
+    src: &Tensor<T>,
+) -> Result<Option<Vec<T>>> {
+    let last = shape.len().wrapping_sub(1);
+    let (Some(vals), true) = (src.as_slice(), d == last) else {
+        return Ok(None);
+    };
+    if src.shape() != index_shape || index_shape[..last] != shape[..last] {
+        return Ok(None);
+    }
+    let (row, irow) = (shape[last], index_shape[last]);
+    if row == 0 || irow == 0 {
+        return Ok(None);
+    }
+    let mut out = try_alloc_uninit::<T>("scatter_add", shape)?;
+    let bad = std::sync::atomic::AtomicBool::new(false);
+    let fill = |r: usize, dst: &mut [T]| {
+        dst.fill(T::ZERO);
+        let (ix, sv) = (
+            &idx_s[r * irow..(r + 1) * irow],
+            &vals[r * irow..(r + 1) * irow],
+        );
+        for (&i, &v) in ix.iter().zip(sv) {
+            match dst.get_mut(i as usize) {
+                // (A negative index wraps to a huge usize: out of range too.)
+                Some(slot) => *slot += v,
+                None => bad.store(true, std::sync::atomic::Ordering::Relaxed),
+            }
+        }
+    };
+    let work = out.len() + idx_s.len();
+    crate::kernels::fill_blocks(&mut out, row, work, fill);
+    if bad.into_inner() {
+        check_indices("scatter_add", idx_s, row, dim, shape)?;
+    }
+    Ok(Some(out))
 }
 
 /// Adds `src` into the contiguous buffer `out` (of `out_shape`) at the positions `idx`

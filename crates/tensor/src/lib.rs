@@ -49,7 +49,9 @@ pub use layout::{
 pub use tensor::Tensor;
 pub use unfold::Window2d;
 
-/// Bytes currently held idle in the f32 and f64 buffer pools (for memory diagnostics).
+/// Bytes currently held idle in the f32, f64 and i64 buffer pools (for memory diagnostics).
 pub fn pooled_bytes() -> usize {
-    f32::pool().map_or(0, |p| p.pooled_bytes()) + f64::pool().map_or(0, |p| p.pooled_bytes())
+    f32::pool().map_or(0, |p| p.pooled_bytes())
+        + f64::pool().map_or(0, |p| p.pooled_bytes())
+        + i64::pool().map_or(0, |p| p.pooled_bytes())
 }

@@ -10,6 +10,34 @@ use crate::storage::try_alloc_uninit;
 use crate::tensor::Tensor;
 use crate::unfold::Window2d;
 
+/// The maxima of four side-by-side 2x2 windows whose top rows are `t` and bottom rows `b`
+/// (8 values each), and each maximum's offset from its window's top-left element (0, 1, `w`
+/// or `w + 1`, for an input row length `w`). The same choice as the one-window loop: taps in
+/// row-major order, a later tap taken when larger, or when it is a NaN and the best so far
+/// is not (`!(x <= best)` holds for both; `best == best` for a number).
+#[inline(always)]
+#[allow(
+    clippy::eq_op,
+    clippy::neg_cmp_op_on_partial_ord,
+    clippy::needless_range_loop
+)]
+fn four_windows<T: Float>(t: &[T], b: &[T], w: usize) -> ([T; 4], [usize; 4]) {
+    let (t, b): (&[T; 8], &[T; 8]) = (t.try_into().expect("8"), b.try_into().expect("8"));
+    let mut best = [t[0], t[2], t[4], t[6]];
+    let mut off = [0usize; 4];
+    for (tap, delta) in [(1usize, 1usize), (2, w), (3, w + 1)] {
+        let row = if tap == 1 { t } else { b };
+        let col = tap & 1;
+        for i in 0..4 {
+            let x = row[2 * i + col];
+            let take = !(x <= best[i]) & (best[i] == best[i]);
+            off[i] = if take { delta } else { off[i] };
+            best[i] = if take { x } else { best[i] };
+        }
+    }
+    (best, off)
+}
+
 impl<T: Float> Tensor<T> {
     /// For each max-pooling window of `[N, C, H, W]`, the flat index `y * W + x` of its
     /// largest element (the first on ties; a NaN wins), as `[N, C, oh * ow]`. Padding acts
@@ -56,8 +84,26 @@ impl<T: Float> Tensor<T> {
                     let (top, bottom) = (&plane[r0..r0 + 2 * ow], &plane[r1..r1 + 2 * ow]);
                     let out = &mut dst[oy * ow..(oy + 1) * ow];
                     let vals = &mut val[oy * ow..(oy + 1) * ow];
-                    let pairs = top.chunks_exact(2).zip(bottom.chunks_exact(2));
-                    for (ox, ((o, v), (t, b))) in out.iter_mut().zip(vals).zip(pairs).enumerate() {
+                    // Four windows at a time as 4-lane selects (the compiler turns them into
+                    // vector compares and blends); the remaining windows one by one below.
+                    let full = ow / 4 * 4;
+                    let quads = top[..2 * full].chunks_exact(8).zip(bottom.chunks_exact(8));
+                    let outs = out[..full]
+                        .chunks_exact_mut(4)
+                        .zip(vals.chunks_exact_mut(4));
+                    for (q, ((o, v), (t, b))) in outs.zip(quads).enumerate() {
+                        let (best, off) = four_windows(t, b, w);
+                        for i in 0..4 {
+                            o[i] = (r0 + 8 * q + 2 * i + off[i]) as i64;
+                            v[i] = best[i];
+                        }
+                    }
+                    let pairs = top[2 * full..]
+                        .chunks_exact(2)
+                        .zip(bottom[2 * full..].chunks_exact(2));
+                    let rest = out[full..].iter_mut().zip(&mut vals[full..]);
+                    for (ox, ((o, v), (t, b))) in rest.zip(pairs).enumerate() {
+                        let ox = full + ox;
                         let (mut best, mut at) = (t[0], r0 + 2 * ox);
                         for (x, a) in [
                             (t[1], r0 + 2 * ox + 1),

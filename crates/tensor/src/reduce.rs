@@ -32,6 +32,47 @@ fn sum_slice<T: Float>(s: &[T]) -> T {
     total
 }
 
+/// [`sum_slice`] of the concatenation of `runs` (`len` elements in all), with the same
+/// additions in the same order, so the same bits, without building the concatenation:
+/// element `g` of it goes to lane `g % 8`, and the last `len % 8` are added after the lanes.
+fn sum_runs<'a, T: Float>(runs: impl Iterator<Item = &'a [T]>, len: usize) -> T {
+    let lanes_end = len - len % 8;
+    let mut acc = [T::ZERO; 8];
+    // The elements past the lanes (under 8; short runs may spread them over several).
+    let (mut tail, mut tail_len) = ([T::ZERO; 8], 0);
+    let mut pos = 0;
+    for run in runs {
+        let in_lanes = run.len().min(lanes_end.saturating_sub(pos));
+        let (lane_part, past) = run.split_at(in_lanes);
+        // Up to the next multiple of 8 one by one, then whole chunks (which vectorize).
+        let lead = ((8 - pos % 8) % 8).min(lane_part.len());
+        for (i, &v) in lane_part[..lead].iter().enumerate() {
+            acc[(pos + i) % 8] += v;
+        }
+        let chunks = lane_part[lead..].chunks_exact(8);
+        let after = chunks.remainder();
+        for c in chunks {
+            for i in 0..8 {
+                acc[i] += c[i];
+            }
+        }
+        for (i, &v) in after.iter().enumerate() {
+            acc[i] += v;
+        }
+        for &v in past {
+            tail[tail_len] = v;
+            tail_len += 1;
+        }
+        pos += run.len();
+    }
+    let mut total =
+        ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for &v in &tail[..tail_len] {
+        total += v;
+    }
+    total
+}
+
 /// The resolved, sorted, de-duplicated axes of a reduction, and the output shape.
 struct Plan {
     axes: SmallVec<[usize; 6]>,
@@ -135,6 +176,53 @@ fn sum_leading<T: Float>(src: &[T], r: usize, k: usize, out_shape: &[usize]) -> 
     Tensor::from_buffer(out, out_shape)
 }
 
+/// Sums a contiguous `x` over leading and trailing axes around one kept middle block
+/// (`[N, C, H, W]` over `[0, 2, 3]`: a convolution's bias gradient) without first copying
+/// it into `[C, N*H*W]` rows: `out[c]` adds the contiguous `[H*W]` runs of each image in
+/// image order, with the same bits as the row sum. `None` for any other pattern.
+fn sum_around<T: Float>(x: &Tensor<T>, p: &Plan) -> Option<Tensor<T>> {
+    let nd = x.ndim();
+    let lead = p
+        .axes
+        .iter()
+        .enumerate()
+        .take_while(|&(i, &d)| i == d)
+        .count();
+    let (head, tail) = p.axes.split_at(lead);
+    let first_tail = *tail.first()?;
+    // Trailing axes must run to the end without gaps, and the kept middle be non-empty.
+    let tail_ok =
+        tail.iter().enumerate().all(|(i, &d)| d == first_tail + i) && first_tail + tail.len() == nd;
+    if head.is_empty() || !tail_ok || first_tail <= lead || !x.is_contiguous() {
+        return None;
+    }
+    let shape = x.shape();
+    let a = crate::layout::numel(&shape[..lead]);
+    let k = crate::layout::numel(&shape[lead..first_tail]);
+    let b = crate::layout::numel(&shape[first_tail..]);
+    if a == 0 || b == 0 {
+        return None;
+    }
+    let src = x.as_slice().expect("contiguous");
+    let mut out = alloc_uninit::<T>(k);
+    let fill = |start: usize, o: &mut [T]| {
+        for (j, total) in o.iter_mut().enumerate() {
+            let c = start + j;
+            *total = sum_runs(
+                (0..a).map(|i| &src[(i * k + c) * b..(i * k + c + 1) * b]),
+                a * b,
+            );
+        }
+    };
+    if x.numel() < par_min_elems() {
+        fill(0, &mut out);
+    } else {
+        let per_task = (PAR_CHUNK / (a * b)).max(1);
+        crate::parallel::for_each_chunk_indexed(&mut out, per_task, |i, o| fill(i * per_task, o));
+    }
+    Some(Tensor::from_buffer(out, &p.out_shape))
+}
+
 fn max_of<T: Float>(row: &[T]) -> T {
     row.iter().fold(T::NEG_INFINITY, |m, &v| m.max_nan(v))
 }
@@ -188,6 +276,9 @@ impl<T: Float> Tensor<T> {
                 let s = self.as_slice().expect("contiguous");
                 return Ok(sum_leading(s, r, k, &p.out_shape));
             }
+        }
+        if let Some(out) = sum_around(self, &p) {
+            return Ok(out);
         }
         Ok(reduce_rows(self, &p, sum_slice))
     }

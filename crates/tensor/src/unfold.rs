@@ -117,7 +117,8 @@ impl Window2d {
             dst[hi..].fill(T::ZERO);
             let first = self.source(1, lo, j) as usize;
             if self.stride[1] == 1 {
-                // The common case: a plain copy the compiler turns into memcpy.
+                // The common case: a plain copy the compiler turns into memcpy (fixed
+                // 8-element moves measured no faster on the CNN's rows of 11 and 26).
                 dst[lo..hi].copy_from_slice(&line[first..first + (hi - lo)]);
             } else {
                 let taps = line[first..].iter().step_by(self.stride[1]);

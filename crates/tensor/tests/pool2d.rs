@@ -91,6 +91,17 @@ fn two_by_two_pooling_matches_the_reference_with_ties_and_nans() {
         Window2d::new([2, 2]).stride([2, 2]),
         tricky(2 * 3 * 6 * 8),
     );
+    // Rows of 13 and 9 windows: blocks of four windows, then the rest one by one.
+    check(
+        [2, 2, 6, 26],
+        Window2d::new([2, 2]).stride([2, 2]),
+        tricky(2 * 2 * 6 * 26),
+    );
+    check(
+        [1, 3, 5, 19],
+        Window2d::new([2, 2]).stride([2, 2]),
+        tricky(3 * 5 * 19),
+    );
     // Odd sizes drop the last row and column, as PyTorch does.
     check(
         [1, 2, 7, 5],

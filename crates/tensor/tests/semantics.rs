@@ -585,3 +585,101 @@ fn scatter_add_into_zeros_equals_scatter_add_on_a_zero_tensor() {
     assert_eq!(direct.to_vec(), expected.to_vec());
     assert!(Tensor::try_scatter_add_zeros(&[2, 2], 1, &index, &src).is_err());
 }
+
+#[test]
+fn row_scatter_into_zeros_matches_the_general_path_and_checks_indices() {
+    // Contiguous src with the index along the last dim over every row: the parallel row
+    // path (large enough to split), against scatter_add on a zero tensor (general path).
+    let (rows, row, irow) = (300usize, 1000usize, 400usize);
+    let index: Vec<i64> = (0..rows * irow)
+        .map(|i| ((i * 7919) % row) as i64)
+        .collect();
+    let index = Tensor::from_vec(index, &[3, rows / 3, irow]);
+    let src: Vec<f32> = (0..rows * irow).map(|i| (i % 13) as f32 - 6.0).collect();
+    let src = Tensor::from_vec(src, &[3, rows / 3, irow]);
+    let expected = Tensor::<f32>::zeros(&[3, rows / 3, row]).scatter_add(2, &index, &src);
+    let direct = Tensor::try_scatter_add_zeros(&[3, rows / 3, row], -1, &index, &src).unwrap();
+    assert_eq!(direct.to_vec(), expected.to_vec());
+    for bad in [row as i64, -1] {
+        let mut v = index.to_vec();
+        v[rows * irow - 5] = bad;
+        let bad_index = Tensor::from_vec(v, index.shape());
+        let err = Tensor::try_scatter_add_zeros(&[3, rows / 3, row], -1, &bad_index, &src)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("scatter_add") && err.contains(&format!("index {bad}")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn sum_over_leading_and_trailing_axes_matches_a_naive_sum() {
+    // [N, C, H, W] over [0, 2, 3] (a bias gradient), small and large enough to split, and a
+    // [A, K1, K2, B] case with a two-axis kept block; keepdim both ways.
+    for (shape, axes) in [
+        (vec![3usize, 4, 2, 5], vec![0isize, 2, 3]),
+        (vec![16, 40, 20, 21], vec![0, -2, -1]),
+        (vec![2, 3, 4, 5], vec![0, 3]),
+    ] {
+        let n: usize = shape.iter().product();
+        let x = Tensor::from_vec(
+            (0..n).map(|i| ((i * 37) % 19) as f64 - 9.0).collect(),
+            &shape,
+        );
+        let kept: Vec<usize> = (0..4)
+            .filter(|d| !axes.iter().any(|&a| (a + 4) as usize % 4 == *d))
+            .collect();
+        let mut expected = vec![0.0f64; kept.iter().map(|&d| shape[d]).product()];
+        for (i, v) in x.to_vec().into_iter().enumerate() {
+            let (mut rem, mut idx) = (i, [0usize; 4]);
+            for d in (0..4).rev() {
+                idx[d] = rem % shape[d];
+                rem /= shape[d];
+            }
+            let o = kept.iter().fold(0, |acc, &d| acc * shape[d] + idx[d]);
+            expected[o] += v;
+        }
+        for keep in [false, true] {
+            let got = x.sum_dims(&axes, keep);
+            let want: Vec<usize> = (0..4)
+                .filter_map(|d| match (kept.contains(&d), keep) {
+                    (true, _) => Some(shape[d]),
+                    (false, true) => Some(1),
+                    (false, false) => None,
+                })
+                .collect();
+            assert_eq!(got.shape(), want.as_slice());
+            for (g, e) in got.to_vec().iter().zip(&expected) {
+                assert!((g - e).abs() < 1e-9, "{shape:?} {axes:?}: {g} vs {e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn sum_around_a_kept_block_has_the_bits_of_the_row_sum() {
+    // The in-place path (contiguous input) against the copy-into-rows path (the same values
+    // in a non-contiguous layout), in f32 with magnitudes that make the order show; runs
+    // shorter than 8 spread the last elements over several images.
+    for shape in [
+        [9usize, 3, 1, 1],
+        [13, 2, 1, 3],
+        [64, 5, 11, 11],
+        [7, 4, 26, 26],
+    ] {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 1013) as f32 * 10f32.powi((i % 7) as i32 - 3))
+            .collect();
+        let x = Tensor::from_vec(v, &shape);
+        let strided = x.permute(&[1, 0, 2, 3]).contiguous().permute(&[1, 0, 2, 3]);
+        assert!(x.is_contiguous() && !strided.is_contiguous());
+        let (a, b) = (
+            x.sum_dims(&[0, 2, 3], false),
+            strided.sum_dims(&[0, 2, 3], false),
+        );
+        assert_eq!(a.to_vec(), b.to_vec(), "{shape:?}");
+    }
+}

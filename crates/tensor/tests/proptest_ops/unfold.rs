@@ -72,7 +72,7 @@ fn window() -> impl Strategy<Value = Window2d> {
 }
 
 fn image() -> impl Strategy<Value = Vec<usize>> {
-    (0..=2usize, 0..=3usize, 0..=7usize, 0..=7usize).prop_map(|(n, c, h, w)| vec![n, c, h, w])
+    (0..=2usize, 0..=3usize, 0..=7usize, 0..=19usize).prop_map(|(n, c, h, w)| vec![n, c, h, w])
 }
 
 fn dot(a: &Arr, b: &Arr) -> (f64, f64) {
@@ -169,6 +169,19 @@ fn large_unfold_and_fold_run_in_parallel_chunks() {
     assert_eq!(values(&cols), want);
     let back = values(&cols.fold([40, 37], &win));
     assert_eq!(back, col2im(&want, 3, 40, 37, &win));
+    // Stride 1 copies (and fold adds) whole runs of a row (35-38 long here, and 11 below).
+    for (k, pad) in [(3, 0), (3, 1), (27, 0)] {
+        let w1 = Window2d::new([3, k]).padding([pad, pad]);
+        let want1 = im2col(&x, &w1).unwrap();
+        assert_eq!(values(&t.unfold(&w1)), want1);
+        assert_eq!(values(&t.unfold_batch_inner(&w1)), want1);
+        let back1 = col2im(&want1, 3, 40, 37, &w1);
+        assert_eq!(values(&t.unfold(&w1).fold([40, 37], &w1)), back1);
+        assert_eq!(
+            values(&t.unfold_batch_inner(&w1).fold([40, 37], &w1)),
+            back1
+        );
+    }
     // The batch-inner layout holds the same values, and fold reads it in place.
     let inner = t.unfold_batch_inner(&win);
     assert_eq!(values(&inner), want);
@@ -179,13 +192,16 @@ fn large_unfold_and_fold_run_in_parallel_chunks() {
             .num_threads(threads)
             .build()
             .unwrap();
-        let (c2, b2) = pool.install(|| {
+        let (c2, b2, i2) = pool.install(|| {
             let c = t.unfold(&win);
             let b = c.fold([40, 37], &win);
-            (values(&c), values(&b))
+            // The batch-inner layout folds alike on the pool.
+            let i = t.unfold_batch_inner(&win).fold([40, 37], &win);
+            (values(&c), values(&b), values(&i))
         });
         assert_eq!(c2, want);
         assert_eq!(b2, back);
+        assert_eq!(i2, back);
     }
     let _ = Tensor::<f32>::zeros(&[1]);
 }
