@@ -1,6 +1,9 @@
 //! `graft::run`: where a training loop should run so that each op's parallel kernels do not
 //! pay a cross-thread hand-off.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 /// Runs `f` on a worker of the thread pool graft's kernels use, and returns its result.
 ///
 /// A kernel that splits its work over the pool, called from a thread outside it (`main`),
@@ -28,6 +31,55 @@ pub fn run<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         return f();
     }
     // `join` from outside the pool injects the pair as one job and blocks until a worker
-    // has run it; `f` then runs on that worker.
-    rayon::join(f, || ()).0
+    // has run it; `f` then runs on that worker, with the others kept awake.
+    rayon::join(
+        || {
+            let _awake = KeepAwake::start();
+            f()
+        },
+        || (),
+    )
+    .0
+}
+
+/// Keeps the pool's other workers looking for work while a training loop runs, instead of
+/// letting them fall asleep between two ops (OpenMP's active wait, which PyTorch's threads
+/// use too): a sleeping worker took 17-30 µs to pick up the next op's posted half on the
+/// 2-core VM, several times per training step. Each other worker runs pending pool work
+/// as it appears and, when there is none, yields its core to the OS, so a machine with
+/// other runnable threads still runs them. Stops when dropped.
+struct KeepAwake(Option<Arc<AtomicBool>>);
+
+impl KeepAwake {
+    fn start() -> KeepAwake {
+        let Some(me) = rayon::current_thread_index() else {
+            return KeepAwake(None);
+        };
+        if rayon::current_num_threads() < 2 {
+            return KeepAwake(None);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        // One job on each worker (a broadcast job is never stolen by another worker); the
+        // loop's own worker returns at once when it gets to it.
+        rayon::spawn_broadcast(move |ctx| {
+            if ctx.index() == me {
+                return;
+            }
+            while !flag.load(Ordering::Relaxed) {
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::thread::yield_now();
+                }
+            }
+        });
+        KeepAwake(Some(stop))
+    }
+}
+
+impl Drop for KeepAwake {
+    fn drop(&mut self) {
+        if let Some(stop) = &self.0 {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
 }
