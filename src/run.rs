@@ -47,7 +47,8 @@ pub fn run<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 /// use too): a sleeping worker took 17-30 µs to pick up the next op's posted half on the
 /// 2-core VM, several times per training step. Each other worker runs pending pool work
 /// as it appears and, when there is none, yields its core to the OS, so a machine with
-/// other runnable threads still runs them. Stops when dropped.
+/// other runnable threads still runs them. Stops when dropped. `GRAFT_WAIT_POLICY=passive`
+/// turns it off (OpenMP's `OMP_WAIT_POLICY`): idle workers then sleep, as rayon's do.
 struct KeepAwake(Option<Arc<AtomicBool>>);
 
 impl KeepAwake {
@@ -55,7 +56,9 @@ impl KeepAwake {
         let Some(me) = rayon::current_thread_index() else {
             return KeepAwake(None);
         };
-        if rayon::current_num_threads() < 2 {
+        let passive =
+            std::env::var("GRAFT_WAIT_POLICY").is_ok_and(|p| p.eq_ignore_ascii_case("passive"));
+        if rayon::current_num_threads() < 2 || passive {
             return KeepAwake(None);
         }
         let stop = Arc::new(AtomicBool::new(false));
