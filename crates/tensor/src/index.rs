@@ -73,17 +73,22 @@ impl<T: Element> Tensor<T> {
         }
         let x = self.contiguous();
         let src = x.as_slice().expect("contiguous");
-        let outer = crate::layout::numel(&self.shape()[..d]);
         let inner = crate::layout::numel(&self.shape()[d + 1..]);
         let n = self.shape()[d];
-        let mut pos = 0;
-        for o in 0..outer {
-            for &i in &idx {
-                let start = (o * n + i as usize) * inner;
-                out[pos..pos + inner].copy_from_slice(&src[start..start + inner]);
-                pos += inner;
+        // Output rows in blocks of about one parallel chunk, copied on the pool when the
+        // whole copy is large (a training batch gathered from its data set: 800 KB a step
+        // for the seed's MLP at batch 256). Pure copies: the result never depends on it.
+        let per_block = (crate::kernels::PAR_CHUNK / inner).max(1);
+        let copy_rows = |b: usize, dst: &mut [T]| {
+            for (k, row) in dst.chunks_mut(inner).enumerate() {
+                let r = b * per_block + k;
+                let (o, i) = (r / idx.len(), idx[r % idx.len()] as usize);
+                let start = (o * n + i) * inner;
+                row.copy_from_slice(&src[start..start + inner]);
             }
-        }
+        };
+        let work = out.len();
+        crate::kernels::fill_blocks(&mut out, per_block * inner, work, copy_rows);
         let mut shape = self.shape().to_vec();
         shape[d] = idx.len();
         Ok(Tensor::from_buffer(out, &shape))
