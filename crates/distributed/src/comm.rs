@@ -211,7 +211,7 @@ impl Communicator {
             return;
         }
         let send = buf.to_vec();
-        self.all_reduce_sum_into(&mut [(&send[..], buf)]);
+        self.all_reduce_sum_into(&send, buf);
     }
 
     /// Replaces `buf` with the elementwise mean over ranks (the sum divided by `size()`).
@@ -244,13 +244,12 @@ impl Communicator {
         Ok(out)
     }
 
-    /// Sums each `(send, recv)` pair across ranks into `recv`, one `MPI_Allreduce` each.
-    /// With one rank, copies.
-    pub(crate) fn all_reduce_sum_into<T: Element>(&self, pairs: &mut [(&[T], &mut [T])]) {
+    /// Sums `send` across ranks into `recv` (one `MPI_Allreduce`). With one rank, copies.
+    pub(crate) fn all_reduce_sum_into<T: Element>(&self, send: &[T], recv: &mut [T]) {
         match &self.backend {
-            Backend::Single => pairs.iter_mut().for_each(|(s, r)| r.copy_from_slice(s)),
+            Backend::Single => recv.copy_from_slice(send),
             #[cfg(feature = "mpi")]
-            Backend::Mpi(w) => w.all_reduce_sum_many(pairs, self.timeout),
+            Backend::Mpi(w) => w.all_reduce_sum(send, recv, self.timeout),
         }
     }
 

@@ -198,37 +198,27 @@ impl<T: Element> DataParallel<T> {
                 recv,
             } = bucket;
             let n = *n;
+            // A bucket that fits the window is packed straight into it and read straight out.
             #[cfg(feature = "mpi")]
-            if let Some(shared) = state.shared.as_mut() {
-                if n <= shared.capacity() {
-                    shared.sum(n, |input| pack(&self.params, ids, input));
-                    unpack(&self.params, ids, n, |at, out| {
-                        shared.read_divided(at, out, ranks)
-                    });
-                    continue;
-                }
-                // Larger than the window: packed here, summed through it piece by piece.
-                sized(send, n);
-                sized(recv, n);
-                pack(&self.params, ids, send);
-                let piece = shared.capacity();
-                for start in (0..n).step_by(piece) {
-                    let end = (start + piece).min(n);
-                    shared.sum(end - start, |input| {
-                        input.copy_from_slice(&send[start..end])
-                    });
-                    shared.read_divided(0, &mut recv[start..end], ranks);
-                }
+            if let Some(shared) = state.shared.as_mut().filter(|w| n <= w.capacity()) {
+                shared.sum(n, |input| pack(&self.params, ids, input));
                 unpack(&self.params, ids, n, |at, out| {
-                    out.copy_from_slice(&recv[at..at + out.len()])
+                    shared.read_divided(at, out, ranks)
                 });
                 continue;
             }
+            // Otherwise packed here and summed into `recv`: through the window piece by
+            // piece, or by MPI_Allreduce.
             sized(send, n);
             sized(recv, n);
             pack(&self.params, ids, send);
-            self.comm
-                .all_reduce_sum_into(&mut [(&send[..], &mut recv[..])]);
+            #[cfg(feature = "mpi")]
+            let through_window = state.shared.as_mut().map(|w| w.sum_in_pieces(send, recv));
+            #[cfg(not(feature = "mpi"))]
+            let through_window: Option<()> = None;
+            if through_window.is_none() {
+                self.comm.all_reduce_sum_into(send, recv);
+            }
             unpack(&self.params, ids, n, |at, out| {
                 out.iter_mut()
                     .zip(&recv[at..])

@@ -126,20 +126,19 @@ impl MpiWorld {
             });
     }
 
-    /// Sums each send buffer across ranks into its receive buffer, one after the other.
-    pub(crate) fn all_reduce_sum_many<B: Equivalence>(
+    /// Sums `send` across ranks into `recv`.
+    pub(crate) fn all_reduce_sum<B: Equivalence>(
         &self,
-        pairs: &mut [(&[B], &mut [B])],
+        send: &[B],
+        recv: &mut [B],
         timeout: Duration,
     ) {
         let _g = self.guard();
-        for (send, recv) in pairs.iter_mut() {
-            self.watchdog
-                .run(Collective::AllReduce(send.len()), timeout, || {
-                    self.comm
-                        .all_reduce_into(*send, &mut **recv, SystemOperation::sum())
-                });
-        }
+        self.watchdog
+            .run(Collective::AllReduce(send.len()), timeout, || {
+                self.comm
+                    .all_reduce_into(send, recv, SystemOperation::sum())
+            });
     }
 
     pub(crate) fn all_gather<B: Equivalence>(&self, send: &[B], recv: &mut [B], timeout: Duration) {

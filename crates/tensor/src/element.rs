@@ -156,20 +156,11 @@ fn erf_f64(x: f64) -> f64 {
     }
 }
 
-macro_rules! int_element {
-    ($t:ty, $name:expr) => {
-        impl Element for $t {
-            const DTYPE: &'static str = $name;
-            fn to_f64(self) -> f64 {
-                self as f64
-            }
-            fn from_f64(v: f64) -> Self {
-                v as $t
-            }
-        }
-    };
-    ($t:ty, $name:expr, $pool:ident) => {
-        static $pool: crate::pool::BufferPool<$t> = crate::pool::BufferPool::new();
+/// `Element` for a primitive number type, cast with `as`; with `$pool`, its buffers are
+/// recycled through a pool of that name.
+macro_rules! cast_element {
+    ($t:ty, $name:expr $(, $pool:ident)?) => {
+        $(static $pool: crate::pool::BufferPool<$t> = crate::pool::BufferPool::new();)?
 
         impl Element for $t {
             const DTYPE: &'static str = $name;
@@ -179,17 +170,17 @@ macro_rules! int_element {
             fn from_f64(v: f64) -> Self {
                 v as $t
             }
-            fn pool() -> Option<&'static crate::pool::BufferPool<Self>> {
+            $(fn pool() -> Option<&'static crate::pool::BufferPool<Self>> {
                 Some(&$pool)
-            }
+            })?
         }
     };
 }
 // i64 is pooled like the floats: max pooling's argmax indices are a large i64 tensor made
 // and dropped on every training step.
-int_element!(i64, "int64", I64_POOL);
-int_element!(i32, "int32");
-int_element!(u8, "uint8");
+cast_element!(i64, "int64", I64_POOL);
+cast_element!(i32, "int32");
+cast_element!(u8, "uint8");
 
 impl Element for bool {
     const DTYPE: &'static str = "bool";
@@ -207,20 +198,7 @@ impl Element for bool {
 
 macro_rules! float_element {
     ($t:ty, $name:expr, $gemm:path, $pool:ident, [$exp:expr, $ln:expr, $tanh:expr, $sigmoid:expr, $erf:expr]) => {
-        static $pool: crate::pool::BufferPool<$t> = crate::pool::BufferPool::new();
-
-        impl Element for $t {
-            const DTYPE: &'static str = $name;
-            fn to_f64(self) -> f64 {
-                self as f64
-            }
-            fn from_f64(v: f64) -> Self {
-                v as $t
-            }
-            fn pool() -> Option<&'static crate::pool::BufferPool<Self>> {
-                Some(&$pool)
-            }
-        }
+        cast_element!($t, $name, $pool);
 
         // `#[inline]`: without it (and without LTO) each element would be a call into this
         // crate, and the elementwise loops of other crates could not vectorize.
