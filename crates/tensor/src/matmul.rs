@@ -280,6 +280,13 @@ fn split_one<T: Float>(g: &Gemm<'_, T>, out: &mut [T]) {
         unsafe { g.run(out.as_mut_ptr(), n, (0, m), (0, n)) };
         return;
     }
+    // Both operands run contiguously along k (`x @ w.t()`, a weight gradient): matrixmultiply
+    // packs each of them element by element, so an output split, which has every thread pack
+    // the whole of one operand, repeats the slowest part of the product.
+    let along_k = g.a_st[1] == 1 && g.b_st[0] == 1;
+    if g.k >= SPLIT_K_RATIO * m.max(n) || (along_k && g.k >= SPLIT_K_MIN) {
+        return split_inner(g, out, threads);
+    }
     // Split the longer side into pieces aligned to the gemm micro-kernel (multiples of 16),
     // so each thread packs only its share of the operand that side belongs to.
     let along_rows = m >= n;
@@ -298,4 +305,53 @@ fn split_one<T: Float>(g: &Gemm<'_, T>, out: &mut [T]) {
             }
         }
     });
+}
+
+/// The inner dimension, as a multiple of the longer output side, from which a product splits
+/// along it (see `split_inner`).
+const SPLIT_K_RATIO: usize = 8;
+/// The inner dimension from which a product whose operands both run contiguously along it
+/// splits along it (each share then still fills matrixmultiply's 256-deep blocks).
+const SPLIT_K_MIN: usize = 512;
+
+/// Runs one product whose inner dimension is long against a small output, a convolution's
+/// weight gradient (`[O, N·L] @ [N·L, C·k·k]`), split along the inner dimension: each
+/// thread multiplies its share of `k` into its own partial product, and the partials are
+/// added. Split along the output instead, each thread would pack the whole of one operand's
+/// long side (the CNN's first weight gradient, 9 columns wide, did not split at all).
+/// Measured alone, 2 threads, against the output split: the CNN's weight gradients 1.8x and
+/// 1.06x faster, `x @ w.t()` of the MLP (256x784x128) 1.09x and of the CNN's first linear
+/// layer (64x1600x128) 1.14x. The sums then depend on the thread count, as any parallel
+/// sum's do.
+fn split_inner<T: Float>(g: &Gemm<'_, T>, out: &mut [T], threads: usize) {
+    let (m, n) = (g.m, g.n);
+    let piece = g.k.div_ceil(threads);
+    let parts = g.k.div_ceil(piece);
+    // Part 0 goes straight to `out`; the others to scratch, added afterwards.
+    let mut scratch = vec![T::ZERO; (parts - 1) * m * n];
+    let (out_ptr, scratch_ptr) = (SendPtr(out.as_mut_ptr()), SendPtr(scratch.as_mut_ptr()));
+    crate::parallel::for_each_task(parts, &|p| {
+        let (k0, k1) = (p * piece, ((p + 1) * piece).min(g.k));
+        let part = Gemm {
+            a_off: g.a_off + k0 as isize * g.a_st[1],
+            b_off: g.b_off + k0 as isize * g.b_st[0],
+            k: k1 - k0,
+            ..*g
+        };
+        // (Whole-struct copies: a closure capturing the raw pointer field would not be Sync.)
+        let (whole_out, whole_scratch) = (out_ptr, scratch_ptr);
+        let c = if p == 0 {
+            whole_out.0
+        } else {
+            // SAFETY: part p's own m x n block of the scratch buffer.
+            unsafe { whole_scratch.0.add((p - 1) * m * n) }
+        };
+        // SAFETY: each part writes only its own m x n block (`out` or its scratch block).
+        unsafe { part.run(c, n, (0, m), (0, n)) }
+    });
+    for partial in scratch.chunks_exact(m * n) {
+        for (o, &v) in out.iter_mut().zip(partial) {
+            *o += v;
+        }
+    }
 }

@@ -174,6 +174,13 @@ fn large_matmuls_split_over_threads() {
     check_large::<f64>(&[160, 128], &[128, 130], true, true);
     check_large::<f32>(&[17, 512], &[512, 301], true, false);
     check_large::<f64>(&[17, 512], &[512, 301], false, true);
+    // Split along k: a long inner dimension against a small output (a conv weight gradient,
+    // 9 columns wide), and operands both contiguous along k (`x @ w.t()`), with a k that
+    // does not halve evenly.
+    check_large::<f32>(&[24, 12001], &[12001, 9], false, true);
+    check_large::<f64>(&[9, 12001], &[12001, 24], true, false);
+    check_large::<f32>(&[64, 641], &[641, 80], false, true);
+    check_large::<f64>(&[64, 641], &[641, 80], false, true);
     // Batched, each batch entry its own product.
     check_large::<f32>(&[3, 65, 97], &[3, 97, 120], true, false);
     // A batch against one shared matrix (flattened into one taller product).
