@@ -327,8 +327,9 @@ fn split_inner<T: Float>(g: &Gemm<'_, T>, out: &mut [T], threads: usize) {
     let (m, n) = (g.m, g.n);
     let piece = g.k.div_ceil(threads);
     let parts = g.k.div_ceil(piece);
-    // Part 0 goes straight to `out`; the others to scratch, added afterwards.
-    let mut scratch = vec![T::ZERO; (parts - 1) * m * n];
+    // Part 0 goes straight to `out`; the others to scratch (from the buffer pool: this runs
+    // every step), added afterwards.
+    let mut scratch = crate::storage::alloc_uninit::<T>((parts - 1) * m * n);
     let (out_ptr, scratch_ptr) = (SendPtr(out.as_mut_ptr()), SendPtr(scratch.as_mut_ptr()));
     crate::parallel::for_each_task(parts, &|p| {
         let (k0, k1) = (p * piece, ((p + 1) * piece).min(g.k));
@@ -353,5 +354,8 @@ fn split_inner<T: Float>(g: &Gemm<'_, T>, out: &mut [T], threads: usize) {
         for (o, &v) in out.iter_mut().zip(partial) {
             *o += v;
         }
+    }
+    if let Some(pool) = T::pool() {
+        pool.put(scratch);
     }
 }
