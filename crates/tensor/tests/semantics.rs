@@ -686,23 +686,25 @@ fn sum_around_a_kept_block_has_the_bits_of_the_row_sum() {
 
 #[test]
 fn a_large_index_select_on_two_threads_equals_the_row_by_row_copy() {
-    // Large enough to split across the pool (rows of 7, 5 outer blocks, 3,000 picks), with
-    // repeats and the last row; checked against a plain loop on 1 and 2 threads.
-    let (outer, n, inner) = (5usize, 1_000usize, 7usize);
-    let values = range(outer * n * inner);
-    let x = Tensor::from_vec(values.clone(), &[outer, n, inner]);
-    let picks: Vec<i64> = (0..3_000).map(|k| (k * 37 % n) as i64).collect();
-    let index = Tensor::from_vec(picks.clone(), &[picks.len()]);
-    let mut expected = Vec::new();
-    for o in 0..outer {
-        for &i in &picks {
-            let start = (o * n + i as usize) * inner;
-            expected.extend_from_slice(&values[start..start + inner]);
+    // Large enough to split across the pool, with repeats and the last row; checked against a
+    // plain loop on 1 and 2 threads. Rows of 7 (5 outer blocks, 3,000 picks), and rows of
+    // 300 (1,200 bytes: long enough that rows are prefetched ahead of the copy).
+    for (outer, n, inner, picks) in [(5usize, 1_000usize, 7usize, 3_000), (3, 200, 300, 700)] {
+        let values = range(outer * n * inner);
+        let x = Tensor::from_vec(values.clone(), &[outer, n, inner]);
+        let picks: Vec<i64> = (0..picks).map(|k| (k * 37 % n) as i64).collect();
+        let index = Tensor::from_vec(picks.clone(), &[picks.len()]);
+        let mut expected = Vec::new();
+        for o in 0..outer {
+            for &i in &picks {
+                let start = (o * n + i as usize) * inner;
+                expected.extend_from_slice(&values[start..start + inner]);
+            }
         }
-    }
-    for threads in [1, 2] {
-        let got = in_pool(threads, || x.index_select(1, &index));
-        assert_eq!(got.shape(), &[outer, picks.len(), inner]);
-        assert_eq!(got.to_vec(), expected, "{threads} threads");
+        for threads in [1, 2] {
+            let got = in_pool(threads, || x.index_select(1, &index));
+            assert_eq!(got.shape(), &[outer, picks.len(), inner]);
+            assert_eq!(got.to_vec(), expected, "{threads} threads, rows of {inner}");
+        }
     }
 }
