@@ -271,8 +271,12 @@ fn batched_gemm<T: Float>(
     }
 }
 
-/// Runs one product, split across threads along its longer output side when large.
+/// Runs one product, split across threads along its longer output side when large; a
+/// product that `halves_along_k` picks is summed as two halves (see `split_inner`).
 fn split_one<T: Float>(g: &Gemm<'_, T>, out: &mut [T]) {
+    if halves_along_k(g) {
+        return split_inner(g, out);
+    }
     let threads = rayon::current_num_threads();
     let (m, n) = (g.m, g.n);
     if (m * n).saturating_mul(g.k) < par_min_macs() || threads < 2 {
@@ -280,80 +284,107 @@ fn split_one<T: Float>(g: &Gemm<'_, T>, out: &mut [T]) {
         unsafe { g.run(out.as_mut_ptr(), n, (0, m), (0, n)) };
         return;
     }
+    let ptr = SendPtr(out.as_mut_ptr());
+    let (along_rows, piece, pieces) = output_pieces(m, n, threads);
+    crate::parallel::for_each_task(pieces, &|p| {
+        let c = ptr;
+        // SAFETY: each task writes only its own rows (or columns) of the m x n output.
+        unsafe { g.run_piece(c.0, n, along_rows, piece, p) }
+    });
+}
+
+/// How a product's output splits into `threads` pieces: along its longer side, in pieces
+/// aligned to the gemm micro-kernel (multiples of 16), so each thread packs only its share of
+/// the operand that side belongs to. Returns (along rows, piece length, number of pieces).
+fn output_pieces(m: usize, n: usize, threads: usize) -> (bool, usize, usize) {
+    let along_rows = m >= n;
+    let len = if along_rows { m } else { n };
+    let piece = len.div_ceil(threads.max(1)).div_ceil(16) * 16;
+    (along_rows, piece, len.div_ceil(piece))
+}
+
+impl<T: Float> Gemm<'_, T> {
+    /// Computes output piece `p` of `output_pieces`'s split into `c` (row stride `ldc`).
+    ///
+    /// # Safety
+    /// As `run`, for that piece's rows or columns.
+    unsafe fn run_piece(&self, c: *mut T, ldc: usize, along_rows: bool, piece: usize, p: usize) {
+        let len = if along_rows { self.m } else { self.n };
+        let range = (p * piece, ((p + 1) * piece).min(len));
+        if along_rows {
+            self.run(c, ldc, range, (0, self.n))
+        } else {
+            self.run(c, ldc, (0, self.m), range)
+        }
+    }
+
+    /// The same product over inner indices `k0..k1` only.
+    fn inner_range(&self, k0: usize, k1: usize) -> Self {
+        Gemm {
+            a_off: self.a_off + k0 as isize * self.a_st[1],
+            b_off: self.b_off + k0 as isize * self.b_st[0],
+            k: k1 - k0,
+            ..*self
+        }
+    }
+}
+
+/// The inner dimension, as a multiple of the longer output side, from which a product is
+/// summed in two halves (see `split_inner`).
+const SPLIT_K_RATIO: usize = 8;
+/// The inner dimension from which a product whose operands both run contiguously along it
+/// is summed in two halves (each half then still fills matrixmultiply's 256-deep blocks).
+const SPLIT_K_MIN: usize = 512;
+
+/// Whether `split_inner` computes this product. Decided by its shape and layout alone, never
+/// by the thread count or the calling thread, so that a product has the same bits on any
+/// number of threads, in a pool or not.
+fn halves_along_k<T: Float>(g: &Gemm<'_, T>) -> bool {
+    let (m, n, k) = (g.m, g.n, g.k);
     // Both operands run contiguously along k (`x @ w.t()`, a weight gradient): matrixmultiply
     // packs each of them element by element, so an output split, which has every thread pack
     // the whole of one operand, repeats the slowest part of the product.
     let along_k = g.a_st[1] == 1 && g.b_st[0] == 1;
-    if g.k >= SPLIT_K_RATIO * m.max(n) || (along_k && g.k >= SPLIT_K_MIN) {
-        return split_inner(g, out, threads);
-    }
-    // Split the longer side into pieces aligned to the gemm micro-kernel (multiples of 16),
-    // so each thread packs only its share of the operand that side belongs to.
-    let along_rows = m >= n;
-    let len = if along_rows { m } else { n };
-    let piece = len.div_ceil(threads).div_ceil(16) * 16;
-    let ptr = SendPtr(out.as_mut_ptr());
-    crate::parallel::for_each_task(len.div_ceil(piece), &|p| {
-        let range = (p * piece, ((p + 1) * piece).min(len));
-        let c = ptr;
-        // SAFETY: each task writes only its own rows (or columns) of the m x n output.
-        unsafe {
-            if along_rows {
-                g.run(c.0, n, range, (0, n))
-            } else {
-                g.run(c.0, n, (0, m), range)
-            }
-        }
-    });
+    (m * n).saturating_mul(k) >= PAR_MATMUL_MIN_MACS
+        && (k >= SPLIT_K_RATIO * m.max(n) || (along_k && k >= SPLIT_K_MIN))
 }
 
-/// The inner dimension, as a multiple of the longer output side, from which a product splits
-/// along it (see `split_inner`).
-const SPLIT_K_RATIO: usize = 8;
-/// The inner dimension from which a product whose operands both run contiguously along it
-/// splits along it (each share then still fills matrixmultiply's 256-deep blocks).
-const SPLIT_K_MIN: usize = 512;
-
-/// Runs one product whose inner dimension is long against a small output, a convolution's
-/// weight gradient (`[O, N·L] @ [N·L, C·k·k]`), split along the inner dimension: each
-/// thread multiplies its share of `k` into its own partial product, and the partials are
-/// added. Split along the output instead, each thread would pack the whole of one operand's
-/// long side (the CNN's first weight gradient, 9 columns wide, did not split at all).
+/// Computes a product whose inner dimension is long against its output (a convolution's
+/// weight gradient, `[O, N·L] @ [N·L, C·k·k]`) or whose operands both run along it, as the
+/// sum of two half products over the first and second half of `k`, each split along its
+/// output for the remaining threads: the halves run on different threads, so no thread packs
+/// more than its share of either operand. (Split along the output alone, each thread packed
+/// the whole of one operand's long side; the CNN's first weight gradient, 9 columns wide, did
+/// not split at all.) The halves are the same on any number of threads, one included, and
+/// are added in the same order, so the result does not depend on the thread count.
 /// Measured alone, 2 threads, against the output split: the CNN's weight gradients 1.8x and
 /// 1.06x faster, `x @ w.t()` of the MLP (256x784x128) 1.09x and of the CNN's first linear
-/// layer (64x1600x128) 1.14x. The sums then depend on the thread count, as any parallel
-/// sum's do.
-fn split_inner<T: Float>(g: &Gemm<'_, T>, out: &mut [T], threads: usize) {
+/// layer (64x1600x128) 1.14x.
+fn split_inner<T: Float>(g: &Gemm<'_, T>, out: &mut [T]) {
     let (m, n) = (g.m, g.n);
-    let piece = g.k.div_ceil(threads);
-    let parts = g.k.div_ceil(piece);
-    // Part 0 goes straight to `out`; the others to scratch (from the buffer pool: this runs
-    // every step), added afterwards.
-    let mut scratch = crate::storage::alloc_uninit::<T>((parts - 1) * m * n);
-    let (out_ptr, scratch_ptr) = (SendPtr(out.as_mut_ptr()), SendPtr(scratch.as_mut_ptr()));
-    crate::parallel::for_each_task(parts, &|p| {
-        let (k0, k1) = (p * piece, ((p + 1) * piece).min(g.k));
-        let part = Gemm {
-            a_off: g.a_off + k0 as isize * g.a_st[1],
-            b_off: g.b_off + k0 as isize * g.b_st[0],
-            k: k1 - k0,
-            ..*g
-        };
-        // (Whole-struct copies: a closure capturing the raw pointer field would not be Sync.)
-        let (whole_out, whole_scratch) = (out_ptr, scratch_ptr);
-        let c = if p == 0 {
-            whole_out.0
-        } else {
-            // SAFETY: part p's own m x n block of the scratch buffer.
-            unsafe { whole_scratch.0.add((p - 1) * m * n) }
-        };
-        // SAFETY: each part writes only its own m x n block (`out` or its scratch block).
-        unsafe { part.run(c, n, (0, m), (0, n)) }
-    });
-    for partial in scratch.chunks_exact(m * n) {
-        for (o, &v) in out.iter_mut().zip(partial) {
-            *o += v;
+    let halves = [g.inner_range(0, g.k / 2), g.inner_range(g.k / 2, g.k)];
+    // The first half goes straight to `out`; the second to scratch (from the buffer pool:
+    // this runs every step), added afterwards.
+    let mut scratch = crate::storage::alloc_uninit::<T>(m * n);
+    let targets = [SendPtr(out.as_mut_ptr()), SendPtr(scratch.as_mut_ptr())];
+    let threads = rayon::current_num_threads();
+    if (m * n).saturating_mul(g.k) < par_min_macs() || threads < 2 {
+        for (half, c) in halves.iter().zip(targets) {
+            // SAFETY: each half writes its own whole m x n block.
+            unsafe { half.run(c.0, n, (0, m), (0, n)) };
         }
+    } else {
+        let (along_rows, piece, pieces) = output_pieces(m, n, threads / 2);
+        crate::parallel::for_each_task(2 * pieces, &|t| {
+            let whole = targets; // (a closure capturing only the pointer field is not Sync)
+                                 // SAFETY: each task writes one output piece of its own half's m x n block.
+            unsafe {
+                halves[t / pieces].run_piece(whole[t / pieces].0, n, along_rows, piece, t % pieces)
+            }
+        });
+    }
+    for (o, &v) in out.iter_mut().zip(&scratch) {
+        *o += v;
     }
     if let Some(pool) = T::pool() {
         pool.put(scratch);
