@@ -2,7 +2,10 @@
 //!
 //! Operands are passed with their own strides, so a transposed or sliced view costs no
 //! copy. Work is split on rayon (the crate's one thread pool): across batch entries when
-//! there are several, otherwise across rows or columns of one large product.
+//! there are several, otherwise across rows or columns of one large product; a large product
+//! whose inner dimension is long, or runs contiguously in both operands, is summed in two
+//! halves along it (`split_inner`). No split depends on the number of threads, so neither do
+//! the results; they do depend on the product's shape and layout (as a blocked gemm's do).
 
 use crate::element::Float;
 use crate::error::{fmt_shape, plain, Result, TensorError};
@@ -338,12 +341,15 @@ const SPLIT_K_MIN: usize = 512;
 
 /// Whether `split_inner` computes this product. Decided by its shape and layout alone, never
 /// by the thread count or the calling thread, so that a product has the same bits on any
-/// number of threads, in a pool or not.
+/// number of threads, in a pool or not. The bits do depend on the shape and layout: a row of
+/// `x @ w.t()` can round differently at another batch size (the product halves only from
+/// `PAR_MATMUL_MIN_MACS` on), as one entry of a batched product (entries never halve), or
+/// with `w.t().contiguous()`.
 fn halves_along_k<T: Float>(g: &Gemm<'_, T>) -> bool {
     let (m, n, k) = (g.m, g.n, g.k);
-    // Both operands run contiguously along k (`x @ w.t()`, a weight gradient): matrixmultiply
-    // packs each of them element by element, so an output split, which has every thread pack
-    // the whole of one operand, repeats the slowest part of the product.
+    // Both operands run contiguously along k (`x @ w.t()`, a convolution's weight gradient):
+    // matrixmultiply packs each of them element by element, so an output split, which has
+    // every thread pack the whole of one operand, repeats the slowest part of the product.
     let along_k = g.a_st[1] == 1 && g.b_st[0] == 1;
     (m * n).saturating_mul(k) >= PAR_MATMUL_MIN_MACS
         && (k >= SPLIT_K_RATIO * m.max(n) || (along_k && k >= SPLIT_K_MIN))
@@ -376,8 +382,9 @@ fn split_inner<T: Float>(g: &Gemm<'_, T>, out: &mut [T]) {
     } else {
         let (along_rows, piece, pieces) = output_pieces(m, n, threads / 2);
         crate::parallel::for_each_task(2 * pieces, &|t| {
-            let whole = targets; // (a closure capturing only the pointer field is not Sync)
-                                 // SAFETY: each task writes one output piece of its own half's m x n block.
+            // (A closure capturing only the pointer field would not be Sync.)
+            let whole = targets;
+            // SAFETY: each task writes one output piece of its own half's m x n block.
             unsafe {
                 halves[t / pieces].run_piece(whole[t / pieces].0, n, along_rows, piece, t % pieces)
             }

@@ -156,8 +156,9 @@ impl Window2d {
             let line = &mut plane[iy as usize * w..(iy as usize + 1) * w];
             let src = &row[oy * ow + lo..oy * ow + hi];
             if self.stride[1] == 1 {
-                // A plain loop: whole-vector masked adds (as `copy_run` copies) measured 1.8x
-                // slower here, each row's store overlapping the next row's load.
+                // A plain loop: adding in whole 16-element steps with the lanes past the row
+                // masked off measured 1.8x slower here (each step's store overlaps the next
+                // row's load), also with AVX-512 masked loads and stores.
                 for (d, &v) in line[first..first + (hi - lo)].iter_mut().zip(src) {
                     *d += v;
                 }
@@ -171,7 +172,7 @@ impl Window2d {
     }
 }
 
-/// Elements per step of the short-run copies: one 64-byte vector of f32.
+/// Elements per step of the short-run copies: one 64-byte vector of f32 (two of f64).
 ///
 /// The CNN's window rows are 11-26 elements long; as `copy_from_slice` each is a memcpy call
 /// and its bookkeeping, as fixed-size steps each is a vector load and store.

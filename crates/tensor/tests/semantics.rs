@@ -487,14 +487,19 @@ fn large_sum_is_bit_identical_on_1_and_2_threads() {
 fn large_matmul_is_bit_identical_on_any_number_of_threads() {
     // Split along the output; summed in two halves along k because both operands run along
     // it (`a @ w.t()`); and because k is long against the output (a conv weight gradient).
-    let cases = [([300, 200], [200, 250], false), ([96, 700], [80, 700], true)];
-    let long = ([24, 9001], [9001, 9], false);
+    // Each is above the parallel size (2^21 multiply-adds).
+    let cases = [
+        ([300, 200], [200, 250], false),
+        ([96, 700], [80, 700], true),
+    ];
+    let long = ([24, 12001], [12001, 9], false);
     for (i, (sa, sb, transpose_b)) in cases.into_iter().chain([long]).enumerate() {
         let a = Tensor::from_vec(noise(sa[0] * sa[1], 2 * i as u64 + 1), &sa);
         let b = Tensor::from_vec(noise(sb[0] * sb[1], 2 * i as u64 + 2), &sb);
         let b = if transpose_b { b.t() } else { b };
         let outside_any_pool = a.matmul(&b).to_vec();
-        for threads in [1, 2, 3] {
+        // From 4 threads on, each half is split along its output too.
+        for threads in [1, 2, 3, 4, 16] {
             let got = in_pool(threads, || a.matmul(&b).to_vec());
             assert!(
                 got.iter()

@@ -151,7 +151,7 @@ fn check_large<T: Float>(
         tol,
     )
     .unwrap();
-    for threads in [1, 2] {
+    for threads in [1, 2, 4] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
