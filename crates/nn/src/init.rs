@@ -100,3 +100,17 @@ pub fn default_bias<T: Float>(len: usize, fan_in: usize, rng: &mut impl Rng) -> 
     let b = 1.0 / (fan_in.max(1) as f64).sqrt();
     Tensor::uniform(&[len], T::from_f64(-b), T::from_f64(b), rng)
 }
+
+/// A weight of `shape` and, with `bias_len`, a bias, as parameters with PyTorch's defaults
+/// for Linear and every convolution ([`default_weight`], [`default_bias`]): the bias's fan-in
+/// is the weight's ([`fans`]: dim 1 times the kernel, for a transposed convolution too).
+pub(crate) fn default_parameters<T: Float>(
+    shape: &[usize],
+    bias_len: Option<usize>,
+    rng: &mut impl Rng,
+) -> (graft_autograd::Var<T>, Option<graft_autograd::Var<T>>) {
+    let weight = graft_autograd::Var::parameter(default_weight(shape, rng));
+    let fan_in = fans(shape).0;
+    let bias = bias_len.map(|len| graft_autograd::Var::parameter(default_bias(len, fan_in, rng)));
+    (weight, bias)
+}

@@ -16,6 +16,18 @@ pub trait Visitor<T: Float> {
     fn child(&mut self, name: &str, m: &dyn Module<T>);
 }
 
+/// Visits a layer's `weight` and, if it has one, its `bias`: the names PyTorch gives them.
+pub(crate) fn visit_weight_and_bias<T: Float>(
+    v: &mut dyn Visitor<T>,
+    weight: &Var<T>,
+    bias: Option<&Var<T>>,
+) {
+    v.parameter("weight", weight);
+    if let Some(b) = bias {
+        v.parameter("bias", b);
+    }
+}
+
 /// A layer or model: `forward` maps a Var to a Var; `visit` names what it holds.
 ///
 /// Implement `forward` and `visit` for a custom model struct and every other method

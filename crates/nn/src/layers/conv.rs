@@ -5,8 +5,8 @@ use graft_tensor::Float;
 use rand::Rng;
 
 use crate::functional::{conv2d, Conv2dOptions};
-use crate::init::{default_bias, default_weight};
-use crate::module::{Module, Visitor};
+use crate::init::default_parameters;
+use crate::module::{visit_weight_and_bias, Module, Visitor};
 
 /// 2-D cross-correlation over NCHW input; weight `[out, in/groups, kh, kw]` as in PyTorch.
 pub struct Conv2d<T: Float = f32> {
@@ -42,9 +42,7 @@ impl<T: Float> Conv2d<T> {
     ) -> Self {
         let groups = options.groups.max(1);
         let shape = [out_channels, in_channels / groups, kernel[0], kernel[1]];
-        let fan_in = shape[1] * kernel[0] * kernel[1];
-        let weight = Var::parameter(default_weight(&shape, rng));
-        let bias = bias.then(|| Var::parameter(default_bias(out_channels, fan_in, rng)));
+        let (weight, bias) = default_parameters(&shape, bias.then_some(out_channels), rng);
         Conv2d {
             weight,
             bias,
@@ -72,9 +70,6 @@ impl<T: Float> Module<T> for Conv2d<T> {
     }
 
     fn visit(&self, v: &mut dyn Visitor<T>) {
-        v.parameter("weight", &self.weight);
-        if let Some(b) = &self.bias {
-            v.parameter("bias", b);
-        }
+        visit_weight_and_bias(v, &self.weight, self.bias.as_ref());
     }
 }

@@ -6,8 +6,8 @@ use graft_tensor::Float;
 use rand::Rng;
 
 use crate::functional::{conv1d, conv_transpose2d, Conv1dOptions, ConvTranspose2dOptions};
-use crate::init::{default_bias, default_weight};
-use crate::module::{Module, Visitor};
+use crate::init::default_parameters;
+use crate::module::{visit_weight_and_bias, Module, Visitor};
 
 /// 1-D cross-correlation over `[N, C, L]` input; weight `[out, in/groups, k]` as in PyTorch.
 pub struct Conv1d<T: Float = f32> {
@@ -43,8 +43,7 @@ impl<T: Float> Conv1d<T> {
         rng: &mut impl Rng,
     ) -> Self {
         let shape = [out_channels, in_channels / options.groups.max(1), kernel];
-        let weight = Var::parameter(default_weight(&shape, rng));
-        let bias = bias.then(|| Var::parameter(default_bias(out_channels, shape[1] * kernel, rng)));
+        let (weight, bias) = default_parameters(&shape, bias.then_some(out_channels), rng);
         Conv1d {
             weight,
             bias,
@@ -59,10 +58,7 @@ impl<T: Float> Module<T> for Conv1d<T> {
     }
 
     fn visit(&self, v: &mut dyn Visitor<T>) {
-        v.parameter("weight", &self.weight);
-        if let Some(b) = &self.bias {
-            v.parameter("bias", b);
-        }
+        visit_weight_and_bias(v, &self.weight, self.bias.as_ref());
     }
 }
 
@@ -117,9 +113,7 @@ impl<T: Float> ConvTranspose2d<T> {
             kernel[0],
             kernel[1],
         ];
-        let fan_in = shape[1] * kernel[0] * kernel[1];
-        let weight = Var::parameter(default_weight(&shape, rng));
-        let bias = bias.then(|| Var::parameter(default_bias(out_channels, fan_in, rng)));
+        let (weight, bias) = default_parameters(&shape, bias.then_some(out_channels), rng);
         ConvTranspose2d {
             weight,
             bias,
@@ -134,9 +128,6 @@ impl<T: Float> Module<T> for ConvTranspose2d<T> {
     }
 
     fn visit(&self, v: &mut dyn Visitor<T>) {
-        v.parameter("weight", &self.weight);
-        if let Some(b) = &self.bias {
-            v.parameter("bias", b);
-        }
+        visit_weight_and_bias(v, &self.weight, self.bias.as_ref());
     }
 }

@@ -5,8 +5,8 @@ use graft_tensor::Float;
 use rand::Rng;
 
 use crate::functional::{linear, try_linear};
-use crate::init::{default_bias, default_weight};
-use crate::module::{Module, Visitor};
+use crate::init::default_parameters;
+use crate::module::{visit_weight_and_bias, Module, Visitor};
 
 /// `y = x Wᵀ + b`, with `weight` `[out, in]` as in PyTorch.
 pub struct Linear<T: Float = f32> {
@@ -19,18 +19,15 @@ pub struct Linear<T: Float = f32> {
 impl<T: Float> Linear<T> {
     /// A layer with PyTorch's default init: weight and bias U(-1/√in, 1/√in).
     pub fn new(in_features: usize, out_features: usize, rng: &mut impl Rng) -> Self {
-        Linear {
-            weight: Var::parameter(default_weight(&[out_features, in_features], rng)),
-            bias: Some(Var::parameter(default_bias(out_features, in_features, rng))),
-        }
+        let (weight, bias) =
+            default_parameters(&[out_features, in_features], Some(out_features), rng);
+        Linear { weight, bias }
     }
 
     /// A layer without bias.
     pub fn no_bias(in_features: usize, out_features: usize, rng: &mut impl Rng) -> Self {
-        Linear {
-            weight: Var::parameter(default_weight(&[out_features, in_features], rng)),
-            bias: None,
-        }
+        let (weight, bias) = default_parameters(&[out_features, in_features], None, rng);
+        Linear { weight, bias }
     }
 
     /// A layer from given parameters (weight `[out, in]`).
@@ -49,9 +46,6 @@ impl<T: Float> Module<T> for Linear<T> {
     }
 
     fn visit(&self, v: &mut dyn Visitor<T>) {
-        v.parameter("weight", &self.weight);
-        if let Some(b) = &self.bias {
-            v.parameter("bias", b);
-        }
+        visit_weight_and_bias(v, &self.weight, self.bias.as_ref());
     }
 }
