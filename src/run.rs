@@ -24,6 +24,10 @@ use std::sync::Arc;
 /// assert_eq!(w.grad().unwrap().to_vec(), vec![2.0, 4.0]);
 /// ```
 ///
+/// While `f` runs, the pool's other workers wait actively: each runs pool work as soon as it
+/// is posted and otherwise yields its core to the OS, so they show as busy CPUs. Set
+/// `GRAFT_WAIT_POLICY=passive` to let them sleep instead (slower, for a shared machine).
+///
 /// Already on a pool worker (inside `fit`, or a pool of your own), it calls `f` directly:
 /// kernels then use the pool they are running on.
 pub fn run<R: Send>(f: impl FnOnce() -> R + Send) -> R {
@@ -53,6 +57,7 @@ struct KeepAwake(Option<Arc<AtomicBool>>);
 
 impl KeepAwake {
     fn start() -> KeepAwake {
+        // (`run` starts it on a pool worker; off the pool there is nothing to keep awake.)
         let Some(me) = rayon::current_thread_index() else {
             return KeepAwake(None);
         };

@@ -39,8 +39,8 @@ type KeySet = HashSet<usize, BuildHasherDefault<KeyHasher>>;
 
 /// The Vars reachable from `roots` through tracked inputs, ordered so that every Var comes
 /// before the inputs it was computed from, each with its slot: where its gradient lives in
-/// the pass's gradient table (a Vec, so that the pass looks each Var up once, here, instead
-/// of hashing it again for every gradient it takes or gives).
+/// the pass's gradient table (a Vec, so that taking a Var's gradient needs no hashing; giving
+/// one to an input still looks the input's slot up by key).
 struct Walk<'a, T: Float> {
     order: Vec<(&'a Var<T>, usize)>,
     /// Slot of every Var in `order`, by key.
@@ -132,10 +132,7 @@ fn on_paths_to<T: Float>(order: &[(&Var<T>, usize)], targets: &KeySet) -> KeySet
 
 /// Sums `g` over the dims that broadcasting added or stretched, back to `shape`.
 pub(crate) fn sum_to<T: Float>(g: &Var<T>, shape: &[usize]) -> Var<T> {
-    if g.shape() == shape {
-        return g.clone();
-    }
-    sum_down(g, shape)
+    sum_to_owned(g.clone(), shape)
 }
 
 /// [`sum_to`] taking the gradient by value: the common same-shape case hands it straight

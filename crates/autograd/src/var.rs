@@ -60,8 +60,8 @@ impl<T: Float> Var<T> {
     /// Its value is read without a lock. Replacing it ([`Var::set_value`],
     /// [`Var::update_value`]) works, but keeps the first value alive beside the current one
     /// (harmless for a buffer such as a running statistic); tracked leaves, which optimizers
-    /// update every step, are made with [`Var::parameter`] or [`Var::requires_grad`] and
-    /// keep one copy.
+    /// update every step, are made with [`Var::parameter`] or [`Var::requires_grad`] (on an
+    /// unshared Var) and keep one copy.
     pub fn new(value: Tensor<T>) -> Self {
         Self::from_parts(ValueCell::fixed(value), false, None)
     }

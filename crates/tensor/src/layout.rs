@@ -8,10 +8,13 @@ use smallvec::{smallvec, SmallVec};
 
 use crate::error::{fmt_shape, Result, TensorError};
 
+/// Dims a [`Shape`] or [`Strides`] holds without a heap allocation.
+pub const INLINE_DIMS: usize = 6;
+
 /// Dimension sizes; up to 6-D without allocating.
-pub type Shape = SmallVec<[usize; 6]>;
+pub type Shape = SmallVec<[usize; INLINE_DIMS]>;
 /// Element strides, one per dimension.
-pub type Strides = SmallVec<[isize; 6]>;
+pub type Strides = SmallVec<[isize; INLINE_DIMS]>;
 
 /// A strided view: logical index `i` lives at `offset + sum(i[d] * strides[d])`.
 #[derive(Debug, PartialEq, Eq)]
@@ -79,23 +82,25 @@ pub(crate) fn numel_of(dims: impl IntoIterator<Item = usize>) -> usize {
 /// [`checked_numel`] bounds; an empty shape's strides are never used to address anything, so
 /// there they saturate instead of overflowing.
 pub fn contiguous_strides(shape: &[usize]) -> Strides {
-    // Every new tensor computes these: fill a plain array and wrap it (no SmallVec pushes).
-    if shape.len() <= 6 {
-        let mut buf = [0isize; 6];
-        let mut acc = 1isize;
-        for d in (0..shape.len()).rev() {
-            buf[d] = acc;
-            acc = acc.saturating_mul(isize::try_from(shape[d].max(1)).unwrap_or(isize::MAX));
-        }
+    // Every new tensor computes these: up to the inline capacity, fill a plain array and
+    // wrap it (no SmallVec bookkeeping per element).
+    if shape.len() <= INLINE_DIMS {
+        let mut buf = [0isize; INLINE_DIMS];
+        fill_contiguous_strides(shape, &mut buf[..shape.len()]);
         return Strides::from_buf_and_len(buf, shape.len());
     }
     let mut strides: Strides = smallvec![0; shape.len()];
-    let mut acc = 1isize;
-    for d in (0..shape.len()).rev() {
-        strides[d] = acc;
-        acc = acc.saturating_mul(isize::try_from(shape[d].max(1)).unwrap_or(isize::MAX));
-    }
+    fill_contiguous_strides(shape, &mut strides);
     strides
+}
+
+/// Writes `shape`'s row-major strides into `out` (as long as `shape`).
+fn fill_contiguous_strides(shape: &[usize], out: &mut [isize]) {
+    let mut acc = 1isize;
+    for (stride, &size) in out.iter_mut().zip(shape).rev() {
+        *stride = acc;
+        acc = acc.saturating_mul(isize::try_from(size.max(1)).unwrap_or(isize::MAX));
+    }
 }
 
 /// `offset + index * stride` as a storage index, or `None` on overflow (only possible for a

@@ -75,7 +75,7 @@ pub fn for_each_task(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
 /// Runs `f(i, piece)` for every piece on the pool (through [`for_each_task`]), each task
 /// owning its piece: the safe way to hand tasks disjoint `&mut` borrows (slice chunks, or
 /// strided sets of rows cut beforehand). Each piece waits in a slot its task takes it from.
-pub fn for_each_piece<P: Send>(pieces: Vec<P>, f: impl Fn(usize, P) + Sync) {
+pub fn for_each_piece<P: Send>(pieces: impl IntoIterator<Item = P>, f: impl Fn(usize, P) + Sync) {
     let slots: Vec<Mutex<Option<P>>> = pieces.into_iter().map(|p| Mutex::new(Some(p))).collect();
     for_each_task(slots.len(), &|i| {
         let piece = slots[i]
@@ -96,7 +96,7 @@ pub fn for_each_chunk_indexed<U: Send>(
     f: impl Fn(usize, &mut [U]) + Sync,
 ) {
     assert!(chunk > 0, "for_each_chunk_indexed: chunk must be positive");
-    for_each_piece(out.chunks_mut(chunk).collect(), f);
+    for_each_piece(out.chunks_mut(chunk), f);
 }
 
 /// Like [`for_each_chunk_indexed`] over two equally long slices cut alike: `f(i, a_piece,
@@ -113,7 +113,7 @@ pub fn for_each_chunk_pair<A: Send, B: Send>(
         b.len(),
         "for_each_chunk_pair: slices of different lengths"
     );
-    let pieces = a.chunks_mut(chunk).zip(b.chunks_mut(chunk)).collect();
+    let pieces = a.chunks_mut(chunk).zip(b.chunks_mut(chunk));
     for_each_piece(pieces, |i, (x, y)| f(i, x, y));
 }
 

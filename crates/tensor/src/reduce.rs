@@ -24,6 +24,12 @@ fn sum_slice<T: Float>(s: &[T]) -> T {
             acc[i] += c[i];
         }
     }
+    lanes_then(&acc, rest)
+}
+
+/// The eight lanes of [`sum_slice`] added pairwise in its fixed order, then the `rest` one by
+/// one: the association every sum here shares, so the same elements give the same bits.
+fn lanes_then<T: Float>(acc: &[T; 8], rest: &[T]) -> T {
     let mut total =
         ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
     for &v in rest {
@@ -65,12 +71,7 @@ fn sum_runs<'a, T: Float>(runs: impl Iterator<Item = &'a [T]>, len: usize) -> T 
         }
         pos += run.len();
     }
-    let mut total =
-        ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for &v in &tail[..tail_len] {
-        total += v;
-    }
-    total
+    lanes_then(&acc, &tail[..tail_len])
 }
 
 /// The resolved, sorted, de-duplicated axes of a reduction, and the output shape.

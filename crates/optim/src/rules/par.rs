@@ -89,14 +89,16 @@ pub(crate) fn for_each_chunk<L: Lanes>(lanes: L, f: &(impl Fn(L) + Sync)) {
     }
     // Cut into chunks here, then let graft-tensor's one parallel loop (compiled once, in
     // that crate) hand each task its chunk.
-    let mut pieces = Vec::with_capacity(len.div_ceil(chunk));
-    let mut rest = lanes;
-    while rest.len() > chunk {
-        let (piece, tail) = rest.split_at(chunk);
-        pieces.push(piece);
-        rest = tail;
-    }
-    pieces.push(rest);
+    let mut rest = Some(lanes);
+    let pieces = std::iter::from_fn(|| {
+        let lanes = rest.take()?;
+        if lanes.len() <= chunk {
+            return Some(lanes);
+        }
+        let (piece, tail) = lanes.split_at(chunk);
+        rest = Some(tail);
+        Some(piece)
+    });
     graft_tensor::parallel::for_each_piece(pieces, |_, piece| f(piece));
 }
 
