@@ -46,8 +46,10 @@ impl Default for DdpConfig {
 }
 
 /// One bucket: which parameters it holds, how many elements it sums (gradients, then one
-/// "has a gradient" flag per parameter), and its `MPI_Allreduce` send and receive buffers
-/// (made on first use, then kept between steps so a step allocates nothing).
+/// "has a gradient" flag per parameter), and its buffers when it does not fit the shared
+/// window: `send` (packed, and summed in place when it goes through the window in pieces)
+/// and `recv` (`MPI_Allreduce`'s output), made on first use, then kept between steps so a
+/// step allocates nothing.
 struct Bucket<T> {
     params: Vec<usize>,
     len: usize,
@@ -111,7 +113,6 @@ impl<T: Element> DataParallel<T> {
         let named = model.named_parameters();
         let params: Vec<Var<T>> = named.iter().map(|(_, p)| p.clone()).collect();
         let buffers: Vec<Var<T>> = model.named_buffers().into_iter().map(|(_, b)| b).collect();
-        // Every rank must hold the same layout, or the buckets would not line up.
         let buckets = plan_buckets(&params, config.bucket_bytes);
         // The buckets must line up and every rank must take the same path, or the sums
         // would mix unrelated elements.
@@ -207,21 +208,30 @@ impl<T: Element> DataParallel<T> {
                 });
                 continue;
             }
-            // Otherwise packed here and summed into `recv`: through the window piece by
-            // piece, or by MPI_Allreduce.
-            sized(send, n);
-            sized(recv, n);
+            // Otherwise packed here, then summed in place through the window piece by piece,
+            // or by MPI_Allreduce into `recv`.
+            send.resize(n, T::default());
             pack(&self.params, ids, send);
             #[cfg(feature = "mpi")]
-            let through_window = state.shared.as_mut().map(|w| w.sum_in_pieces(send, recv));
+            let in_window = match state.shared.as_mut() {
+                Some(window) => {
+                    window.sum_in_pieces(send);
+                    true
+                }
+                None => false,
+            };
             #[cfg(not(feature = "mpi"))]
-            let through_window: Option<()> = None;
-            if through_window.is_none() {
+            let in_window = false;
+            let sums: &[T] = if in_window {
+                send
+            } else {
+                recv.resize(n, T::default());
                 self.comm.all_reduce_sum_into(send, recv);
-            }
+                recv
+            };
             unpack(&self.params, ids, n, |at, out| {
                 out.iter_mut()
-                    .zip(&recv[at..])
+                    .zip(&sums[at..])
                     .for_each(|(o, &s)| *o = s / ranks)
             });
         }
@@ -364,13 +374,6 @@ fn plan_buckets<T: Element>(params: &[Var<T>], bucket_bytes: usize) -> Vec<Bucke
             }
         })
         .collect()
-}
-
-/// Makes `buf` `len` elements long (kept between steps, so this allocates once).
-fn sized<T: Element>(buf: &mut Vec<T>, len: usize) {
-    if buf.len() != len {
-        *buf = vec![T::default(); len];
-    }
 }
 
 /// Writes the gradients of parameters `ids` one after another into `dst`, then a flag per

@@ -122,8 +122,7 @@ impl<T: Element> SharedSum<T> {
         // the half its peers are on.
         self.half = half;
         self.len = len;
-        let world = Arc::clone(&self.world);
-        world.exclusive(|_, watch| {
+        self.world.exclusive(|_, watch| {
             self.sync(watch);
             let mine = self.slice(self.rank);
             let at = self.offset() + mine.start;
@@ -141,15 +140,13 @@ impl<T: Element> SharedSum<T> {
         });
     }
 
-    /// `recv = Σ_ranks send` for any length (collective): through the window one
-    /// [`capacity`](Self::capacity) at a time.
-    pub(crate) fn sum_in_pieces(&mut self, send: &[T], recv: &mut [T]) {
-        for start in (0..send.len()).step_by(self.capacity) {
-            let end = (start + self.capacity).min(send.len());
-            self.sum(end - start, |input| {
-                input.copy_from_slice(&send[start..end])
-            });
-            self.read_divided(0, &mut recv[start..end], T::ONE);
+    /// `buf = Σ_ranks buf` for any length (collective): through the window one
+    /// [`capacity`](Self::capacity) at a time, each piece read back where it came from.
+    pub(crate) fn sum_in_pieces(&mut self, buf: &mut [T]) {
+        for start in (0..buf.len()).step_by(self.capacity) {
+            let end = (start + self.capacity).min(buf.len());
+            self.sum(end - start, |input| input.copy_from_slice(&buf[start..end]));
+            self.read_divided(0, &mut buf[start..end], T::ONE);
         }
     }
 
@@ -202,14 +199,14 @@ impl<T: Element> SharedSum<T> {
 
 impl<T> Drop for SharedSum<T> {
     fn drop(&mut self) {
-        let world = Arc::clone(&self.world);
-        world.exclusive(|_, _| {
+        let win = self.win;
+        self.world.exclusive(|_, _| {
             // SAFETY: the window is live and in its lock_all epoch; closing the epoch is a
             // local call (freeing the window is the collective part, left to the registry).
-            unsafe { ffi::MPI_Win_unlock_all(self.win) };
+            unsafe { ffi::MPI_Win_unlock_all(win) };
         });
         if let Some(node) = self.node.take() {
-            world.windows().retire(Retired {
+            self.world.windows().retire(Retired {
                 serial: self.serial,
                 win: self.win,
                 node,

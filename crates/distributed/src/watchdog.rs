@@ -1,9 +1,10 @@
 //! A watchdog thread that ends the job when a collective outlives its deadline.
 //!
 //! Collectives are blocking MPI calls because they are the fast ones: for the seed model's
-//! gradient (101,774 f32 on 2 ranks of one machine) Open MPI's `MPI_Allreduce` takes
-//! 0.042 ms where `MPI_Iallreduce` polled to completion takes 0.079 ms
-//! (`graft-ddp-selftest bench`). A blocking call cannot time itself out, so before each one
+//! gradient (101,774 f32 on 2 ranks of one machine) Open MPI's `MPI_Allreduce` took
+//! 0.042-0.048 ms (`graft-ddp-selftest bench`) where `MPI_Iallreduce` polled to completion
+//! took 0.079 ms (measured when the switch was made; the bench no longer times it). A
+//! blocking call cannot time itself out, so before each one
 //! the calling thread arms this watchdog with a deadline and disarms it after; if the
 //! deadline passes first (a peer hung, or died in a way MPI cannot see), the watchdog
 //! prints what was waited for and aborts the job, so no rank waits forever.

@@ -2,8 +2,10 @@
 //!
 //! `graft-ddp-selftest MODE [ARGS]`; every rank runs the same mode. A failed check aborts
 //! the whole job (non-zero exit, message on stderr); success prints `PASS MODE` on rank 0.
-//! Modes: `collectives`, `equivalence sgd|adam BUCKET_BYTES`, `sampler`,
-//! `fault error|exit|hang CHECKPOINT`, `bench ELEMENTS` (all-reduce timing, not a test).
+//! Modes: `collectives`, `equivalence sgd|adam BUCKET_BYTES [shared|chunked|allreduce]`,
+//! `sampler`, `mismatch` (ranks with different `DdpConfig`s), `fault
+//! error|exit|hang|return CHECKPOINT`, `bench ELEMENTS` (all-reduce and `average_gradients`
+//! timing, not a test).
 
 use std::time::Duration;
 
