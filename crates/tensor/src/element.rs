@@ -311,7 +311,7 @@ macro_rules! float_element {
 float_element!(
     f32,
     "float32",
-    matrixmultiply::sgemm,
+    crate::sgemm::sgemm,
     F32_POOL,
     [exp_f32, ln_f32, tanh_f32, sigmoid_f32, erf_f32]
 );

@@ -35,6 +35,7 @@ mod pool2d;
 mod random;
 mod reduce;
 mod sampling;
+mod sgemm;
 mod storage;
 mod tensor;
 mod unfold;
