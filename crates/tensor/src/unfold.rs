@@ -334,7 +334,39 @@ impl<T: Float> Tensor<T> {
         };
         let work = self.numel();
         let plane = checked_numel("fold", &[h, w], std::mem::size_of::<T>())?;
-        fill_blocks(&mut out, plane, work, fill);
+        if sr >= n * sn && plane > 0 {
+            // Batch-inner columns (`[C*kh*kw, N, L]` storage): channel by channel, reading
+            // each tap's row from end to end across the images. (Plane by plane, each plane
+            // read nine short pieces 30 KB apart: 2.7x slower once the columns had left the
+            // cache, as in a training step.) Each plane's taps add in the same order.
+            let mut per_channel: Vec<Vec<&mut [T]>> =
+                (0..c).map(|_| Vec::with_capacity(n)).collect();
+            for (p, dst) in out.chunks_mut(plane).enumerate() {
+                per_channel[p % c].push(dst);
+            }
+            let fold_channel = |ch: usize, mut planes: Vec<&mut [T]>| {
+                planes.iter_mut().for_each(|p| p.fill(T::ZERO));
+                for i in 0..kh {
+                    for j in 0..kw {
+                        let tap = base + (ch * kk + i * kw + j) * sr;
+                        for (b, dst) in planes.iter_mut().enumerate() {
+                            let row = &src[tap + b * sn..tap + b * sn + oh * ow];
+                            win.add_tap(row, [h, w], [oh, ow], [i, j], dst);
+                        }
+                    }
+                }
+            };
+            if work < crate::kernels::par_min_elems() {
+                per_channel
+                    .into_iter()
+                    .enumerate()
+                    .for_each(|(ch, p)| fold_channel(ch, p));
+            } else {
+                crate::parallel::for_each_piece(per_channel, fold_channel);
+            }
+        } else {
+            fill_blocks(&mut out, plane, work, fill);
+        }
         Ok(Tensor::from_buffer(out, &[n, c, h, w]))
     }
 
