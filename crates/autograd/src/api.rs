@@ -3,6 +3,7 @@
 
 use graft_tensor::{clamp_slice_bound, normalize_dim, Float, Result, Tensor, Window2d};
 
+use crate::ops::conv::{Conv2d, Conv2dInputGrad, Conv2dWeightGrad};
 use crate::ops::elementwise::*;
 use crate::ops::gru_sequence::GruSequence;
 use crate::ops::indexing::{Gather, IndexAdd, IndexSelect, ScatterAdd};
@@ -384,6 +385,34 @@ impl<T: Float> Var<T> {
         )
     }
 
+    /// 2-D cross-correlation of `self` (`[N, C, H, W]`) with `weight` (`[O, C, kh, kw]`,
+    /// the window's kernel) under the window's stride, padding and dilation: `[N, O, oh,
+    /// ow]`, no bias (`graft_nn::functional::conv2d` adds it, and groups).
+    pub fn try_conv2d(&self, weight: &Var<T>, window: &Window2d) -> Result<Var<T>> {
+        Var::try_apply(Conv2d { window: *window }, &[self, weight])
+    }
+
+    /// The input gradient of [`try_conv2d`](Self::try_conv2d) from the output's gradient
+    /// `self`, for an input of `size` `[H, W]` (the transposed convolution).
+    pub fn try_conv2d_input_grad(
+        &self,
+        weight: &Var<T>,
+        window: &Window2d,
+        size: [usize; 2],
+    ) -> Result<Var<T>> {
+        let op = Conv2dInputGrad {
+            window: *window,
+            size,
+        };
+        Var::try_apply(op, &[self, weight])
+    }
+
+    /// The weight gradient of [`try_conv2d`](Self::try_conv2d) from its input `self` and the
+    /// output's gradient `g`.
+    pub fn try_conv2d_weight_grad(&self, g: &Var<T>, window: &Window2d) -> Result<Var<T>> {
+        Var::try_apply(Conv2dWeightGrad { window: *window }, &[self, g])
+    }
+
     plain! {
         /// Elementwise a + b.
         fn add => try_add(other: &Var<T>);
@@ -427,5 +456,11 @@ impl<T: Float> Var<T> {
         fn unfold_batch_inner => try_unfold_batch_inner(window: &Window2d);
         /// col2im.
         fn fold => try_fold(size: [usize; 2], window: &Window2d);
+        /// 2-D cross-correlation, no bias.
+        fn conv2d => try_conv2d(weight: &Var<T>, window: &Window2d);
+        /// A convolution's input gradient.
+        fn conv2d_input_grad => try_conv2d_input_grad(weight: &Var<T>, window: &Window2d, size: [usize; 2]);
+        /// A convolution's weight gradient.
+        fn conv2d_weight_grad => try_conv2d_weight_grad(g: &Var<T>, window: &Window2d);
     }
 }

@@ -132,6 +132,21 @@ fn entries() -> Vec<OpEntry> {
         OpEntry::new("fold", vec![r(&[1, 8, 8], 44)], move |v| {
             v[0].fold([3, 4], &win).square()
         }),
+        OpEntry::new(
+            "conv2d",
+            vec![r(&[2, 2, 4, 5], 146), r(&[3, 2, 2, 2], 147)],
+            move |v| v[0].conv2d(&v[1], &win).square(),
+        ),
+        OpEntry::new(
+            "conv2d_input_grad",
+            vec![r(&[2, 3, 5, 2], 148), r(&[3, 2, 2, 2], 149)],
+            move |v| v[0].conv2d_input_grad(&v[1], &win, [4, 5]).square(),
+        ),
+        OpEntry::new(
+            "conv2d_weight_grad",
+            vec![r(&[2, 2, 4, 5], 150), r(&[2, 3, 5, 2], 151)],
+            move |v| v[0].conv2d_weight_grad(&v[1], &win).square(),
+        ),
         // Composed ops.
         OpEntry::new("mean", vec![r(&[2, 3], 45)], |v| v[0].mean_dims(&[1], true)),
         OpEntry::new("var", vec![r(&[3, 4], 46)], |v| {

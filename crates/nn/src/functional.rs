@@ -77,8 +77,16 @@ impl Default for Conv2dOptions {
     }
 }
 
+/// Output positions per image from which a one-group convolution runs image by image
+/// (`Var::try_conv2d`: each image's columns built and multiplied in cache). Below it each
+/// image's product would be a few columns wide, and one product over the whole batch's
+/// columns is faster.
+const PER_IMAGE_MIN_POSITIONS: usize = 64;
+
 /// 2-D cross-correlation (PyTorch's `conv2d`): `x` `[N, C, H, W]`, `weight`
-/// `[O, C/groups, kh, kw]`, as unfold (im2col) followed by one batched matmul.
+/// `[O, C/groups, kh, kw]`. With one group and at least `PER_IMAGE_MIN_POSITIONS` output
+/// positions, the convolution primitive (image by image); otherwise unfold (im2col)
+/// followed by one batched matmul.
 pub fn try_conv2d<T: Float>(
     x: &Var<T>,
     weight: &Var<T>,
@@ -116,6 +124,13 @@ pub fn try_conv2d<T: Float>(
     let (oh, ow) = win
         .output_size(h, w)
         .ok_or_else(|| bad(&format!("window {win:?} does not fit")))?;
+    if g == 1 && oh * ow >= PER_IMAGE_MIN_POSITIONS {
+        let out = x.try_conv2d(weight, &win)?;
+        return match bias {
+            Some(b) => out.try_add(&b.try_reshape(&[o, 1, 1])?),
+            None => Ok(out),
+        };
+    }
     // The columns of the whole batch as one `[C*kh*kw, N*L]` matrix (a view of unfold's
     // batch-inner storage), so the forward and both gradients are each one tall matrix
     // product rather than N small ones: the weight is packed once, and the weight's gradient

@@ -8,7 +8,7 @@ use graft_nn::functional::{
     try_adaptive_avg_pool2d, try_avg_pool2d, try_batch_norm, try_conv2d, try_embedding,
     try_layer_norm, try_linear, try_max_pool2d, Conv2dOptions,
 };
-use graft_tensor::Tensor;
+use graft_tensor::{Tensor, Window2d};
 use serde_json::Value;
 
 const RTOL: f64 = 1e-10;
@@ -52,7 +52,10 @@ fn check_unsupported(case: &Case) {
     }
 }
 
-fn run(case: &Case, v: &dyn Fn(&str) -> Option<Var<f64>>) -> Var<f64> {
+/// Runs the case's layer; with `primitive`, a one-group conv2d goes straight to the
+/// convolution primitive (`Var::try_conv2d`, image by image) whatever its size (the
+/// functional picks it only from 64 output positions, more than these cases have).
+fn run(case: &Case, v: &dyn Fn(&str) -> Option<Var<f64>>, primitive: bool) -> Var<f64> {
     let x = || v("x").unwrap();
     check_unsupported(case);
     let r = match case.op() {
@@ -64,7 +67,20 @@ fn run(case: &Case, v: &dyn Fn(&str) -> Option<Var<f64>>) -> Var<f64> {
                 dilation: pair(case, "dilation", 1),
                 groups: case.param("groups").and_then(Value::as_u64).unwrap_or(1) as usize,
             };
-            try_conv2d(&x(), &v("weight").unwrap(), v("bias").as_ref(), &opt)
+            if primitive && opt.groups == 1 {
+                let w = v("weight").unwrap();
+                let win = Window2d::new([w.shape()[2], w.shape()[3]])
+                    .stride(opt.stride)
+                    .padding(opt.padding)
+                    .dilation(opt.dilation);
+                let out = x().try_conv2d(&w, &win);
+                match v("bias") {
+                    Some(b) => out.and_then(|o| o.try_add(&b.reshape(&[w.shape()[0], 1, 1]))),
+                    None => out,
+                }
+            } else {
+                try_conv2d(&x(), &v("weight").unwrap(), v("bias").as_ref(), &opt)
+            }
         }
         "max_pool2d" => {
             let k = pair(case, "kernel_size", 1);
@@ -139,7 +155,12 @@ fn run(case: &Case, v: &dyn Fn(&str) -> Option<Var<f64>>) -> Var<f64> {
 fn layers_match_pytorch_forward_gradients_and_running_stats() {
     let cases = load("layers.json");
     assert!(cases.len() >= 23);
-    for case in &cases {
+    let runs = cases.iter().flat_map(|c| {
+        [(c, false)]
+            .into_iter()
+            .chain((c.op() == "conv2d").then_some((c, true)))
+    });
+    for (case, primitive) in runs {
         let stats = ["running_mean", "running_var"];
         let vars: Vec<(String, Var<f64>)> = case
             .inputs()
@@ -155,8 +176,12 @@ fn layers_match_pytorch_forward_gradients_and_running_stats() {
             })
             .collect();
         let lookup = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        let out = run(case, &lookup);
-        let name = case.name();
+        let out = run(case, &lookup, primitive);
+        let name = format!(
+            "{}{}",
+            case.name(),
+            if primitive { " (primitive)" } else { "" }
+        );
         assert_tensor_close(
             &format!("{name} output"),
             out.shape(),

@@ -18,6 +18,7 @@
 //! ```
 
 mod compare;
+mod conv;
 mod display;
 mod element;
 mod elementwise;

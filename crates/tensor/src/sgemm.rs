@@ -16,7 +16,9 @@ const NC: usize = 1024;
 /// The micro-kernel's tile: 16 rows by 16 columns.
 const MR: usize = 16;
 
-/// `c = alpha * a b + beta * c` with matrixmultiply's contract (strides in elements).
+/// `c = alpha * a b + beta * c` with matrixmultiply's contract (strides in elements). Its
+/// own path takes `alpha = 1` with `beta` 0 or 1 (`c + a b` is what matrixmultiply's
+/// `c * 1 + a b` gives).
 ///
 /// # Safety
 /// As `matrixmultiply::sgemm`: the pointers and strides must address valid `m x k`, `k x n`
@@ -45,14 +47,15 @@ pub(crate) unsafe fn sgemm(
         let b_along_k = rsb == 1 && csb != 1 && n > 1;
         if (a_along_k || b_along_k)
             && alpha == 1.0
-            && beta == 0.0
+            && (beta == 0.0 || beta == 1.0)
             && csc == 1
             && m > 0
             && n > 0
             && k > 0
             && std::arch::is_x86_feature_detected!("avx512f")
         {
-            return avx512::gemm(m, k, n, (a, rsa, csa), (b, rsb, csb), c, rsc);
+            let add_to_c = beta == 1.0;
+            return avx512::gemm(m, k, n, (a, rsa, csa), (b, rsb, csb), (c, rsc, add_to_c));
         }
     }
     matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
@@ -72,7 +75,8 @@ mod avx512 {
         static PACKED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     }
 
-    /// `c = a b` for an `m x k` and a `k x n` operand into row-major `c` (row stride `rsc`).
+    /// `c = a b` (or `c += a b` with `add_to_c`) for an `m x k` and a `k x n` operand into
+    /// row-major `c` (row stride `rsc`).
     ///
     /// # Safety
     /// As [`super::sgemm`], with `m, k, n > 0` on a CPU with AVX-512F.
@@ -82,8 +86,7 @@ mod avx512 {
         n: usize,
         a: Strided,
         b: Strided,
-        c: *mut f32,
-        rsc: isize,
+        (c, rsc, add_to_c): (*mut f32, isize, bool),
     ) {
         let a_len = MC.min(m.next_multiple_of(MR)) * KC.min(k);
         let b_len = NC.min(n.next_multiple_of(MR)) * KC.min(k);
@@ -100,22 +103,20 @@ mod avx512 {
                 buf.resize(a_len + b_len, 0.0);
             }
             let (ap, bp) = buf.split_at_mut(a_len);
-            blocks(m, k, n, a, b, c, rsc, ap.as_mut_ptr(), bp.as_mut_ptr());
+            let packed = (ap.as_mut_ptr(), bp.as_mut_ptr());
+            blocks(m, k, n, a, b, (c, rsc, add_to_c), packed);
         });
     }
 
     /// The three blocking loops around the micro-kernel (matrixmultiply's order).
-    #[allow(clippy::too_many_arguments)]
     unsafe fn blocks(
         m: usize,
         k: usize,
         n: usize,
         (a, rsa, csa): Strided,
         (b, rsb, csb): Strided,
-        c: *mut f32,
-        rsc: isize,
-        ap: *mut f32,
-        bp: *mut f32,
+        (c, rsc, add_to_c): (*mut f32, isize, bool),
+        (ap, bp): (*mut f32, *mut f32),
     ) {
         for jc in (0..n).step_by(NC) {
             let nc = NC.min(n - jc);
@@ -144,7 +145,7 @@ mod avx512 {
                                 tile,
                                 rsc,
                                 (MR.min(mc - ir), MR.min(nc - jr)),
-                                pc > 0,
+                                pc > 0 || add_to_c,
                             );
                         }
                     }
@@ -289,7 +290,8 @@ mod tests {
     );
 
     /// Every layout of A and B (row- or column-major, rows padded to a longer stride) at
-    /// shapes around the block and tile edges: the same bits as matrixmultiply's sgemm.
+    /// shapes around the block and tile edges, into C or added to it: the same bits as
+    /// matrixmultiply's sgemm.
     /// (On a CPU without AVX-512 both sides are matrixmultiply's.)
     #[test]
     fn same_bits_as_matrixmultiply_on_every_layout() {
@@ -310,24 +312,29 @@ mod tests {
                     let b_layouts = [(n as isize + 3, 1), (1, k as isize + 3)];
                     for (rsa, csa) in a_layouts {
                         for (rsb, csb) in b_layouts {
-                            let run = |gemm: Sgemm| {
-                                let mut c = vec![f32::NAN; m * n];
+                            // beta 0 into NaN (which must not be read), beta 1 onto values.
+                            let run = |gemm: Sgemm, beta: f32| {
+                                let mut c: Vec<f32> = (0..m * n)
+                                    .map(|i| if beta == 0.0 { f32::NAN } else { value(i + 5) })
+                                    .collect();
                                 let (a, b, out) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
                                 // SAFETY: the strides address inside a and b; c is m x n.
                                 unsafe {
                                     gemm(
-                                        m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, out,
+                                        m, k, n, 1.0, a, rsa, csa, b, rsb, csb, beta, out,
                                         n as isize, 1,
                                     )
                                 };
                                 c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
                             };
-                            assert!(
-                                run(super::sgemm) == run(matrixmultiply::sgemm),
-                                "{m}x{k}x{n}, a strides {:?}, b strides {:?}",
-                                (rsa, csa),
-                                (rsb, csb)
-                            );
+                            for beta in [0.0, 1.0] {
+                                assert!(
+                                    run(super::sgemm, beta) == run(matrixmultiply::sgemm, beta),
+                                    "{m}x{k}x{n}, a strides {:?}, b strides {:?}, beta {beta}",
+                                    (rsa, csa),
+                                    (rsb, csb)
+                                );
+                            }
                         }
                     }
                 }

@@ -133,6 +133,42 @@ impl Window2d {
         }
     }
 
+    /// Every tap of every window over one `[h, w]` plane: tap `t`'s row (`oh * ow` values)
+    /// at `dst[t * oh * ow..]`. `plane` and `dst` may run on as in `fill_tap`.
+    pub(crate) fn unfold_plane<T: Float>(
+        &self,
+        plane: &[T],
+        [h, w]: [usize; 2],
+        [oh, ow]: [usize; 2],
+        dst: &mut [T],
+    ) {
+        let [kh, kw] = self.kernel;
+        for i in 0..kh {
+            for j in 0..kw {
+                let row = &mut dst[(i * kw + j) * oh * ow..];
+                self.fill_tap(plane, [h, w], [oh, ow], [i, j], row);
+            }
+        }
+    }
+
+    /// The adjoint of `unfold_plane`: zeroes the `[h, w]` `plane`, then adds each tap's row
+    /// back into it, tap `t`'s row at `cols[t * row_stride..]` (`oh * ow` values).
+    pub(crate) fn fold_plane<T: Float>(
+        &self,
+        cols: &[T],
+        row_stride: usize,
+        [h, w]: [usize; 2],
+        [oh, ow]: [usize; 2],
+        plane: &mut [T],
+    ) {
+        plane.fill(T::ZERO);
+        for t in 0..self.kernel[0] * self.kernel[1] {
+            let row = &cols[t * row_stride..t * row_stride + oh * ow];
+            let tap = [t / self.kernel[1], t % self.kernel[1]];
+            self.add_tap(row, [h, w], [oh, ow], tap, plane);
+        }
+    }
+
     /// Adds tap `(i, j)`'s column `row` (`oh * ow` values) back into the input positions
     /// it was read from in one `[h, w]` plane: the adjoint of `fill_tap`.
     fn add_tap<T: Float>(
@@ -176,7 +212,7 @@ impl Window2d {
 ///
 /// The CNN's window rows are 11-26 elements long; as `copy_from_slice` each is a memcpy call
 /// and its bookkeeping, as fixed-size steps each is a vector load and store.
-const RUN: usize = 16;
+pub(crate) const RUN: usize = 16;
 
 /// Copies `src[..n]` into `dst[..n]` in steps of `RUN` elements. Where both slices are long
 /// enough the last step copies a whole `RUN` as well, so up to `RUN - 1` elements of `dst`
@@ -231,13 +267,7 @@ impl<T: Float> Tensor<T> {
         let mut out = try_alloc_uninit::<T>("unfold", &[n, c, block])?;
         let fill = |nc: usize, dst: &mut [T]| {
             // Open-ended slices: `fill_tap` may copy ahead into later taps' rows (see there).
-            let plane = &src[nc * h * w..];
-            for i in 0..kh {
-                for j in 0..kw {
-                    let row = &mut dst[(i * kw + j) * oh * ow..];
-                    win.fill_tap(plane, [h, w], [oh, ow], [i, j], row);
-                }
-            }
+            win.unfold_plane(&src[nc * h * w..], [h, w], [oh, ow], dst)
         };
         let work = out.len();
         fill_blocks(&mut out, block, work, fill);
@@ -322,15 +352,9 @@ impl<T: Float> Tensor<T> {
         let (src, base) = (x.storage_slice(), x.layout().offset());
         let mut out = try_alloc_uninit::<T>("fold", &[n, c, h, w])?;
         let fill = |nc: usize, plane: &mut [T]| {
-            plane.fill(T::ZERO);
             let (b, ch) = (nc / c.max(1), nc % c.max(1));
-            for i in 0..kh {
-                for j in 0..kw {
-                    let start = base + b * sn + (ch * kk + i * kw + j) * sr;
-                    let row = &src[start..start + oh * ow];
-                    win.add_tap(row, [h, w], [oh, ow], [i, j], plane);
-                }
-            }
+            let cols = &src[base + b * sn + ch * kk * sr..];
+            win.fold_plane(cols, sr, [h, w], [oh, ow], plane);
         };
         let work = self.numel();
         let plane = checked_numel("fold", &[h, w], std::mem::size_of::<T>())?;

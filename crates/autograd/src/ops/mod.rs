@@ -2,6 +2,7 @@
 //! next to its forward and is written in `Var` ops, so it can be differentiated again.
 //! Everything else (mean, softmax, every loss and layer) is composed from these.
 
+pub(crate) mod conv;
 pub(crate) mod elementwise;
 pub(crate) mod gru_sequence;
 pub(crate) mod indexing;

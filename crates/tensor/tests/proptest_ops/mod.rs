@@ -8,6 +8,7 @@
 #[macro_use]
 mod common;
 mod compare;
+mod conv;
 mod elementwise;
 mod index;
 mod matmul;

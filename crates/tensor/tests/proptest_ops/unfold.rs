@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use super::common::*;
 
 /// Output length along one axis, or None when the window does not fit.
-fn out_len(size: usize, k: usize, s: usize, p: usize, d: usize) -> Option<usize> {
+pub(super) fn out_len(size: usize, k: usize, s: usize, p: usize, d: usize) -> Option<usize> {
     let span = d * (k - 1) + 1;
     if size + 2 * p < span {
         return None;
@@ -16,7 +16,7 @@ fn out_len(size: usize, k: usize, s: usize, p: usize, d: usize) -> Option<usize>
 }
 
 /// Naive im2col: out[n, (c*kh + i)*kw + j, oy*ow + ox] = x[n, c, oy*s - p + i*d, ox*s - p + j*d].
-fn im2col(x: &Arr, w: &Window2d) -> Option<Arr> {
+pub(super) fn im2col(x: &Arr, w: &Window2d) -> Option<Arr> {
     let [n, c, h, wd] = [x.shape[0], x.shape[1], x.shape[2], x.shape[3]];
     let [kh, kw] = w.kernel;
     let oh = out_len(h, kh, w.stride[0], w.padding[0], w.dilation[0])?;
@@ -36,7 +36,7 @@ fn im2col(x: &Arr, w: &Window2d) -> Option<Arr> {
 }
 
 /// Naive col2im: every column entry added back where im2col read it from.
-fn col2im(cols: &Arr, c: usize, h: usize, wd: usize, w: &Window2d) -> Arr {
+pub(super) fn col2im(cols: &Arr, c: usize, h: usize, wd: usize, w: &Window2d) -> Arr {
     let n = cols.shape[0];
     let [kh, kw] = w.kernel;
     let ow = out_len(wd, kw, w.stride[1], w.padding[1], w.dilation[1]).unwrap();
@@ -55,7 +55,7 @@ fn col2im(cols: &Arr, c: usize, h: usize, wd: usize, w: &Window2d) -> Arr {
     out
 }
 
-fn window() -> impl Strategy<Value = Window2d> {
+pub(super) fn window() -> impl Strategy<Value = Window2d> {
     let k = || 1..=3usize;
     (
         (k(), k()),
@@ -71,7 +71,7 @@ fn window() -> impl Strategy<Value = Window2d> {
         })
 }
 
-fn image() -> impl Strategy<Value = Vec<usize>> {
+pub(super) fn image() -> impl Strategy<Value = Vec<usize>> {
     (0..=2usize, 0..=3usize, 0..=7usize, 0..=19usize).prop_map(|(n, c, h, w)| vec![n, c, h, w])
 }
 

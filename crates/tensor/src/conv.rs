@@ -1,0 +1,304 @@
+//! 2-D convolution (cross-correlation, no bias, one group) and its two gradients, image by
+//! image: each image's columns (im2col, `[C*kh*kw, L]`) are built in a buffer that stays in
+//! cache and multiplied there, and each image's result lands in NCHW order directly.
+//!
+//! Built on the whole batch's columns (`[C*kh*kw, N*L]`, 8.9 MB for the CNN example's second
+//! layer at batch 64), every step wrote those columns out, read them back in two products,
+//! wrote their gradient and read it again in fold, and permuted the output and its
+//! gradient; on a machine whose cache the step's tensors overflow each of those passes ran
+//! at memory speed.
+
+use crate::element::Float;
+use crate::error::{fmt_shape, plain, Result, TensorError};
+use crate::kernels::fill_blocks;
+use crate::storage::{alloc_uninit, try_alloc_uninit};
+use crate::tensor::Tensor;
+use crate::unfold::{Window2d, RUN};
+
+/// The sizes of one convolution.
+#[derive(Clone, Copy)]
+struct Dims {
+    n: usize,
+    c: usize,
+    hw: [usize; 2],
+    o: usize,
+    out: [usize; 2],
+}
+
+impl Dims {
+    /// Taps per channel (`kh * kw`).
+    fn kk(&self, win: &Window2d) -> usize {
+        win.kernel[0] * win.kernel[1]
+    }
+    /// Output positions per image.
+    fn l(&self) -> usize {
+        self.out[0] * self.out[1]
+    }
+    /// Elements of one input image.
+    fn image(&self) -> usize {
+        self.c * self.hw[0] * self.hw[1]
+    }
+}
+
+/// Checks `x` (`[N, C, H, W]`) against `weight` (`[O, C, kh, kw]`, kernel as in `win`) and
+/// returns the sizes, or an error naming `op` and the shapes.
+fn dims(op: &str, x: &[usize], weight: &[usize], win: &Window2d) -> Result<Dims> {
+    let bad = |why: &str| {
+        TensorError::shape_mismatch(
+            op,
+            format!(
+                "input {} and weight {} with window {win:?}: {why}",
+                fmt_shape(x),
+                fmt_shape(weight)
+            ),
+        )
+    };
+    let (&[n, c, h, w], &[o, wc, kh, kw]) = (x, weight) else {
+        return Err(bad("expects input [N, C, H, W] and weight [O, C, kh, kw]"));
+    };
+    if wc != c || [kh, kw] != win.kernel {
+        return Err(bad("the weight's channels or kernel do not match"));
+    }
+    let (oh, ow) = win
+        .output_size(h, w)
+        .ok_or_else(|| bad("the window does not fit"))?;
+    Ok(Dims {
+        n,
+        c,
+        hw: [h, w],
+        o,
+        out: [oh, ow],
+    })
+}
+
+/// Image `b`'s columns (`[C*kh*kw, L]`, each row a tap of one channel) into `cols`, which
+/// has `RUN` elements of slack after them (`fill_tap` may copy ahead).
+fn unfold_image<T: Float>(x: &[T], b: usize, d: &Dims, win: &Window2d, cols: &mut [T]) {
+    let (plane, rows) = (d.hw[0] * d.hw[1], d.kk(win) * d.l());
+    for ch in 0..d.c {
+        let src = &x[(b * d.c + ch) * plane..];
+        win.unfold_plane(src, d.hw, d.out, &mut cols[ch * rows..]);
+    }
+}
+
+/// A scratch buffer of `len` elements plus `RUN` of slack, from the buffer pool.
+fn scratch<T: Float>(len: usize) -> Vec<T> {
+    alloc_uninit::<T>(len + RUN)
+}
+
+/// Returns a scratch buffer to the pool.
+fn recycle<T: Float>(buf: Vec<T>) {
+    if let Some(pool) = T::pool() {
+        pool.put(buf);
+    }
+}
+
+/// `c[m, n] = a[m, k] b[k, n]` (or `+=` with `add`) on contiguous row-major blocks, `a`
+/// given as `a_t` transposed (`[k, m]`) when `a_transposed`.
+fn product<T: Float>(
+    (m, k, n): (usize, usize, usize),
+    (a, a_transposed): (&[T], bool),
+    b: (&[T], [isize; 2]),
+    c: &mut [T],
+    add: bool,
+) {
+    let (rsa, csa) = if a_transposed {
+        (1, m as isize)
+    } else {
+        (k as isize, 1)
+    };
+    let beta = if add { T::ONE } else { T::ZERO };
+    assert!(
+        a.len() >= m * k && c.len() >= m * n,
+        "conv product operands"
+    );
+    // SAFETY: `a` holds the m x k operand in the layout given by its strides, `b`'s strides
+    // address inside its slice (the callers' blocks are k x n), `c` is m x n, row-major and
+    // disjoint from both.
+    unsafe {
+        T::gemm(
+            m,
+            k,
+            n,
+            T::ONE,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.0.as_ptr(),
+            b.1[0],
+            b.1[1],
+            beta,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        )
+    }
+}
+
+impl<T: Float> Tensor<T> {
+    /// 2-D cross-correlation of `self` (`[N, C, H, W]`) with `weight` (`[O, C, kh, kw]`, the
+    /// kernel of `win`) with `win`'s stride, padding and dilation: `[N, O, oh, ow]`, no bias.
+    pub fn try_conv2d(&self, weight: &Tensor<T>, win: &Window2d) -> Result<Tensor<T>> {
+        let d = dims("conv2d", self.shape(), weight.shape(), win)?;
+        let (ckk, l) = (d.c * d.kk(win), d.l());
+        let mut out = try_alloc_uninit::<T>("conv2d", &[d.n, d.o, d.out[0], d.out[1]])?;
+        let x = self.contiguous();
+        let x = x.as_slice().expect("contiguous");
+        // The weight as `[O, C*kh*kw]`, packed by the gemm as it lies (rows along k).
+        let w = weight.contiguous();
+        let w = w.as_slice().expect("contiguous");
+        let image = |b: usize, y: &mut [T]| {
+            let mut cols = scratch::<T>(ckk * l);
+            unfold_image(x, b, &d, win, &mut cols);
+            product(
+                (d.o, ckk, l),
+                (w, false),
+                (&cols, [l as isize, 1]),
+                y,
+                false,
+            );
+            recycle(cols);
+        };
+        fill_blocks(&mut out, d.o * l, out_work(&d, ckk), image);
+        Ok(Tensor::from_buffer(out, &[d.n, d.o, d.out[0], d.out[1]]))
+    }
+
+    /// The gradient of [`try_conv2d`](Self::try_conv2d) with respect to its input, from the
+    /// output's gradient `self` (`[N, O, oh, ow]`): `[N, C, H, W]` for an input of `size`
+    /// `[H, W]` (the transposed convolution).
+    pub fn try_conv2d_input_grad(
+        &self,
+        weight: &Tensor<T>,
+        win: &Window2d,
+        size: [usize; 2],
+    ) -> Result<Tensor<T>> {
+        let op = "conv2d_input_grad";
+        let [o, c] = match weight.shape() {
+            &[o, c, _, _] => [o, c],
+            _ => [0, 0],
+        };
+        let x_shape = [
+            self.shape().first().copied().unwrap_or(0),
+            c,
+            size[0],
+            size[1],
+        ];
+        let d = dims(op, &x_shape, weight.shape(), win)?;
+        if self.shape() != [d.n, o, d.out[0], d.out[1]] {
+            return Err(TensorError::shape_mismatch(
+                op,
+                format!(
+                    "gradient {} does not match the output [{}, {o}, {}, {}] of input {} and weight {}",
+                    fmt_shape(self.shape()),
+                    d.n,
+                    d.out[0],
+                    d.out[1],
+                    fmt_shape(&x_shape),
+                    fmt_shape(weight.shape())
+                ),
+            ));
+        }
+        let (kk, ckk, l) = (d.kk(win), d.c * d.kk(win), d.l());
+        let mut dx = try_alloc_uninit::<T>(op, &x_shape)?;
+        let g = self.contiguous();
+        let g = g.as_slice().expect("contiguous");
+        // `[O, C*kh*kw]` read as the transposed left operand `[C*kh*kw, O]`.
+        let w = weight.contiguous();
+        let w = w.as_slice().expect("contiguous");
+        let image = |b: usize, dx_b: &mut [T]| {
+            let mut cols = scratch::<T>(ckk * l);
+            let g_b = &g[b * o * l..(b + 1) * o * l];
+            product(
+                (ckk, o, l),
+                (w, true),
+                (g_b, [l as isize, 1]),
+                &mut cols,
+                false,
+            );
+            let plane = d.hw[0] * d.hw[1];
+            for (ch, dst) in dx_b.chunks_mut(plane).enumerate() {
+                win.fold_plane(&cols[ch * kk * l..], l, d.hw, d.out, dst);
+            }
+            recycle(cols);
+        };
+        fill_blocks(&mut dx, d.image(), out_work(&d, ckk), image);
+        Ok(Tensor::from_buffer(dx, &x_shape))
+    }
+
+    /// The gradient of [`try_conv2d`](Self::try_conv2d) with respect to its weight
+    /// (`[O, C, kh, kw]`), from the input `self` and the output's gradient `g`.
+    pub fn try_conv2d_weight_grad(&self, g: &Tensor<T>, win: &Window2d) -> Result<Tensor<T>> {
+        let op = "conv2d_weight_grad";
+        let o = if g.ndim() == 4 { g.shape()[1] } else { 0 };
+        let c = if self.ndim() == 4 { self.shape()[1] } else { 0 };
+        let w_shape = [o, c, win.kernel[0], win.kernel[1]];
+        let d = dims(op, self.shape(), &w_shape, win)?;
+        if g.shape() != [d.n, o, d.out[0], d.out[1]] {
+            return Err(TensorError::shape_mismatch(
+                op,
+                format!(
+                    "gradient {} does not match the output of input {} with window {win:?}",
+                    fmt_shape(g.shape()),
+                    fmt_shape(self.shape())
+                ),
+            ));
+        }
+        let (ckk, l) = (d.c * d.kk(win), d.l());
+        let x = self.contiguous();
+        let x = x.as_slice().expect("contiguous");
+        let g = g.contiguous();
+        let g = g.as_slice().expect("contiguous");
+        // Partial sums over fixed runs of images, added in order at the end: the runs depend
+        // on the batch size only, so the bits do not depend on the number of threads.
+        let runs = d.n.clamp(1, WEIGHT_GRAD_RUNS);
+        let per_run = d.n.div_ceil(runs);
+        let mut partial = alloc_uninit::<T>(runs * d.o * ckk);
+        let run = |r: usize, dw: &mut [T]| {
+            dw.fill(T::ZERO);
+            let mut cols = scratch::<T>(ckk * l);
+            for b in r * per_run..((r + 1) * per_run).min(d.n) {
+                unfold_image(x, b, &d, win, &mut cols);
+                // dw += g_b [O, L] @ cols^T [L, C*kh*kw]
+                let g_b = &g[b * d.o * l..(b + 1) * d.o * l];
+                product(
+                    (d.o, l, ckk),
+                    (g_b, false),
+                    (&cols, [1, l as isize]),
+                    dw,
+                    true,
+                );
+            }
+            recycle(cols);
+        };
+        fill_blocks(&mut partial, d.o * ckk, out_work(&d, ckk), run);
+        let mut dw = try_alloc_uninit::<T>(op, &w_shape)?;
+        dw.fill(T::ZERO);
+        for p in partial.chunks(dw.len().max(1)) {
+            for (s, &v) in dw.iter_mut().zip(p) {
+                *s += v;
+            }
+        }
+        recycle(partial);
+        Ok(Tensor::from_buffer(dw, &w_shape))
+    }
+
+    plain! {
+        /// 2-D cross-correlation (see [`try_conv2d`](Self::try_conv2d)).
+        fn conv2d => try_conv2d(weight: &Tensor<T>, win: &Window2d) -> Tensor<T>;
+        /// The input gradient of a convolution (see
+        /// [`try_conv2d_input_grad`](Self::try_conv2d_input_grad)).
+        fn conv2d_input_grad => try_conv2d_input_grad(weight: &Tensor<T>, win: &Window2d, size: [usize; 2]) -> Tensor<T>;
+        /// The weight gradient of a convolution (see
+        /// [`try_conv2d_weight_grad`](Self::try_conv2d_weight_grad)).
+        fn conv2d_weight_grad => try_conv2d_weight_grad(g: &Tensor<T>, win: &Window2d) -> Tensor<T>;
+    }
+}
+
+/// How many partial weight gradients a batch is summed in (one per run of images).
+const WEIGHT_GRAD_RUNS: usize = 8;
+
+/// The work of one convolution's pass, in elements, for the parallel threshold: every image
+/// builds its `[C*kh*kw, L]` columns.
+fn out_work(d: &Dims, ckk: usize) -> usize {
+    d.n.saturating_mul(ckk).saturating_mul(d.l())
+}
