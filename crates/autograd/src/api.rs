@@ -386,10 +386,20 @@ impl<T: Float> Var<T> {
     }
 
     /// 2-D cross-correlation of `self` (`[N, C, H, W]`) with `weight` (`[O, C, kh, kw]`,
-    /// the window's kernel) under the window's stride, padding and dilation: `[N, O, oh,
-    /// ow]`, no bias (`graft_nn::functional::conv2d` adds it, and groups).
-    pub fn try_conv2d(&self, weight: &Var<T>, window: &Window2d) -> Result<Var<T>> {
-        Var::try_apply(Conv2d { window: *window }, &[self, weight])
+    /// the window's kernel) under the window's stride, padding and dilation, plus `bias`
+    /// (`[O]`) per output channel if given: `[N, O, oh, ow]` (one group; see
+    /// `graft_nn::functional::conv2d` for groups).
+    pub fn try_conv2d(
+        &self,
+        weight: &Var<T>,
+        bias: Option<&Var<T>>,
+        window: &Window2d,
+    ) -> Result<Var<T>> {
+        let op = Conv2d { window: *window };
+        match bias {
+            Some(b) => Var::try_apply(op, &[self, weight, b]),
+            None => Var::try_apply(op, &[self, weight]),
+        }
     }
 
     /// The input gradient of [`try_conv2d`](Self::try_conv2d) from the output's gradient
@@ -456,8 +466,8 @@ impl<T: Float> Var<T> {
         fn unfold_batch_inner => try_unfold_batch_inner(window: &Window2d);
         /// col2im.
         fn fold => try_fold(size: [usize; 2], window: &Window2d);
-        /// 2-D cross-correlation, no bias.
-        fn conv2d => try_conv2d(weight: &Var<T>, window: &Window2d);
+        /// 2-D cross-correlation.
+        fn conv2d => try_conv2d(weight: &Var<T>, bias: Option<&Var<T>>, window: &Window2d);
         /// A convolution's input gradient.
         fn conv2d_input_grad => try_conv2d_input_grad(weight: &Var<T>, window: &Window2d, size: [usize; 2]);
         /// A convolution's weight gradient.

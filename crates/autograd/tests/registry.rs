@@ -135,7 +135,12 @@ fn entries() -> Vec<OpEntry> {
         OpEntry::new(
             "conv2d",
             vec![r(&[2, 2, 4, 5], 146), r(&[3, 2, 2, 2], 147)],
-            move |v| v[0].conv2d(&v[1], &win).square(),
+            move |v| v[0].conv2d(&v[1], None, &win).square(),
+        ),
+        OpEntry::new(
+            "conv2d_bias",
+            vec![r(&[2, 2, 4, 5], 152), r(&[3, 2, 2, 2], 153), r(&[3], 154)],
+            move |v| v[0].conv2d(&v[1], Some(&v[2]), &win).square(),
         ),
         OpEntry::new(
             "conv2d_input_grad",

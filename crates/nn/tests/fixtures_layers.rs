@@ -73,11 +73,7 @@ fn run(case: &Case, v: &dyn Fn(&str) -> Option<Var<f64>>, primitive: bool) -> Va
                     .stride(opt.stride)
                     .padding(opt.padding)
                     .dilation(opt.dilation);
-                let out = x().try_conv2d(&w, &win);
-                match v("bias") {
-                    Some(b) => out.and_then(|o| o.try_add(&b.reshape(&[w.shape()[0], 1, 1]))),
-                    None => out,
-                }
+                x().try_conv2d(&w, v("bias").as_ref(), &win)
             } else {
                 try_conv2d(&x(), &v("weight").unwrap(), v("bias").as_ref(), &opt)
             }

@@ -137,27 +137,55 @@ fn product<T: Float>(
 
 impl<T: Float> Tensor<T> {
     /// 2-D cross-correlation of `self` (`[N, C, H, W]`) with `weight` (`[O, C, kh, kw]`, the
-    /// kernel of `win`) with `win`'s stride, padding and dilation: `[N, O, oh, ow]`, no bias.
-    pub fn try_conv2d(&self, weight: &Tensor<T>, win: &Window2d) -> Result<Tensor<T>> {
+    /// kernel of `win`) with `win`'s stride, padding and dilation, plus `bias` (`[O]`) per
+    /// output channel if given: `[N, O, oh, ow]`.
+    pub fn try_conv2d(
+        &self,
+        weight: &Tensor<T>,
+        bias: Option<&Tensor<T>>,
+        win: &Window2d,
+    ) -> Result<Tensor<T>> {
         let d = dims("conv2d", self.shape(), weight.shape(), win)?;
+        if let Some(b) = bias.filter(|b| b.shape() != [d.o]) {
+            return Err(TensorError::shape_mismatch(
+                "conv2d",
+                format!(
+                    "bias {} for weight {}: expects [{}]",
+                    fmt_shape(b.shape()),
+                    fmt_shape(weight.shape()),
+                    d.o
+                ),
+            ));
+        }
         let (ckk, l) = (d.c * d.kk(win), d.l());
         let mut out = try_alloc_uninit::<T>("conv2d", &[d.n, d.o, d.out[0], d.out[1]])?;
         let x = self.contiguous();
         let x = x.as_slice().expect("contiguous");
-        // The weight as `[O, C*kh*kw]`, packed by the gemm as it lies (rows along k).
-        let w = weight.contiguous();
-        let w = w.as_slice().expect("contiguous");
+        // The weight transposed once (`[C*kh*kw, O]`): the gemm then packs it for every
+        // image with plain copies.
+        let w_t = weight
+            .try_reshape(&[d.o, ckk])?
+            .try_transpose(0, 1)?
+            .contiguous();
+        let w_t = w_t.as_slice().expect("contiguous");
+        let bias = bias.map(|b| b.to_vec());
         let image = |b: usize, y: &mut [T]| {
             let mut cols = scratch::<T>(ckk * l);
             unfold_image(x, b, &d, win, &mut cols);
             product(
                 (d.o, ckk, l),
-                (w, false),
+                (w_t, true),
                 (&cols, [l as isize, 1]),
                 y,
                 false,
             );
             recycle(cols);
+            // The bias while the image's output is still in cache.
+            if let Some(bias) = &bias {
+                for (row, &v) in y.chunks_mut(l.max(1)).zip(bias) {
+                    row.iter_mut().for_each(|e| *e += v);
+                }
+            }
         };
         fill_blocks(&mut out, d.o * l, out_work(&d, ckk), image);
         Ok(Tensor::from_buffer(out, &[d.n, d.o, d.out[0], d.out[1]]))
@@ -284,7 +312,7 @@ impl<T: Float> Tensor<T> {
 
     plain! {
         /// 2-D cross-correlation (see [`try_conv2d`](Self::try_conv2d)).
-        fn conv2d => try_conv2d(weight: &Tensor<T>, win: &Window2d) -> Tensor<T>;
+        fn conv2d => try_conv2d(weight: &Tensor<T>, bias: Option<&Tensor<T>>, win: &Window2d) -> Tensor<T>;
         /// The input gradient of a convolution (see
         /// [`try_conv2d_input_grad`](Self::try_conv2d_input_grad)).
         fn conv2d_input_grad => try_conv2d_input_grad(weight: &Tensor<T>, win: &Window2d, size: [usize; 2]) -> Tensor<T>;

@@ -12,7 +12,8 @@ use crate::var::Var;
 
 type Grads<T> = Vec<Option<Var<T>>>;
 
-/// `conv2d(x, w)`: `[N, C, H, W]` and `[O, C, kh, kw]` to `[N, O, oh, ow]`, no bias.
+/// `conv2d(x, w)` or `conv2d(x, w, b)`: `[N, C, H, W]`, `[O, C, kh, kw]` and `[O]` to
+/// `[N, O, oh, ow]` (the bias added per output channel).
 pub(crate) struct Conv2d {
     pub(crate) window: Window2d,
 }
@@ -21,19 +22,23 @@ impl<T: Float> Op<T> for Conv2d {
         "conv2d"
     }
     fn forward(&self, x: &[Tensor<T>]) -> Result<Tensor<T>, TensorError> {
-        x[0].try_conv2d(&x[1], &self.window)
+        x[0].try_conv2d(&x[1], x.get(2), &self.window)
     }
     fn backward(&self, x: &[Var<T>], _: &Var<T>, g: &Var<T>) -> Grads<T> {
         let (input, weight) = (&x[0], &x[1]);
         let size = [input.shape()[2], input.shape()[3]];
-        vec![
+        let mut grads = vec![
             input
                 .needs_grad()
                 .then(|| g.conv2d_input_grad(weight, &self.window, size)),
             weight
                 .needs_grad()
                 .then(|| input.conv2d_weight_grad(g, &self.window)),
-        ]
+        ];
+        if let Some(bias) = x.get(2) {
+            grads.push(bias.needs_grad().then(|| g.sum_dims(&[0, 2, 3], false)));
+        }
+        grads
     }
 }
 
@@ -54,7 +59,8 @@ impl<T: Float> Op<T> for Conv2dInputGrad {
     fn backward(&self, x: &[Var<T>], _: &Var<T>, gg: &Var<T>) -> Grads<T> {
         let (g, weight) = (&x[0], &x[1]);
         vec![
-            g.needs_grad().then(|| gg.conv2d(weight, &self.window)),
+            g.needs_grad()
+                .then(|| gg.conv2d(weight, None, &self.window)),
             weight
                 .needs_grad()
                 .then(|| gg.conv2d_weight_grad(g, &self.window)),
@@ -82,7 +88,7 @@ impl<T: Float> Op<T> for Conv2dWeightGrad {
             input
                 .needs_grad()
                 .then(|| g.conv2d_input_grad(gw, &self.window, size)),
-            g.needs_grad().then(|| input.conv2d(gw, &self.window)),
+            g.needs_grad().then(|| input.conv2d(gw, None, &self.window)),
         ]
     }
 }

@@ -73,7 +73,7 @@ fn check_conv<T: Float>(
     let (tw, rw) = build::<T>(&w0, pw);
     let Some(cols) = im2col(&rx, win) else {
         prop_assert!(
-            tx.try_conv2d(&tw, win).is_err(),
+            tx.try_conv2d(&tw, None, win).is_err(),
             "a window that does not fit"
         );
         return Ok(());
@@ -85,12 +85,27 @@ fn check_conv<T: Float>(
     let (tg, rg) = build::<T>(&g0, pg);
     let want = reference(&cols, &Arr::new(&[o, c * kh * kw], rw.data.clone()), &rg);
     let e = eps::<T>();
-    let out = values(&tx.conv2d(&tw, win));
+    let out = values(&tx.conv2d(&tw, None, win));
     check_with(
         &format!("conv2d {win:?} {}", T::DTYPE),
         &out,
         &Arr::new(&g_shape, want.out.clone()),
         tol(e, &want.out_mag),
+    )?;
+    // With a bias: each output channel's plane shifted by its entry.
+    let bias: Vec<f64> = (0..o).map(|i| vals[i + 7]).collect();
+    let with_bias: Vec<f64> = want
+        .out
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v + bias[i / (oh * ow).max(1) % o.max(1)])
+        .collect();
+    let tb = Arr::new(&[o], bias).tensor::<T>();
+    check_with(
+        &format!("conv2d with bias {win:?} {}", T::DTYPE),
+        &values(&tx.conv2d(&tw, Some(&tb), win)),
+        &Arr::new(&g_shape, with_bias),
+        |i| tol(e, &want.out_mag)(i) + 4.0 * e * 4.0,
     )?;
     let dx = values(&tg.conv2d_input_grad(&tw, win, [h, wd]));
     let dx_want = col2im(&want.dcols, c, h, wd, win);
@@ -147,7 +162,7 @@ fn large_conv2d_is_the_same_on_any_number_of_threads() {
         let (tx, tw, tg) = (x.tensor::<f32>(), wt.tensor::<f32>(), g.tensor::<f32>());
         let bits = |t: Tensor<f32>| t.to_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         (
-            bits(tx.conv2d(&tw, &win)),
+            bits(tx.conv2d(&tw, None, &win)),
             bits(tg.conv2d_input_grad(&tw, &win, [h, w])),
             bits(tx.conv2d_weight_grad(&tg, &win)),
         )
@@ -185,7 +200,7 @@ fn conv2d_names_the_op_and_the_shapes_on_bad_input() {
         (Tensor::zeros(&[4, 3, 3]), "weight [O, C, kh, kw]"),
     ];
     for (w, why) in cases {
-        let e = x.try_conv2d(&w, &win).unwrap_err().to_string();
+        let e = x.try_conv2d(&w, None, &win).unwrap_err().to_string();
         assert!(
             e.contains("conv2d") && e.contains("[2, 3, 8, 8]") && e.contains(why),
             "{e}"
@@ -193,10 +208,19 @@ fn conv2d_names_the_op_and_the_shapes_on_bad_input() {
     }
     let small = Tensor::<f32>::zeros(&[2, 3, 2, 2]);
     let e = small
-        .try_conv2d(&Tensor::zeros(&[4, 3, 3, 3]), &win)
+        .try_conv2d(&Tensor::zeros(&[4, 3, 3, 3]), None, &win)
         .unwrap_err()
         .to_string();
     assert!(e.contains("does not fit"), "{e}");
+    let bias = Tensor::<f32>::zeros(&[3]);
+    let e = x
+        .try_conv2d(&Tensor::zeros(&[4, 3, 3, 3]), Some(&bias), &win)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("conv2d") && e.contains("bias [3]") && e.contains("[4]"),
+        "{e}"
+    );
     let g = Tensor::<f32>::zeros(&[2, 4, 5, 6]);
     let e = g
         .try_conv2d_input_grad(&Tensor::zeros(&[4, 3, 3, 3]), &win, [8, 8])
