@@ -11,6 +11,7 @@
 use crate::element::Float;
 use crate::error::{fmt_shape, plain, Result, TensorError};
 use crate::kernels::fill_blocks;
+use crate::layout::checked_numel;
 use crate::storage::{alloc_uninit, try_alloc_uninit};
 use crate::tensor::Tensor;
 use crate::unfold::{Window2d, RUN};
@@ -41,8 +42,14 @@ impl Dims {
 }
 
 /// Checks `x` (`[N, C, H, W]`) against `weight` (`[O, C, kh, kw]`, kernel as in `win`) and
-/// returns the sizes, or an error naming `op` and the shapes.
-fn dims(op: &str, x: &[usize], weight: &[usize], win: &Window2d) -> Result<Dims> {
+/// returns the sizes, or an error naming `op` and the shapes (or the size that is too large).
+fn dims(
+    op: &str,
+    x: &[usize],
+    weight: &[usize],
+    win: &Window2d,
+    elem_bytes: usize,
+) -> Result<Dims> {
     let bad = |why: &str| {
         TensorError::shape_mismatch(
             op,
@@ -62,6 +69,10 @@ fn dims(op: &str, x: &[usize], weight: &[usize], win: &Window2d) -> Result<Dims>
     let (oh, ow) = win
         .output_size(h, w)
         .ok_or_else(|| bad("the window does not fit"))?;
+    // The output and one image's columns must be representable (padding can make them
+    // far larger than the input); below, their sizes multiply without checks.
+    checked_numel(op, &[n, o, oh, ow], elem_bytes)?;
+    checked_numel(op, &[c, kh, kw, oh, ow], elem_bytes)?;
     Ok(Dims {
         n,
         c,
@@ -145,7 +156,7 @@ impl<T: Float> Tensor<T> {
         bias: Option<&Tensor<T>>,
         win: &Window2d,
     ) -> Result<Tensor<T>> {
-        let d = dims("conv2d", self.shape(), weight.shape(), win)?;
+        let d = dims("conv2d", self.shape(), weight.shape(), win, size_of::<T>())?;
         if let Some(b) = bias.filter(|b| b.shape() != [d.o]) {
             return Err(TensorError::shape_mismatch(
                 "conv2d",
@@ -211,7 +222,7 @@ impl<T: Float> Tensor<T> {
             size[0],
             size[1],
         ];
-        let d = dims(op, &x_shape, weight.shape(), win)?;
+        let d = dims(op, &x_shape, weight.shape(), win, size_of::<T>())?;
         if self.shape() != [d.n, o, d.out[0], d.out[1]] {
             return Err(TensorError::shape_mismatch(
                 op,
@@ -260,7 +271,7 @@ impl<T: Float> Tensor<T> {
         let o = if g.ndim() == 4 { g.shape()[1] } else { 0 };
         let c = if self.ndim() == 4 { self.shape()[1] } else { 0 };
         let w_shape = [o, c, win.kernel[0], win.kernel[1]];
-        let d = dims(op, self.shape(), &w_shape, win)?;
+        let d = dims(op, self.shape(), &w_shape, win, size_of::<T>())?;
         if g.shape() != [d.n, o, d.out[0], d.out[1]] {
             return Err(TensorError::shape_mismatch(
                 op,

@@ -221,6 +221,11 @@ fn conv2d_names_the_op_and_the_shapes_on_bad_input() {
         e.contains("conv2d") && e.contains("bias [3]") && e.contains("[4]"),
         "{e}"
     );
+    // Padding so large that the output (and each image's columns) cannot be addressed.
+    let huge = Window2d::new([1, 1]).padding([1 << 31, 1 << 31]);
+    let one = Tensor::<f32>::zeros(&[1, 1, 1, 1]);
+    let e = one.try_conv2d(&one, None, &huge).unwrap_err().to_string();
+    assert!(e.contains("conv2d") && e.contains("too large"), "{e}");
     let g = Tensor::<f32>::zeros(&[2, 4, 5, 6]);
     let e = g
         .try_conv2d_input_grad(&Tensor::zeros(&[4, 3, 3, 3]), &win, [8, 8])
