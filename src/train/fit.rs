@@ -171,10 +171,8 @@ fn fit_in_pool<M: Module<f32>, D: Dataset + ?Sized>(
     let epoch_limit = config.epoch_limit();
     let mut epoch = 0;
     model.train();
-    while epoch_limit.map_or(true, |e| epoch < e)
-        && config
-            .max_steps
-            .map_or(true, |m| loop_state.global_step < m)
+    while epoch_limit.is_none_or(|e| epoch < e)
+        && config.max_steps.is_none_or(|m| loop_state.global_step < m)
     {
         epoch += 1;
         let stop = match schedule.as_mut() {
@@ -316,7 +314,7 @@ impl<M: Module<f32>> Loop<'_, M> {
             }
             if config
                 .val_check_interval
-                .is_some_and(|k| self.global_step % k == 0)
+                .is_some_and(|k| self.global_step.is_multiple_of(k))
             {
                 if let Some(val) = self.validation {
                     let t = Instant::now();

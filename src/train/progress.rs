@@ -44,7 +44,7 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.set_position(step as u64);
             // Formatting the message costs more than the bar; refresh it now and then.
-            if step % 16 == 0 {
+            if step.is_multiple_of(16) {
                 let acc = accuracy
                     .map(|a| format!(" accuracy {a:.4}"))
                     .unwrap_or_default();

@@ -126,7 +126,7 @@ pub fn try_conv2d<T: Float>(
     let (oh, ow) = win
         .output_size(h, w)
         .ok_or_else(|| bad(&format!("window {win:?} does not fit")))?;
-    if g == 1 && oh * ow >= PER_IMAGE_MIN_POSITIONS {
+    if g == 1 && oh.saturating_mul(ow) >= PER_IMAGE_MIN_POSITIONS {
         return x.try_conv2d(weight, bias, &win);
     }
     // The columns of the whole batch as one `[C*kh*kw, N*L]` matrix (a view of unfold's

@@ -1,5 +1,5 @@
-//! 2-D convolution (cross-correlation, no bias, one group) and its two gradients, image by
-//! image: each image's columns (im2col, `[C*kh*kw, L]`) are built in a buffer that stays in
+//! 2-D convolution (cross-correlation with an optional bias, one group) and its two
+//! gradients, image by image: each image's columns (im2col, `[C*kh*kw, L]`) are built in a buffer that stays in
 //! cache and multiplied there, and each image's result lands in NCHW order directly.
 //!
 //! Built on the whole batch's columns (`[C*kh*kw, N*L]`, 8.9 MB for the CNN example's second
@@ -97,6 +97,14 @@ fn scratch<T: Float>(len: usize) -> Vec<T> {
     alloc_uninit::<T>(len + RUN)
 }
 
+/// Checks before the images are shared out that one image's scratch (`len` elements) can be
+/// allocated, and leaves it in the pool for the first image: one image's columns can be far
+/// larger than the input or the output (wide padding), and a task could only panic.
+fn check_scratch<T: Float>(op: &str, len: usize) -> Result<()> {
+    recycle(try_alloc_uninit::<T>(op, &[len + RUN])?);
+    Ok(())
+}
+
 /// Returns a scratch buffer to the pool.
 fn recycle<T: Float>(buf: Vec<T>) {
     if let Some(pool) = T::pool() {
@@ -119,9 +127,15 @@ fn product<T: Float>(
         (k as isize, 1)
     };
     let beta = if add { T::ONE } else { T::ZERO };
+    // The callers' blocks are whole; checked here because the gemm reads raw pointers.
+    let b_last = (k.max(1) - 1) as isize * b.1[0] + (n.max(1) - 1) as isize * b.1[1];
     assert!(
-        a.len() >= m * k && c.len() >= m * n,
+        a.len() >= m * k && c.len() >= m * n && b.1.iter().all(|&s| s >= 0),
         "conv product operands"
+    );
+    assert!(
+        k * n == 0 || (b_last as usize) < b.0.len(),
+        "conv product operand b"
     );
     // SAFETY: `a` holds the m x k operand in the layout given by its strides, `b`'s strides
     // address inside its slice (the callers' blocks are k x n), `c` is m x n, row-major and
@@ -170,6 +184,7 @@ impl<T: Float> Tensor<T> {
         }
         let (ckk, l) = (d.c * d.kk(win), d.l());
         let mut out = try_alloc_uninit::<T>("conv2d", &[d.n, d.o, d.out[0], d.out[1]])?;
+        check_scratch::<T>("conv2d", ckk * l)?;
         let x = self.contiguous();
         let x = x.as_slice().expect("contiguous");
         // The weight transposed once (`[C*kh*kw, O]`): the gemm then packs it for every
@@ -239,6 +254,7 @@ impl<T: Float> Tensor<T> {
         }
         let (kk, ckk, l) = (d.kk(win), d.c * d.kk(win), d.l());
         let mut dx = try_alloc_uninit::<T>(op, &x_shape)?;
+        check_scratch::<T>(op, ckk * l)?;
         let g = self.contiguous();
         let g = g.as_slice().expect("contiguous");
         // `[O, C*kh*kw]` read as the transposed left operand `[C*kh*kw, O]`.
@@ -283,6 +299,7 @@ impl<T: Float> Tensor<T> {
             ));
         }
         let (ckk, l) = (d.c * d.kk(win), d.l());
+        check_scratch::<T>(op, ckk * l)?;
         let x = self.contiguous();
         let x = x.as_slice().expect("contiguous");
         let g = g.contiguous();
@@ -291,7 +308,7 @@ impl<T: Float> Tensor<T> {
         // on the batch size only, so the bits do not depend on the number of threads.
         let runs = d.n.clamp(1, WEIGHT_GRAD_RUNS);
         let per_run = d.n.div_ceil(runs);
-        let mut partial = alloc_uninit::<T>(runs * d.o * ckk);
+        let mut partial = try_alloc_uninit::<T>(op, &[runs, d.o, ckk])?;
         let run = |r: usize, dw: &mut [T]| {
             dw.fill(T::ZERO);
             let mut cols = scratch::<T>(ckk * l);

@@ -95,7 +95,8 @@ pub trait Float:
     fn is_nan(self) -> bool;
     /// True unless NaN or infinite.
     fn is_finite(self) -> bool;
-    /// `C = alpha * A B + beta * C` with arbitrary element strides (matrixmultiply's gemm).
+    /// `C = alpha * A B + beta * C` with arbitrary element strides (matrixmultiply's gemm;
+    /// for f32, `sgemm::sgemm`, which keeps its results).
     ///
     /// # Safety
     /// The pointers with their strides must address valid memory for the m x k, k x n and

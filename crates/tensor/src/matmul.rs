@@ -1,4 +1,5 @@
-//! Matrix products with `torch.matmul` semantics, on matrixmultiply's gemm.
+//! Matrix products with `torch.matmul` semantics, on matrixmultiply's gemm (f32 operands that
+//! run along the summed dimension take `sgemm`'s own path, with the same bits).
 //!
 //! Operands are passed with their own strides, so a transposed or sliced view costs no
 //! copy. Work is split on rayon (the crate's one thread pool): across batch entries when

@@ -3,9 +3,12 @@
 //! packs them with 8x8 register transposes instead of matrixmultiply's element-by-element
 //! gathers.
 //!
-//! The blocking (256-deep, 64-row and 1024-column blocks) and the 16x16 micro-kernel (one
-//! fused multiply-add per product, in order along k from zero, each block's sum added to C)
-//! are matrixmultiply's, so both give the same bits for every product.
+//! The blocking is matrixmultiply's (256 deep, 64 rows, 1024 columns; its `MATMUL_SGEMM_*`
+//! build-time overrides are not followed), and so is the arithmetic of its f32 kernels: each
+//! element of a block is one chain of fused multiply-adds along k from zero, and each
+//! block's sum is added to C. So both give the same bits for every product, which keeps
+//! results independent of how a product is split (a piece one row tall goes to
+//! matrixmultiply); the test below holds them to it.
 
 /// Depth of one packed block along k.
 const KC: usize = 256;
@@ -43,9 +46,13 @@ pub(crate) unsafe fn sgemm(
     #[cfg(target_arch = "x86_64")]
     {
         // Only where the gathers would run: elsewhere matrixmultiply's packing is a copy.
-        let a_along_k = csa == 1 && rsa != 1 && m > 1;
-        let b_along_k = rsb == 1 && csb != 1 && n > 1;
+        // Negative strides (flipped views) stay there too: the tile transposes step rows by
+        // an unsigned stride.
+        let a_along_k = csa == 1 && rsa > 1 && m > 1;
+        let b_along_k = rsb == 1 && csb > 1 && n > 1;
+        let forward_only = [rsa, csa, rsb, csb].iter().all(|&s| s >= 0);
         if (a_along_k || b_along_k)
+            && forward_only
             && alpha == 1.0
             && (beta == 0.0 || beta == 1.0)
             && csc == 1
@@ -156,7 +163,8 @@ mod avx512 {
 
     /// Packs `rows` rows (row stride `rs`) by `kc` (stride `cs`) of a strided matrix into
     /// panels of 16 rows, each `kc x 16` with the 16 rows contiguous (`dst[p * 16 + i]`),
-    /// the last panel padded with zeros.
+    /// the last panel padded with zeros. Strides are not negative (see `sgemm`).
+    #[target_feature(enable = "avx512f")]
     unsafe fn pack(src: *const f32, rs: isize, cs: isize, rows: usize, kc: usize, dst: *mut f32) {
         for (panel, r0) in (0..rows).step_by(MR).enumerate() {
             let out = dst.add(panel * kc * MR);
@@ -339,6 +347,57 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Past one 1024-column block, into a C with longer rows, and with flipped operands
+    /// (negative strides, which stay with matrixmultiply): the same bits again.
+    #[test]
+    fn same_bits_past_a_column_block_and_on_flipped_operands() {
+        let value = |i: usize| ((i * 7919 % 1013) as f32 - 506.0) / 97.0;
+        let (m, k, n, ldc) = (33, 70, 1100, 1107);
+        let a: Vec<f32> = (0..m * k).map(value).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| value(i + 3)).collect();
+        // (offset, row stride, column stride) of A (m x k) and B (k x n), all along k.
+        let last_a = ((m - 1) * k) as isize;
+        let last_b = ((n - 1) * k) as isize;
+        let cases = [
+            ((0, k as isize, 1), (0, 1, k as isize)),
+            ((last_a, -(k as isize), 1), (0, 1, k as isize)),
+            ((0, k as isize, 1), (last_b, 1, -(k as isize))),
+        ];
+        for ((ao, rsa, csa), (bo, rsb, csb)) in cases {
+            let run = |gemm: Sgemm| {
+                let mut c = vec![f32::NAN; m * ldc];
+                // SAFETY: the offsets and strides address inside a and b; c is m x ldc.
+                unsafe {
+                    let (pa, pb) = (a.as_ptr().offset(ao), b.as_ptr().offset(bo));
+                    gemm(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        pa,
+                        rsa,
+                        csa,
+                        pb,
+                        rsb,
+                        csb,
+                        0.0,
+                        c.as_mut_ptr(),
+                        ldc as isize,
+                        1,
+                    )
+                };
+                let rows = c.chunks(ldc).map(|r| r[..n].iter().map(|v| v.to_bits()));
+                rows.flatten().collect::<Vec<_>>()
+            };
+            assert!(
+                run(super::sgemm) == run(matrixmultiply::sgemm),
+                "a strides {:?}, b strides {:?}",
+                (rsa, csa),
+                (rsb, csb)
+            );
         }
     }
 }
