@@ -18,8 +18,11 @@ use crate::tensor::Tensor;
 /// Products with fewer multiply-adds than this run on one thread when the caller is a rayon
 /// worker (code under `ThreadPool::install` or `rayon::scope`): below it the second thread's
 /// packing and wake-up cost more than it saves. Measured with the `tensor` bench's threshold
-/// sweep on the 2-core machine: 96³ gains nothing, 128³ (2M) 1.5x, 32x784x128 1.4x.
-pub(crate) const PAR_MATMUL_MIN_MACS: usize = 1 << 21;
+/// sweep on the 2-core machine while idle workers slept: 96³ gained nothing, 128³ (2M) 1.5x,
+/// 32x784x128 1.4x. With the workers kept awake (`graft::run`) a split starts sooner, so the
+/// threshold went from 2M down to 256K: the MLP's 256x128x10 products at batch 256 then split,
+/// `mnist` 0.077-0.078 -> 0.076 s/epoch (alternating binaries); batch 32 unchanged.
+pub(crate) const PAR_MATMUL_MIN_MACS: usize = 1 << 18;
 /// The same threshold for callers outside any pool (a plain `main`), where a split also pays
 /// for sending the work to the pool and waiting for it, 10-25 µs on the 2-core VM: there
 /// 128³ and 32x784x128 gain 0.65-1.15x depending on the machine's load, 4M-MAC products
