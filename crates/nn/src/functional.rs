@@ -80,8 +80,8 @@ impl Default for Conv2dOptions {
 /// Output positions per image from which a one-group convolution runs image by image
 /// (`Var::try_conv2d`: each image's columns built and multiplied in cache). Below it each
 /// image's product is only a few columns wide. Measured alone (3x3, batch 64, forward and
-/// both gradients, 2 threads, warm caches): the batch's one product 1.2x faster at 16 and
-/// 49 positions, even at 64-100, the image-by-image path 1.18x faster at 169 and 1.8x at 784
+/// both gradients, 2 threads, warm caches): the batch's one product 1.27x and 1.19x faster
+/// at 16 and 49 positions, even at 64-100, the image-by-image path 1.18x faster at 169 and 1.8x at 784
 /// (and more inside a training step, whose tensors no longer fit the cache).
 const PER_IMAGE_MIN_POSITIONS: usize = 64;
 

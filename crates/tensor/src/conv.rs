@@ -12,7 +12,7 @@ use crate::element::Float;
 use crate::error::{fmt_shape, plain, Result, TensorError};
 use crate::kernels::fill_blocks;
 use crate::layout::checked_numel;
-use crate::storage::{alloc_uninit, try_alloc_uninit};
+use crate::storage::{alloc_uninit, recycle, try_alloc_uninit};
 use crate::tensor::Tensor;
 use crate::unfold::{Window2d, RUN};
 
@@ -24,20 +24,40 @@ struct Dims {
     hw: [usize; 2],
     o: usize,
     out: [usize; 2],
+    /// Taps per channel (`kh * kw`).
+    kk: usize,
 }
 
 impl Dims {
-    /// Taps per channel (`kh * kw`).
-    fn kk(&self, win: &Window2d) -> usize {
-        win.kernel[0] * win.kernel[1]
-    }
     /// Output positions per image.
     fn l(&self) -> usize {
         self.out[0] * self.out[1]
     }
-    /// Elements of one input image.
-    fn image(&self) -> usize {
-        self.c * self.hw[0] * self.hw[1]
+    /// Rows of one image's columns (`C * kh * kw`).
+    fn ckk(&self) -> usize {
+        self.c * self.kk
+    }
+    /// Elements of one input plane.
+    fn plane(&self) -> usize {
+        self.hw[0] * self.hw[1]
+    }
+    /// The shape the output (and its gradient) has.
+    fn out_shape(&self) -> [usize; 4] {
+        [self.n, self.o, self.out[0], self.out[1]]
+    }
+    /// The error for an output gradient `g` of another shape than the output's.
+    fn check_grad(&self, op: &str, g: &[usize]) -> Result<()> {
+        if g == self.out_shape() {
+            return Ok(());
+        }
+        Err(TensorError::shape_mismatch(
+            op,
+            format!(
+                "gradient {} does not match the convolution's output {}",
+                fmt_shape(g),
+                fmt_shape(&self.out_shape())
+            ),
+        ))
     }
 }
 
@@ -79,16 +99,16 @@ fn dims(
         hw: [h, w],
         o,
         out: [oh, ow],
+        kk: kh * kw,
     })
 }
 
 /// Image `b`'s columns (`[C*kh*kw, L]`, each row a tap of one channel) into `cols`, which
 /// has `RUN` elements of slack after them (`fill_tap` may copy ahead).
 fn unfold_image<T: Float>(x: &[T], b: usize, d: &Dims, win: &Window2d, cols: &mut [T]) {
-    let (plane, rows) = (d.hw[0] * d.hw[1], d.kk(win) * d.l());
     for ch in 0..d.c {
-        let src = &x[(b * d.c + ch) * plane..];
-        win.unfold_plane(src, d.hw, d.out, &mut cols[ch * rows..]);
+        let src = &x[(b * d.c + ch) * d.plane()..];
+        win.unfold_plane(src, d.hw, d.out, &mut cols[ch * d.kk * d.l()..]);
     }
 }
 
@@ -103,13 +123,6 @@ fn scratch<T: Float>(len: usize) -> Vec<T> {
 fn check_scratch<T: Float>(op: &str, len: usize) -> Result<()> {
     recycle(try_alloc_uninit::<T>(op, &[len + RUN])?);
     Ok(())
-}
-
-/// Returns a scratch buffer to the pool.
-fn recycle<T: Float>(buf: Vec<T>) {
-    if let Some(pool) = T::pool() {
-        pool.put(buf);
-    }
 }
 
 /// `c[m, n] = a[m, k] b[k, n]` (or `+=` with `add`) on contiguous row-major blocks, `a`
@@ -182,8 +195,8 @@ impl<T: Float> Tensor<T> {
                 ),
             ));
         }
-        let (ckk, l) = (d.c * d.kk(win), d.l());
-        let mut out = try_alloc_uninit::<T>("conv2d", &[d.n, d.o, d.out[0], d.out[1]])?;
+        let (ckk, l) = (d.ckk(), d.l());
+        let mut out = try_alloc_uninit::<T>("conv2d", &d.out_shape())?;
         check_scratch::<T>("conv2d", ckk * l)?;
         let x = self.contiguous();
         let x = x.as_slice().expect("contiguous");
@@ -213,8 +226,8 @@ impl<T: Float> Tensor<T> {
                 }
             }
         };
-        fill_blocks(&mut out, d.o * l, out_work(&d, ckk), image);
-        Ok(Tensor::from_buffer(out, &[d.n, d.o, d.out[0], d.out[1]]))
+        fill_blocks(&mut out, d.o * l, out_work(&d), image);
+        Ok(Tensor::from_buffer(out, &d.out_shape()))
     }
 
     /// The gradient of [`try_conv2d`](Self::try_conv2d) with respect to its input, from the
@@ -238,21 +251,8 @@ impl<T: Float> Tensor<T> {
             size[1],
         ];
         let d = dims(op, &x_shape, weight.shape(), win, size_of::<T>())?;
-        if self.shape() != [d.n, o, d.out[0], d.out[1]] {
-            return Err(TensorError::shape_mismatch(
-                op,
-                format!(
-                    "gradient {} does not match the output [{}, {o}, {}, {}] of input {} and weight {}",
-                    fmt_shape(self.shape()),
-                    d.n,
-                    d.out[0],
-                    d.out[1],
-                    fmt_shape(&x_shape),
-                    fmt_shape(weight.shape())
-                ),
-            ));
-        }
-        let (kk, ckk, l) = (d.kk(win), d.c * d.kk(win), d.l());
+        d.check_grad(op, self.shape())?;
+        let (ckk, l) = (d.ckk(), d.l());
         let mut dx = try_alloc_uninit::<T>(op, &x_shape)?;
         check_scratch::<T>(op, ckk * l)?;
         let g = self.contiguous();
@@ -270,13 +270,12 @@ impl<T: Float> Tensor<T> {
                 &mut cols,
                 false,
             );
-            let plane = d.hw[0] * d.hw[1];
-            for (ch, dst) in dx_b.chunks_mut(plane).enumerate() {
-                win.fold_plane(&cols[ch * kk * l..], l, d.hw, d.out, dst);
+            for (ch, dst) in dx_b.chunks_mut(d.plane()).enumerate() {
+                win.fold_plane(&cols[ch * d.kk * l..], l, d.hw, d.out, dst);
             }
             recycle(cols);
         };
-        fill_blocks(&mut dx, d.image(), out_work(&d, ckk), image);
+        fill_blocks(&mut dx, d.c * d.plane(), out_work(&d), image);
         Ok(Tensor::from_buffer(dx, &x_shape))
     }
 
@@ -288,24 +287,15 @@ impl<T: Float> Tensor<T> {
         let c = if self.ndim() == 4 { self.shape()[1] } else { 0 };
         let w_shape = [o, c, win.kernel[0], win.kernel[1]];
         let d = dims(op, self.shape(), &w_shape, win, size_of::<T>())?;
-        if g.shape() != [d.n, o, d.out[0], d.out[1]] {
-            return Err(TensorError::shape_mismatch(
-                op,
-                format!(
-                    "gradient {} does not match the output of input {} with window {win:?}",
-                    fmt_shape(g.shape()),
-                    fmt_shape(self.shape())
-                ),
-            ));
-        }
-        let (ckk, l) = (d.c * d.kk(win), d.l());
+        d.check_grad(op, g.shape())?;
+        let (ckk, l) = (d.ckk(), d.l());
         check_scratch::<T>(op, ckk * l)?;
         let x = self.contiguous();
         let x = x.as_slice().expect("contiguous");
         let g = g.contiguous();
         let g = g.as_slice().expect("contiguous");
-        // Partial sums over fixed runs of images, added in order at the end: the runs depend
-        // on the batch size only, so the bits do not depend on the number of threads.
+        // Partial sums over fixed runs of images, summed over the runs at the end: the runs
+        // depend on the batch size only, so the bits do not depend on the number of threads.
         let runs = d.n.clamp(1, WEIGHT_GRAD_RUNS);
         let per_run = d.n.div_ceil(runs);
         let mut partial = try_alloc_uninit::<T>(op, &[runs, d.o, ckk])?;
@@ -326,16 +316,9 @@ impl<T: Float> Tensor<T> {
             }
             recycle(cols);
         };
-        fill_blocks(&mut partial, d.o * ckk, out_work(&d, ckk), run);
-        let mut dw = try_alloc_uninit::<T>(op, &w_shape)?;
-        dw.fill(T::ZERO);
-        for p in partial.chunks(dw.len().max(1)) {
-            for (s, &v) in dw.iter_mut().zip(p) {
-                *s += v;
-            }
-        }
-        recycle(partial);
-        Ok(Tensor::from_buffer(dw, &w_shape))
+        fill_blocks(&mut partial, d.o * ckk, out_work(&d), run);
+        let partial = Tensor::from_buffer(partial, &[runs, d.o, d.c, w_shape[2], w_shape[3]]);
+        partial.try_sum_dims(&[0], false)
     }
 
     plain! {
@@ -355,6 +338,6 @@ const WEIGHT_GRAD_RUNS: usize = 8;
 
 /// The work of one convolution's pass, in elements, for the parallel threshold: every image
 /// builds its `[C*kh*kw, L]` columns.
-fn out_work(d: &Dims, ckk: usize) -> usize {
-    d.n.saturating_mul(ckk).saturating_mul(d.l())
+fn out_work(d: &Dims) -> usize {
+    d.n.saturating_mul(d.ckk()).saturating_mul(d.l())
 }

@@ -41,21 +41,30 @@ pub(crate) fn fill_chunks<U: Send>(out: &mut [U], f: impl Fn(usize, &mut [U]) + 
     }
 }
 
-/// Fills `out` block by block (`f(block_index, block)`), on rayon when `work` (elements the
-/// whole call touches) is large. For kernels whose unit is a whole image plane.
+/// Calls `f(i, piece)` for every piece, on rayon when `work` (elements the whole call
+/// touches) is large, in order on this thread otherwise.
+pub(crate) fn run_pieces<P: Send>(
+    pieces: impl IntoIterator<Item = P>,
+    work: usize,
+    f: impl Fn(usize, P) + Sync,
+) {
+    if work < par_min_elems() {
+        pieces.into_iter().enumerate().for_each(|(i, p)| f(i, p));
+    } else {
+        crate::parallel::for_each_piece(pieces, f);
+    }
+}
+
+/// Fills `out` block by block (`f(block_index, block)`), on rayon when `work` is large (see
+/// [`run_pieces`]). For kernels whose unit is a whole image plane.
 pub(crate) fn fill_blocks<U: Send>(
     out: &mut [U],
     block: usize,
     work: usize,
     f: impl Fn(usize, &mut [U]) + Sync,
 ) {
-    if block == 0 {
-        return;
-    }
-    if work < par_min_elems() {
-        out.chunks_mut(block).enumerate().for_each(|(i, b)| f(i, b));
-    } else {
-        crate::parallel::for_each_chunk_indexed(out, block, f);
+    if block > 0 {
+        run_pieces(out.chunks_mut(block), work, f);
     }
 }
 

@@ -406,7 +406,5 @@ fn split_inner<T: Float>(g: &Gemm<'_, T>, out: &mut [T], threads: usize) {
     for (o, &v) in out.iter_mut().zip(&scratch) {
         *o += v;
     }
-    if let Some(pool) = T::pool() {
-        pool.put(scratch);
-    }
+    crate::storage::recycle(scratch);
 }

@@ -98,14 +98,8 @@ mod avx512 {
         let a_len = MC.min(m.next_multiple_of(MR)) * KC.min(k);
         let b_len = NC.min(n.next_multiple_of(MR)) * KC.min(k);
         PACKED.with(|cell| {
-            // A call from inside a kernel (none exists) would find the buffer taken: give
-            // it its own rather than panic.
-            let mut own = Vec::new();
-            let mut guard = cell.try_borrow_mut();
-            let buf = match guard.as_deref_mut() {
-                Ok(v) => v,
-                Err(_) => &mut own,
-            };
+            // Nothing below calls back into a gemm, so the borrow is never taken twice.
+            let mut buf = cell.borrow_mut();
             if buf.len() < a_len + b_len {
                 buf.resize(a_len + b_len, 0.0);
             }

@@ -25,9 +25,15 @@ impl<T: Element> Clone for Storage<T> {
 
 impl<T: Element> Drop for Storage<T> {
     fn drop(&mut self) {
-        if let Some(pool) = T::pool() {
-            pool.put(std::mem::take(&mut self.data));
-        }
+        recycle(std::mem::take(&mut self.data));
+    }
+}
+
+/// Hands a buffer back to its element type's pool (a tensor's storage when it dies, or a
+/// kernel's scratch), so the next request of the same length takes no memory from the OS.
+pub(crate) fn recycle<T: Element>(buf: Vec<T>) {
+    if let Some(pool) = T::pool() {
+        pool.put(buf);
     }
 }
 

@@ -390,14 +390,7 @@ impl<T: Float> Tensor<T> {
                     }
                 }
             };
-            if work < crate::kernels::par_min_elems() {
-                per_channel
-                    .into_iter()
-                    .enumerate()
-                    .for_each(|(ch, p)| fold_channel(ch, p));
-            } else {
-                crate::parallel::for_each_piece(per_channel, fold_channel);
-            }
+            crate::kernels::run_pieces(per_channel, work, fold_channel);
         } else {
             fill_blocks(&mut out, plane, work, fill);
         }
