@@ -1,23 +1,32 @@
-//! The f32 gemm: matrixmultiply's, except on AVX-512 CPUs for operands that run along the
-//! inner dimension (`x @ w.t()`, weight gradients), where this module's own blocked gemm
-//! packs them with 8x8 register transposes instead of matrixmultiply's element-by-element
-//! gathers.
+//! The f32 gemm: matrixmultiply's, except on AVX-512 CPUs, where this module's own blocked
+//! gemm runs every product matrixmultiply would compute with `alpha = 1` and `beta` 0 or 1.
 //!
-//! The blocking is matrixmultiply's (256 deep, 64 rows, 1024 columns; its `MATMUL_SGEMM_*`
-//! build-time overrides are not followed), and so is the arithmetic of its f32 kernels: each
-//! element of a block is one chain of fused multiply-adds along k from zero, and each
-//! block's sum is added to C. So both give the same bits for every product, which keeps
-//! results independent of how a product is split (a piece one row tall goes to
-//! matrixmultiply); the test below holds them to it.
+//! Why its own: matrixmultiply's AVX-512 micro-kernel is a 16x16 tile, which issues one
+//! broadcast load per fused multiply-add and so runs at about 87% of the FMA units' peak even
+//! from L1 (230 against 263 GFLOP/s on one Zen 5 core); an 8x32 tile (two vectors per row)
+//! needs 10 loads per 16 FMAs and runs at 99%. The kernel also reads A straight from its
+//! storage when either of A's strides is 1 (no packing: `x @ w.t()` reads x's rows, a weight
+//! gradient `g.t() @ x` reads g's rows), and packs operands that run along k with 8x8
+//! register transposes where matrixmultiply gathers element by element.
+//!
+//! The blocking along k is matrixmultiply's (256 deep; its `MATMUL_SGEMM_*` build-time
+//! overrides are not followed), and so is the arithmetic of its f32 kernels: each element of
+//! a block is one chain of fused multiply-adds along k from zero, and each block's sum is
+//! added to C. So both give the same bits for every product, which keeps results independent
+//! of how a product is split and of which path computes it; the tests below hold them to it.
 
-/// Depth of one packed block along k.
+/// Depth of one packed block along k (matrixmultiply's: the sums' association depends on it).
 const KC: usize = 256;
-/// Rows of A packed at once.
+/// Rows of A taken at once (eight kernel tiles).
 const MC: usize = 64;
 /// Columns of B packed at once.
-const NC: usize = 1024;
-/// The micro-kernel's tile: 16 rows by 16 columns.
-const MR: usize = 16;
+const NC: usize = 256;
+/// The micro-kernel's tile: 8 rows by 32 columns.
+const MR: usize = 8;
+/// Columns of the micro-kernel's tile: two 16-lane vectors.
+const NR: usize = 32;
+/// f32 lanes in one AVX-512 vector.
+const LANES: usize = 16;
 
 /// `c = alpha * a b + beta * c` with matrixmultiply's contract (strides in elements). Its
 /// own path takes `alpha = 1` with `beta` 0 or 1 (`c + a b` is what matrixmultiply's
@@ -45,14 +54,10 @@ pub(crate) unsafe fn sgemm(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
-        // Only where the gathers would run: elsewhere matrixmultiply's packing is a copy.
-        // Negative strides (flipped views) stay there too: the tile transposes step rows by
-        // an unsigned stride.
-        let a_along_k = csa == 1 && rsa > 1 && m > 1;
-        let b_along_k = rsb == 1 && csb > 1 && n > 1;
+        // Negative strides (flipped views) stay with matrixmultiply: the packing and the
+        // kernel step along rows and k by unsigned strides.
         let forward_only = [rsa, csa, rsb, csb].iter().all(|&s| s >= 0);
-        if (a_along_k || b_along_k)
-            && forward_only
+        if forward_only
             && alpha == 1.0
             && (beta == 0.0 || beta == 1.0)
             && csc == 1
@@ -62,7 +67,11 @@ pub(crate) unsafe fn sgemm(
             && std::arch::is_x86_feature_detected!("avx512f")
         {
             let add_to_c = beta == 1.0;
-            return avx512::gemm(m, k, n, (a, rsa, csa), (b, rsb, csb), (c, rsc, add_to_c));
+            let (a, b) = (
+                (a, rsa as usize, csa as usize),
+                (b, rsb as usize, csb as usize),
+            );
+            return avx512::gemm(m, k, n, a, b, (c, rsc, add_to_c));
         }
     }
     matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
@@ -70,15 +79,15 @@ pub(crate) unsafe fn sgemm(
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{KC, MC, MR, NC};
+    use super::{KC, LANES, MC, MR, NC, NR};
     use std::arch::x86_64::*;
     use std::cell::RefCell;
 
     /// A strided operand: base pointer, stride between rows, stride between columns.
-    pub(super) type Strided = (*const f32, isize, isize);
+    pub(super) type Strided = (*const f32, usize, usize);
 
     thread_local! {
-        /// Each thread's packing buffer (A~ then B~), kept between calls.
+        /// Each thread's packing buffer (B~, then A~ when A is packed), kept between calls.
         static PACKED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     }
 
@@ -95,18 +104,28 @@ mod avx512 {
         b: Strided,
         (c, rsc, add_to_c): (*mut f32, isize, bool),
     ) {
-        let a_len = MC.min(m.next_multiple_of(MR)) * KC.min(k);
-        let b_len = NC.min(n.next_multiple_of(MR)) * KC.min(k);
+        let b_len = NC.min(n.next_multiple_of(NR)) * KC.min(k);
+        let a_len = if reads_a_directly(a) {
+            0
+        } else {
+            MC.min(m.next_multiple_of(MR)) * KC.min(k)
+        };
         PACKED.with(|cell| {
             // Nothing below calls back into a gemm, so the borrow is never taken twice.
             let mut buf = cell.borrow_mut();
             if buf.len() < a_len + b_len {
                 buf.resize(a_len + b_len, 0.0);
             }
-            let (ap, bp) = buf.split_at_mut(a_len);
+            let (bp, ap) = buf.split_at_mut(b_len);
             let packed = (ap.as_mut_ptr(), bp.as_mut_ptr());
             blocks(m, k, n, a, b, (c, rsc, add_to_c), packed);
         });
+    }
+
+    /// Whether the kernel reads A where it lies: when one of its strides is 1, the eight rows
+    /// of a tile (or one row's steps along k) are contiguous, and packing would only copy.
+    fn reads_a_directly((_, rsa, csa): Strided) -> bool {
+        rsa == 1 || csa == 1
     }
 
     /// The three blocking loops around the micro-kernel (matrixmultiply's order).
@@ -114,40 +133,48 @@ mod avx512 {
         m: usize,
         k: usize,
         n: usize,
-        (a, rsa, csa): Strided,
+        a: Strided,
         (b, rsb, csb): Strided,
         (c, rsc, add_to_c): (*mut f32, isize, bool),
         (ap, bp): (*mut f32, *mut f32),
     ) {
+        let (a, rsa, csa) = a;
+        let direct = reads_a_directly((a, rsa, csa));
         for jc in (0..n).step_by(NC) {
             let nc = NC.min(n - jc);
             for pc in (0..k).step_by(KC) {
                 let kc = KC.min(k - pc);
-                // B's columns are packed like A's rows: B^T walks them along its rows.
-                let b_blk = b.offset(pc as isize * rsb + jc as isize * csb);
-                pack(b_blk, csb, rsb, nc, kc, bp);
+                pack_b(b.add(pc * rsb + jc * csb), rsb, csb, nc, kc, bp);
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
-                    pack(
-                        a.offset(ic as isize * rsa + pc as isize * csa),
-                        rsa,
-                        csa,
-                        mc,
-                        kc,
-                        ap,
-                    );
-                    for jr in (0..nc).step_by(MR) {
+                    let a_blk = a.add(ic * rsa + pc * csa);
+                    // Where row i of a tile starting at row `ir` begins, and its step along k.
+                    let (row_at, a_step): (&dyn Fn(usize) -> *const f32, usize) = if direct {
+                        (&|i| a_blk.add(i * rsa), csa)
+                    } else {
+                        pack_a(a_blk, rsa, csa, mc, kc, ap);
+                        (&|i| ap.add(i / MR * MR * kc + i % MR), MR)
+                    };
+                    for jr in (0..nc).step_by(NR) {
+                        let cols = NR.min(nc - jr);
                         for ir in (0..mc).step_by(MR) {
+                            let rows = MR.min(mc - ir);
+                            // Rows past the edge read the last row again; they are not stored.
+                            let a_rows = std::array::from_fn(|i| row_at(ir + i.min(rows - 1)));
                             let tile = c.offset((ic + ir) as isize * rsc + (jc + jr) as isize);
-                            kernel(
-                                kc,
-                                ap.add(ir * kc),
-                                bp.add(jr * kc),
-                                tile,
+                            let tile = Tile {
+                                c: tile,
                                 rsc,
-                                (MR.min(mc - ir), MR.min(nc - jr)),
-                                pc > 0 || add_to_c,
-                            );
+                                rows,
+                                cols,
+                                accumulate: pc > 0 || add_to_c,
+                            };
+                            let b_panel = bp.add(jr * kc);
+                            if cols <= LANES {
+                                kernel::<1>(kc, a_rows, a_step, b_panel, tile);
+                            } else {
+                                kernel::<2>(kc, a_rows, a_step, b_panel, tile);
+                            }
                         }
                     }
                 }
@@ -155,43 +182,58 @@ mod avx512 {
         }
     }
 
-    /// Packs `rows` rows (row stride `rs`) by `kc` (stride `cs`) of a strided matrix into
-    /// panels of 16 rows, each `kc x 16` with the 16 rows contiguous (`dst[p * 16 + i]`),
-    /// the last panel padded with zeros. Strides are not negative (see `sgemm`).
+    /// Packs `cols` columns (stride `cs`) by `kc` steps along k (stride `ps`) of B into
+    /// panels of 32 columns, each `kc x 32` with the columns contiguous (`dst[p * 32 + j]`),
+    /// the last panel padded with zeros.
     #[target_feature(enable = "avx512f")]
-    unsafe fn pack(src: *const f32, rs: isize, cs: isize, rows: usize, kc: usize, dst: *mut f32) {
-        for (panel, r0) in (0..rows).step_by(MR).enumerate() {
-            let out = dst.add(panel * kc * MR);
-            let src = src.offset(r0 as isize * rs);
-            let count = MR.min(rows - r0);
-            if count == MR && rs == 1 {
+    unsafe fn pack_b(src: *const f32, ps: usize, cs: usize, cols: usize, kc: usize, dst: *mut f32) {
+        for (panel, j0) in (0..cols).step_by(NR).enumerate() {
+            let out = dst.add(panel * kc * NR);
+            let src = src.add(j0 * cs);
+            let count = NR.min(cols - j0);
+            if count == NR && cs == 1 {
                 for p in 0..kc {
-                    let from = src.offset(p as isize * cs);
-                    _mm512_storeu_ps(out.add(p * MR), _mm512_loadu_ps(from));
+                    let from = src.add(p * ps);
+                    for h in [0, LANES] {
+                        _mm512_storeu_ps(out.add(p * NR + h), _mm512_loadu_ps(from.add(h)));
+                    }
                 }
-            } else if count == MR && cs == 1 {
-                // Rows run along k: 8x8 tiles transposed in registers.
+            } else if count == NR && ps == 1 {
+                // Columns run along k: 8x8 tiles transposed in registers.
                 let full = kc / 8 * 8;
                 for p in (0..full).step_by(8) {
-                    for half in [0, 8] {
-                        let from = src.offset(half as isize * rs + p as isize);
-                        tile8(from, rs as usize, out.add(p * MR + half), MR);
+                    for j in (0..NR).step_by(8) {
+                        tile8(src.add(j * cs + p), cs, out.add(p * NR + j), NR);
                     }
                 }
                 for p in full..kc {
-                    for i in 0..MR {
-                        *out.add(p * MR + i) = *src.offset(i as isize * rs + p as isize);
+                    for j in 0..NR {
+                        *out.add(p * NR + j) = *src.add(j * cs + p);
                     }
                 }
             } else {
                 for p in 0..kc {
-                    for i in 0..MR {
-                        *out.add(p * MR + i) = if i < count {
-                            *src.offset(i as isize * rs + p as isize * cs)
+                    for j in 0..NR {
+                        *out.add(p * NR + j) = if j < count {
+                            *src.add(j * cs + p * ps)
                         } else {
                             0.0
                         };
                     }
+                }
+            }
+        }
+    }
+
+    /// Packs `rows` rows (stride `rs`) by `kc` steps along k (stride `ps`) of an A that the
+    /// kernel cannot read directly (neither stride 1) into panels of 8 rows, each `kc x 8`
+    /// with the rows contiguous (`dst[p * 8 + i]`).
+    unsafe fn pack_a(src: *const f32, rs: usize, ps: usize, rows: usize, kc: usize, dst: *mut f32) {
+        for (panel, r0) in (0..rows).step_by(MR).enumerate() {
+            let out = dst.add(panel * kc * MR);
+            for p in 0..kc {
+                for i in 0..MR.min(rows - r0) {
+                    *out.add(p * MR + i) = *src.add((r0 + i) * rs + p * ps);
                 }
             }
         }
@@ -233,40 +275,52 @@ mod avx512 {
         }
     }
 
-    /// One 16x16 tile of C from a packed A panel and B panel, `kc` deep: row `i` of the tile
-    /// accumulates `a[p][i] * b[p][..]` for p in order (matrixmultiply's kernel). Stores
-    /// `rows x cols` of it, added to C when `accumulate`.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn kernel(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
+    /// Where the kernel stores its tile: `rows x cols` of C from `c` (row stride `rsc`),
+    /// added to what is there when `accumulate`.
+    struct Tile {
         c: *mut f32,
         rsc: isize,
-        (rows, cols): (usize, usize),
+        rows: usize,
+        cols: usize,
         accumulate: bool,
+    }
+
+    /// One 8-row tile of C, `VECS` vectors (16 or 32 columns) wide, `kc` deep: row `i`
+    /// accumulates `a[i][p] * b[p][..]` for p in order (matrixmultiply's arithmetic), where
+    /// `a[i][p]` is at `a_rows[i] + p * a_step` and `b` is a packed 32-column panel.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn kernel<const VECS: usize>(
+        kc: usize,
+        a_rows: [*const f32; MR],
+        a_step: usize,
+        b: *const f32,
+        tile: Tile,
     ) {
-        let mut acc = [_mm512_setzero_ps(); MR];
+        let mut acc = [[_mm512_setzero_ps(); VECS]; MR];
         for p in 0..kc {
-            let bv = _mm512_loadu_ps(b.add(p * MR));
-            let ar = a.add(p * MR);
-            for (i, row) in acc.iter_mut().enumerate() {
-                *row = _mm512_fmadd_ps(_mm512_set1_ps(*ar.add(i)), bv, *row);
+            let bv: [__m512; VECS] =
+                std::array::from_fn(|h| _mm512_loadu_ps(b.add(p * NR + h * LANES)));
+            let at = p * a_step;
+            for (row, a) in acc.iter_mut().zip(a_rows) {
+                let av = _mm512_set1_ps(*a.add(at));
+                for (sum, bh) in row.iter_mut().zip(bv) {
+                    *sum = _mm512_fmadd_ps(av, bh, *sum);
+                }
             }
         }
-        let mask: __mmask16 = if cols == MR {
-            0xffff
-        } else {
-            (1u16 << cols) - 1
-        };
-        for (i, row) in acc.iter().enumerate().take(rows) {
-            let out = c.offset(i as isize * rsc);
-            let v = if accumulate {
-                _mm512_add_ps(_mm512_maskz_loadu_ps(mask, out), *row)
-            } else {
-                *row
-            };
-            _mm512_mask_storeu_ps(out, mask, v);
+        for (i, row) in acc.iter().enumerate().take(tile.rows) {
+            let out = tile.c.offset(i as isize * tile.rsc);
+            for (h, sum) in row.iter().enumerate() {
+                let lanes = tile.cols.saturating_sub(h * LANES).min(LANES);
+                let mask = ((1u32 << lanes) - 1) as __mmask16;
+                let o = out.add(h * LANES);
+                let v = if tile.accumulate {
+                    _mm512_add_ps(_mm512_maskz_loadu_ps(mask, o), *sum)
+                } else {
+                    *sum
+                };
+                _mm512_mask_storeu_ps(o, mask, v);
+            }
         }
     }
 }
@@ -291,8 +345,9 @@ mod tests {
         isize,
     );
 
-    /// Every layout of A and B (row- or column-major, rows padded to a longer stride) at
-    /// shapes around the block and tile edges, into C or added to it: the same bits as
+    /// Every layout of A and B (row- or column-major, rows padded to a longer stride, every
+    /// other element) at shapes around the block and tile edges, into C or added to it: the
+    /// same bits as
     /// matrixmultiply's sgemm.
     /// (On a CPU without AVX-512 both sides are matrixmultiply's.)
     #[test]
@@ -307,11 +362,13 @@ mod tests {
         for &m in &dims {
             for &n in &dims {
                 for &k in &depths {
-                    let a: Vec<f32> = (0..(m + 3) * (k + 3)).map(value).collect();
-                    let b: Vec<f32> = (0..(k + 3) * (n + 3)).map(|i| value(i + 11)).collect();
-                    // (row stride, column stride) of A (m x k) and B (k x n).
-                    let a_layouts = [(k as isize + 3, 1), (1, m as isize + 3)];
-                    let b_layouts = [(n as isize + 3, 1), (1, k as isize + 3)];
+                    let a: Vec<f32> = (0..2 * (m + 3) * (k + 3)).map(value).collect();
+                    let b: Vec<f32> = (0..2 * (k + 3) * (n + 3)).map(|i| value(i + 11)).collect();
+                    // (row stride, column stride) of A (m x k) and B (k x n): row-major,
+                    // column-major, and every other element of a row-major one.
+                    let (ka, ma, na) = (k as isize + 3, m as isize + 3, n as isize + 3);
+                    let a_layouts = [(ka, 1), (1, ma), (2 * ka, 2)];
+                    let b_layouts = [(na, 1), (1, ka), (2 * na, 2)];
                     for (rsa, csa) in a_layouts {
                         for (rsb, csb) in b_layouts {
                             // beta 0 into NaN (which must not be read), beta 1 onto values.
