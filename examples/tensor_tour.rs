@@ -32,7 +32,7 @@ fn main() {
     );
     println!("logsumexp over rows = {}", a.logsumexp_dims(&[1], false));
 
-    // matmul takes the transposed view as it is: matrixmultiply reads its strides.
+    // matmul takes the transposed view as it is: the gemm reads its strides.
     let gram = a.matmul(&at);
     println!("a @ a.t() = {gram}");
 

@@ -1,12 +1,13 @@
 //! The f32 gemm: matrixmultiply's, except on AVX-512 CPUs, where this module's own blocked
-//! gemm runs every product matrixmultiply would compute with `alpha = 1` and `beta` 0 or 1.
+//! gemm runs every product with `alpha = 1`, `beta` 0 or 1, C's columns contiguous and no
+//! negative stride (all of graft's own products).
 //!
 //! Why its own: matrixmultiply's AVX-512 micro-kernel is a 16x16 tile, which issues one
 //! broadcast load per fused multiply-add and so runs at about 87% of the FMA units' peak even
 //! from L1 (230 against 263 GFLOP/s on one Zen 5 core); an 8x32 tile (two vectors per row)
 //! needs 10 loads per 16 FMAs and runs at 99%. The kernel also reads A straight from its
 //! storage when either of A's strides is 1 (no packing: `x @ w.t()` reads x's rows, a weight
-//! gradient `g.t() @ x` reads g's rows), and packs operands that run along k with 8x8
+//! gradient `g.t() @ x` reads g's rows), and packs a B that runs along k (`w.t()`) with 8x8
 //! register transposes where matrixmultiply gathers element by element.
 //!
 //! The blocking along k is matrixmultiply's (256 deep; its `MATMUL_SGEMM_*` build-time
@@ -346,10 +347,9 @@ mod tests {
     );
 
     /// Every layout of A and B (row- or column-major, rows padded to a longer stride, every
-    /// other element) at shapes around the block and tile edges, into C or added to it: the
-    /// same bits as
-    /// matrixmultiply's sgemm.
-    /// (On a CPU without AVX-512 both sides are matrixmultiply's.)
+    /// other element, broadcast) at shapes around the block and tile edges, into C or added
+    /// to it: the same bits as matrixmultiply's sgemm. (On a CPU without AVX-512 both sides
+    /// are matrixmultiply's.)
     #[test]
     fn same_bits_as_matrixmultiply_on_every_layout() {
         #[cfg(target_arch = "x86_64")]
@@ -365,10 +365,11 @@ mod tests {
                     let a: Vec<f32> = (0..2 * (m + 3) * (k + 3)).map(value).collect();
                     let b: Vec<f32> = (0..2 * (k + 3) * (n + 3)).map(|i| value(i + 11)).collect();
                     // (row stride, column stride) of A (m x k) and B (k x n): row-major,
-                    // column-major, and every other element of a row-major one.
+                    // column-major, every other element of a row-major one, and broadcast
+                    // (a stride of 0: every row, or every step along k, the same).
                     let (ka, ma, na) = (k as isize + 3, m as isize + 3, n as isize + 3);
-                    let a_layouts = [(ka, 1), (1, ma), (2 * ka, 2)];
-                    let b_layouts = [(na, 1), (1, ka), (2 * na, 2)];
+                    let a_layouts = [(ka, 1), (1, ma), (2 * ka, 2), (0, 1), (1, 0)];
+                    let b_layouts = [(na, 1), (1, ka), (2 * na, 2), (0, 1), (1, 0)];
                     for (rsa, csa) in a_layouts {
                         for (rsb, csb) in b_layouts {
                             // beta 0 into NaN (which must not be read), beta 1 onto values.
@@ -401,54 +402,67 @@ mod tests {
         }
     }
 
-    /// Past one 1024-column block, into a C with longer rows, and with flipped operands
+    /// Past several 256-column blocks and a 256-deep block, into a C with longer rows (whose
+    /// padding must stay as it was), on every forward layout and with flipped operands
     /// (negative strides, which stay with matrixmultiply): the same bits again.
     #[test]
-    fn same_bits_past_a_column_block_and_on_flipped_operands() {
+    fn same_bits_past_column_and_depth_blocks_and_on_flipped_operands() {
         let value = |i: usize| ((i * 7919 % 1013) as f32 - 506.0) / 97.0;
-        let (m, k, n, ldc) = (33, 70, 1100, 1107);
-        let a: Vec<f32> = (0..m * k).map(value).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| value(i + 3)).collect();
-        // (offset, row stride, column stride) of A (m x k) and B (k x n), all along k.
-        let last_a = ((m - 1) * k) as isize;
-        let last_b = ((n - 1) * k) as isize;
-        let cases = [
-            ((0, k as isize, 1), (0, 1, k as isize)),
-            ((last_a, -(k as isize), 1), (0, 1, k as isize)),
-            ((0, k as isize, 1), (last_b, 1, -(k as isize))),
-        ];
+        let (m, k, n, ldc) = (33, 300, 1100, 1107);
+        let a: Vec<f32> = (0..2 * m * k).map(value).collect();
+        let b: Vec<f32> = (0..2 * k * n).map(|i| value(i + 3)).collect();
+        let (mi, ki, ni) = (m as isize, k as isize, n as isize);
+        // (offset, row stride, column stride) of A (m x k) and B (k x n).
+        let forward_a = [(0, ki, 1), (0, 1, mi), (0, 2 * ki, 2)];
+        let forward_b = [(0, ni, 1), (0, 1, ki), (0, 2 * ni, 2)];
+        let mut cases: Vec<_> = forward_a
+            .iter()
+            .flat_map(|&la| forward_b.iter().map(move |&lb| (la, lb)))
+            .collect();
+        cases.push(((ki * (mi - 1), -ki, 1), (0, 1, ki)));
+        cases.push(((0, ki, 1), (ki * (ni - 1), 1, -ki)));
         for ((ao, rsa, csa), (bo, rsb, csb)) in cases {
-            let run = |gemm: Sgemm| {
-                let mut c = vec![f32::NAN; m * ldc];
-                // SAFETY: the offsets and strides address inside a and b; c is m x ldc.
-                unsafe {
-                    let (pa, pb) = (a.as_ptr().offset(ao), b.as_ptr().offset(bo));
-                    gemm(
-                        m,
-                        k,
-                        n,
-                        1.0,
-                        pa,
-                        rsa,
-                        csa,
-                        pb,
-                        rsb,
-                        csb,
-                        0.0,
-                        c.as_mut_ptr(),
-                        ldc as isize,
-                        1,
-                    )
+            for beta in [0.0, 1.0] {
+                let run = |gemm: Sgemm| {
+                    let mut c: Vec<f32> = (0..m * ldc)
+                        .map(|i| {
+                            if beta == 0.0 && i % ldc < n {
+                                f32::NAN
+                            } else {
+                                value(i)
+                            }
+                        })
+                        .collect();
+                    // SAFETY: the offsets and strides address inside a and b; c is m x ldc.
+                    unsafe {
+                        let (pa, pb) = (a.as_ptr().offset(ao), b.as_ptr().offset(bo));
+                        let out = c.as_mut_ptr();
+                        gemm(
+                            m,
+                            k,
+                            n,
+                            1.0,
+                            pa,
+                            rsa,
+                            csa,
+                            pb,
+                            rsb,
+                            csb,
+                            beta,
+                            out,
+                            ldc as isize,
+                            1,
+                        )
+                    };
+                    c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
                 };
-                let rows = c.chunks(ldc).map(|r| r[..n].iter().map(|v| v.to_bits()));
-                rows.flatten().collect::<Vec<_>>()
-            };
-            assert!(
-                run(super::sgemm) == run(matrixmultiply::sgemm),
-                "a strides {:?}, b strides {:?}",
-                (rsa, csa),
-                (rsb, csb)
-            );
+                assert!(
+                    run(super::sgemm) == run(matrixmultiply::sgemm),
+                    "a strides {:?}, b strides {:?}, beta {beta}",
+                    (rsa, csa),
+                    (rsb, csb)
+                );
+            }
         }
     }
 }

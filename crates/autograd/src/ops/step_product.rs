@@ -1,7 +1,7 @@
 //! The recurrence's per-step matrix products: `[N, K] × [K, M]` against the same weight on
 //! every time step of a sequence.
 //!
-//! `matmul` (a blocked gemm) packs both operands into its blocked layout on every
+//! `matmul` (a blocked gemm) packs the weight into its blocked layout on every
 //! call. For a GRU's `h [64, 128] × W_hhᵀ [128, 384]` that repacking of the unchanged weight
 //! was about a fifth of the product's time (perf on `examples/char_lm.rs`), paid T times per
 //! sequence in the forward pass and again in the backward pass. Here the weight is packed
