@@ -1,7 +1,8 @@
 //! A user-defined differentiable op: forward on tensors, backward in Var ops, so it works
 //! with grad-of-grad too. It is gradchecked and property-tested with graft's public kit.
 //!
-//! `cargo run --release --example custom_op`
+//! `cargo run --release --example custom_op --features proptest` (the strategies are graft's
+//! opt-in `proptest` feature).
 
 use clap::Parser;
 use graft::autograd::strategies::{shape, tensor_in};

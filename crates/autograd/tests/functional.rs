@@ -464,8 +464,7 @@ fn bad_vectors_and_non_scalar_functions_are_errors_naming_the_shapes() {
 }
 
 // The jvp/vjp identity over random shapes needs the strategies, autograd's opt-in
-// `proptest` feature, which README's test command (`cargo test --workspace`) turns on
-// through the root package's dev-dependency.
+// `proptest` feature, which this crate's dev-dependency on itself turns on for its tests.
 #[cfg(feature = "proptest")]
 mod dot_product_identity {
     use super::*;
