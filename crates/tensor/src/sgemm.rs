@@ -132,6 +132,14 @@ mod avx512 {
         csa == 1 || (rsa == 1 && csa % 256 != 0)
     }
 
+    /// Whether the kernel reads B's whole 32-column panels where they lie: when B's rows run
+    /// along its columns and are not a multiple of 1 KiB apart (for the cache-set reason
+    /// given at [`reads_a_directly`]). A partial last panel is packed all the same: 32
+    /// columns read there would run past the row.
+    fn reads_b_directly((_, rsb, csb): Strided) -> bool {
+        csb == 1 && rsb % 256 != 0
+    }
+
     /// The three blocking loops around the micro-kernel (matrixmultiply's order).
     unsafe fn blocks(
         m: usize,
@@ -144,11 +152,15 @@ mod avx512 {
     ) {
         let (a, rsa, csa) = a;
         let direct = reads_a_directly((a, rsa, csa));
+        let b_direct = reads_b_directly((b, rsb, csb));
         for jc in (0..n).step_by(NC) {
             let nc = NC.min(n - jc);
             for pc in (0..k).step_by(KC) {
                 let kc = KC.min(k - pc);
-                pack_b(b.add(pc * rsb + jc * csb), rsb, csb, nc, kc, bp);
+                let b_blk = b.add(pc * rsb + jc * csb);
+                // Panels before `unpacked` are read where they lie; the rest are packed.
+                let unpacked = if b_direct { nc / NR * NR } else { 0 };
+                pack_b(b_blk.add(unpacked * csb), rsb, csb, nc - unpacked, kc, bp);
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
                     let a_blk = a.add(ic * rsa + pc * csa);
@@ -161,6 +173,11 @@ mod avx512 {
                     };
                     for jr in (0..nc).step_by(NR) {
                         let cols = NR.min(nc - jr);
+                        let b_panel = if jr < unpacked {
+                            (b_blk.add(jr), rsb)
+                        } else {
+                            (bp.add((jr - unpacked) * kc) as *const f32, NR)
+                        };
                         for ir in (0..mc).step_by(MR) {
                             let rows = MR.min(mc - ir);
                             // Rows past the edge read the last row again; they are not stored.
@@ -173,7 +190,6 @@ mod avx512 {
                                 cols,
                                 accumulate: pc > 0 || add_to_c,
                             };
-                            let b_panel = bp.add(jr * kc);
                             if cols <= LANES {
                                 kernel::<1>(kc, a_rows, a_step, b_panel, tile);
                             } else {
@@ -307,19 +323,20 @@ mod avx512 {
 
     /// One 8-row tile of C, `VECS` vectors (16 or 32 columns) wide, `kc` deep: row `i`
     /// accumulates `a[i][p] * b[p][..]` for p in order (matrixmultiply's arithmetic), where
-    /// `a[i][p]` is at `a_rows[i] + p * a_step` and `b` is a packed 32-column panel.
+    /// `a[i][p]` is at `a_rows[i] + p * a_step` and `b[p][..]` at `b_panel.0 + p * b_panel.1`
+    /// (a packed panel, or B's own rows).
     #[target_feature(enable = "avx512f")]
     unsafe fn kernel<const VECS: usize>(
         kc: usize,
         a_rows: [*const f32; MR],
         a_step: usize,
-        b: *const f32,
+        (b, b_step): (*const f32, usize),
         tile: Tile,
     ) {
         let mut acc = [[_mm512_setzero_ps(); VECS]; MR];
         for p in 0..kc {
             let bv: [__m512; VECS] =
-                std::array::from_fn(|h| _mm512_loadu_ps(b.add(p * NR + h * LANES)));
+                std::array::from_fn(|h| _mm512_loadu_ps(b.add(p * b_step + h * LANES)));
             let at = p * a_step;
             for (row, a) in acc.iter_mut().zip(a_rows) {
                 let av = _mm512_set1_ps(*a.add(at));
@@ -366,7 +383,7 @@ mod tests {
     );
 
     /// Every layout of A and B (row- or column-major, rows padded to a longer stride, 1 KiB
-    /// between columns, every other element, broadcast) at shapes around the block and tile edges, into C or added
+    /// between A's columns or B's rows, every other element, broadcast) at shapes around the block and tile edges, into C or added
     /// to it: the same bits as matrixmultiply's sgemm. (On a CPU without AVX-512 both sides
     /// are matrixmultiply's.)
     #[test]
@@ -383,14 +400,15 @@ mod tests {
                 for &k in &depths {
                     let a_len = (2 * (m + 3)).max(256) * (k + 3);
                     let a: Vec<f32> = (0..a_len).map(value).collect();
-                    let b: Vec<f32> = (0..2 * (k + 3) * (n + 3)).map(|i| value(i + 11)).collect();
+                    let b_len = (2 * (n + 3)).max(256) * (k + 3);
+                    let b: Vec<f32> = (0..b_len).map(|i| value(i + 11)).collect();
                     // (row stride, column stride) of A (m x k) and B (k x n): row-major,
-                    // column-major (also with 1 KiB between columns, which packs A),
+                    // column-major (A's columns, and B's rows, also 1 KiB apart: packed),
                     // every other element of a row-major one, and broadcast (a stride of
                     // 0: every row, or every step along k, the same).
                     let (ka, ma, na) = (k as isize + 3, m as isize + 3, n as isize + 3);
                     let a_layouts = [(ka, 1), (1, ma), (1, 256), (2 * ka, 2), (0, 1), (1, 0)];
-                    let b_layouts = [(na, 1), (1, ka), (2 * na, 2), (0, 1), (1, 0)];
+                    let b_layouts = [(na, 1), (256, 1), (1, ka), (2 * na, 2), (0, 1), (1, 0)];
                     for (rsa, csa) in a_layouts {
                         for (rsb, csb) in b_layouts {
                             // beta 0 into NaN (which must not be read), beta 1 onto values.
