@@ -5,10 +5,11 @@
 //! Why its own: matrixmultiply's AVX-512 micro-kernel is a 16x16 tile, which issues one
 //! broadcast load per fused multiply-add and so runs at about 87% of the FMA units' peak even
 //! from L1 (230 against 263 GFLOP/s on one Zen 5 core); an 8x32 tile (two vectors per row)
-//! needs 10 loads per 16 FMAs and runs at 99%. The kernel also reads A straight from its
-//! storage when either of A's strides is 1 (no packing: `x @ w.t()` reads x's rows, a weight
-//! gradient `g.t() @ x` reads g's rows), and packs a B that runs along k (`w.t()`) with 8x8
-//! register transposes where matrixmultiply gathers element by element.
+//! needs 10 loads per 16 FMAs and runs at 99%. The kernel also reads operands where they lie
+//! instead of packing them (`x @ w.t()` reads x's rows, a weight gradient `g.t() @ x` g's and
+//! x's rows; see `reads_a_directly` and `reads_b_directly` for when), and packs a B that runs
+//! along k (`w.t()`) with 8x8 register transposes where matrixmultiply gathers element by
+//! element.
 //!
 //! The blocking along k is matrixmultiply's (256 deep; its `MATMUL_SGEMM_*` build-time
 //! overrides are not followed), and so is the arithmetic of its f32 kernels: each element of
@@ -128,7 +129,7 @@ mod avx512 {
     /// and its steps along k are not a multiple of 1 KiB apart. Steps a multiple of 1 KiB
     /// apart share at most 4 of L1's 64 sets, and a 256-deep panel's lines then evict each
     /// other: `a.t() @ b` at 1024x1024 ran at 0.84x the row-major product read directly.
-    fn reads_a_directly((_, rsa, csa): Strided) -> bool {
+    pub(super) fn reads_a_directly((_, rsa, csa): Strided) -> bool {
         csa == 1 || (rsa == 1 && csa % 256 != 0)
     }
 
@@ -136,7 +137,7 @@ mod avx512 {
     /// along its columns and are not a multiple of 1 KiB apart (for the cache-set reason
     /// given at [`reads_a_directly`]). A partial last panel is packed all the same: 32
     /// columns read there would run past the row.
-    fn reads_b_directly((_, rsb, csb): Strided) -> bool {
+    pub(super) fn reads_b_directly((_, rsb, csb): Strided) -> bool {
         csb == 1 && rsb % 256 != 0
     }
 
@@ -363,145 +364,4 @@ mod avx512 {
 }
 
 #[cfg(test)]
-mod tests {
-    /// matrixmultiply's sgemm signature.
-    type Sgemm = unsafe fn(
-        usize,
-        usize,
-        usize,
-        f32,
-        *const f32,
-        isize,
-        isize,
-        *const f32,
-        isize,
-        isize,
-        f32,
-        *mut f32,
-        isize,
-        isize,
-    );
-
-    /// Every layout of A and B (row- or column-major, rows padded to a longer stride, 1 KiB
-    /// between A's columns or B's rows, every other element, broadcast) at shapes around the block and tile edges, into C or added
-    /// to it: the same bits as matrixmultiply's sgemm. (On a CPU without AVX-512 both sides
-    /// are matrixmultiply's.)
-    #[test]
-    fn same_bits_as_matrixmultiply_on_every_layout() {
-        #[cfg(target_arch = "x86_64")]
-        if !std::arch::is_x86_feature_detected!("avx512f") {
-            eprintln!("no AVX-512 here: graft's f32 gemm is matrixmultiply's on every layout");
-        }
-        let dims = [1, 7, 16, 17, 64, 65, 130];
-        let depths = [1, 8, 9, 255, 256, 257, 600];
-        let value = |i: usize| ((i * 7919 % 1013) as f32 - 506.0) / 97.0;
-        for &m in &dims {
-            for &n in &dims {
-                for &k in &depths {
-                    let a_len = (2 * (m + 3)).max(256) * (k + 3);
-                    let a: Vec<f32> = (0..a_len).map(value).collect();
-                    let b_len = (2 * (n + 3)).max(256) * (k + 3);
-                    let b: Vec<f32> = (0..b_len).map(|i| value(i + 11)).collect();
-                    // (row stride, column stride) of A (m x k) and B (k x n): row-major,
-                    // column-major (A's columns, and B's rows, also 1 KiB apart: packed),
-                    // every other element of a row-major one, and broadcast (a stride of
-                    // 0: every row, or every step along k, the same).
-                    let (ka, ma, na) = (k as isize + 3, m as isize + 3, n as isize + 3);
-                    let a_layouts = [(ka, 1), (1, ma), (1, 256), (2 * ka, 2), (0, 1), (1, 0)];
-                    let b_layouts = [(na, 1), (256, 1), (1, ka), (2 * na, 2), (0, 1), (1, 0)];
-                    for (rsa, csa) in a_layouts {
-                        for (rsb, csb) in b_layouts {
-                            // beta 0 into NaN (which must not be read), beta 1 onto values.
-                            let run = |gemm: Sgemm, beta: f32| {
-                                let mut c: Vec<f32> = (0..m * n)
-                                    .map(|i| if beta == 0.0 { f32::NAN } else { value(i + 5) })
-                                    .collect();
-                                let (a, b, out) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
-                                // SAFETY: the strides address inside a and b; c is m x n.
-                                unsafe {
-                                    gemm(
-                                        m, k, n, 1.0, a, rsa, csa, b, rsb, csb, beta, out,
-                                        n as isize, 1,
-                                    )
-                                };
-                                c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-                            };
-                            for beta in [0.0, 1.0] {
-                                assert!(
-                                    run(super::sgemm, beta) == run(matrixmultiply::sgemm, beta),
-                                    "{m}x{k}x{n}, a strides {:?}, b strides {:?}, beta {beta}",
-                                    (rsa, csa),
-                                    (rsb, csb)
-                                );
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Past several 256-column blocks and a 256-deep block, into a C with longer rows (whose
-    /// padding must stay as it was), on every forward layout and with flipped operands
-    /// (negative strides, which stay with matrixmultiply): the same bits again.
-    #[test]
-    fn same_bits_past_column_and_depth_blocks_and_on_flipped_operands() {
-        let value = |i: usize| ((i * 7919 % 1013) as f32 - 506.0) / 97.0;
-        let (m, k, n, ldc) = (33, 300, 1100, 1107);
-        let a: Vec<f32> = (0..2 * m * k).map(value).collect();
-        let b: Vec<f32> = (0..2 * k * n).map(|i| value(i + 3)).collect();
-        let (mi, ki, ni) = (m as isize, k as isize, n as isize);
-        // (offset, row stride, column stride) of A (m x k) and B (k x n).
-        let forward_a = [(0, ki, 1), (0, 1, mi), (0, 2 * ki, 2)];
-        let forward_b = [(0, ni, 1), (0, 1, ki), (0, 2 * ni, 2)];
-        let mut cases: Vec<_> = forward_a
-            .iter()
-            .flat_map(|&la| forward_b.iter().map(move |&lb| (la, lb)))
-            .collect();
-        cases.push(((ki * (mi - 1), -ki, 1), (0, 1, ki)));
-        cases.push(((0, ki, 1), (ki * (ni - 1), 1, -ki)));
-        for ((ao, rsa, csa), (bo, rsb, csb)) in cases {
-            for beta in [0.0, 1.0] {
-                let run = |gemm: Sgemm| {
-                    let mut c: Vec<f32> = (0..m * ldc)
-                        .map(|i| {
-                            if beta == 0.0 && i % ldc < n {
-                                f32::NAN
-                            } else {
-                                value(i)
-                            }
-                        })
-                        .collect();
-                    // SAFETY: the offsets and strides address inside a and b; c is m x ldc.
-                    unsafe {
-                        let (pa, pb) = (a.as_ptr().offset(ao), b.as_ptr().offset(bo));
-                        let out = c.as_mut_ptr();
-                        gemm(
-                            m,
-                            k,
-                            n,
-                            1.0,
-                            pa,
-                            rsa,
-                            csa,
-                            pb,
-                            rsb,
-                            csb,
-                            beta,
-                            out,
-                            ldc as isize,
-                            1,
-                        )
-                    };
-                    c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-                };
-                assert!(
-                    run(super::sgemm) == run(matrixmultiply::sgemm),
-                    "a strides {:?}, b strides {:?}, beta {beta}",
-                    (rsa, csa),
-                    (rsb, csb)
-                );
-            }
-        }
-    }
-}
+mod tests;
