@@ -66,6 +66,18 @@ pub struct Conv2dOptions {
     pub groups: usize,
 }
 
+impl Conv2dOptions {
+    /// The window these options give a kernel of `[kh, kw]` (groups aside).
+    pub fn window(&self, kernel: [usize; 2]) -> Window2d {
+        Window2d {
+            kernel,
+            stride: self.stride,
+            padding: self.padding,
+            dilation: self.dilation,
+        }
+    }
+}
+
 impl Default for Conv2dOptions {
     fn default() -> Self {
         Conv2dOptions {
@@ -117,12 +129,7 @@ pub fn try_conv2d<T: Float>(
     if g == 0 || c % g != 0 || o % g != 0 || cg != c / g {
         return Err(bad(&format!("channels do not split into {g} groups")));
     }
-    let win = Window2d {
-        kernel: [kh, kw],
-        stride: opt.stride,
-        padding: opt.padding,
-        dilation: opt.dilation,
-    };
+    let win = opt.window([kh, kw]);
     let (oh, ow) = win
         .output_size(h, w)
         .ok_or_else(|| bad(&format!("window {win:?} does not fit")))?;

@@ -8,7 +8,7 @@ use graft_nn::functional::{
     try_adaptive_avg_pool2d, try_avg_pool2d, try_batch_norm, try_conv2d, try_embedding,
     try_layer_norm, try_linear, try_max_pool2d, Conv2dOptions,
 };
-use graft_tensor::{Tensor, Window2d};
+use graft_tensor::Tensor;
 use serde_json::Value;
 
 const RTOL: f64 = 1e-10;
@@ -69,10 +69,7 @@ fn run(case: &Case, v: &dyn Fn(&str) -> Option<Var<f64>>, primitive: bool) -> Va
             };
             if primitive && opt.groups == 1 {
                 let w = v("weight").unwrap();
-                let win = Window2d::new([w.shape()[2], w.shape()[3]])
-                    .stride(opt.stride)
-                    .padding(opt.padding)
-                    .dilation(opt.dilation);
+                let win = opt.window([w.shape()[2], w.shape()[3]]);
                 x().try_conv2d(&w, v("bias").as_ref(), &win)
             } else {
                 try_conv2d(&x(), &v("weight").unwrap(), v("bias").as_ref(), &opt)

@@ -12,6 +12,7 @@ use crate::element::Float;
 use crate::error::{fmt_shape, plain, Result, TensorError};
 use crate::kernels::fill_blocks;
 use crate::layout::checked_numel;
+use crate::matmul::block_product;
 use crate::storage::{alloc_uninit, recycle, try_alloc_uninit};
 use crate::tensor::Tensor;
 use crate::unfold::{Window2d, RUN};
@@ -125,54 +126,6 @@ fn check_scratch<T: Float>(op: &str, len: usize) -> Result<()> {
     Ok(())
 }
 
-/// `c[m, n] = a[m, k] b[k, n]` (or `+=` with `add`) on contiguous row-major blocks, `a`
-/// given as `a_t` transposed (`[k, m]`) when `a_transposed`.
-fn product<T: Float>(
-    (m, k, n): (usize, usize, usize),
-    (a, a_transposed): (&[T], bool),
-    b: (&[T], [isize; 2]),
-    c: &mut [T],
-    add: bool,
-) {
-    let (rsa, csa) = if a_transposed {
-        (1, m as isize)
-    } else {
-        (k as isize, 1)
-    };
-    let beta = if add { T::ONE } else { T::ZERO };
-    // The callers' blocks are whole; checked here because the gemm reads raw pointers.
-    let b_last = (k.max(1) - 1) as isize * b.1[0] + (n.max(1) - 1) as isize * b.1[1];
-    assert!(
-        a.len() >= m * k && c.len() >= m * n && b.1.iter().all(|&s| s >= 0),
-        "conv product operands"
-    );
-    assert!(
-        k * n == 0 || (b_last as usize) < b.0.len(),
-        "conv product operand b"
-    );
-    // SAFETY: `a` holds the m x k operand in the layout given by its strides, `b`'s strides
-    // address inside its slice (the callers' blocks are k x n), `c` is m x n, row-major and
-    // disjoint from both.
-    unsafe {
-        T::gemm(
-            m,
-            k,
-            n,
-            T::ONE,
-            a.as_ptr(),
-            rsa,
-            csa,
-            b.0.as_ptr(),
-            b.1[0],
-            b.1[1],
-            beta,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        )
-    }
-}
-
 impl<T: Float> Tensor<T> {
     /// 2-D cross-correlation of `self` (`[N, C, H, W]`) with `weight` (`[O, C, kh, kw]`, the
     /// kernel of `win`) with `win`'s stride, padding and dilation, plus `bias` (`[O]`) per
@@ -200,8 +153,9 @@ impl<T: Float> Tensor<T> {
         check_scratch::<T>("conv2d", ckk * l)?;
         let x = self.contiguous();
         let x = x.as_slice().expect("contiguous");
-        // The weight transposed once (`[C*kh*kw, O]`): the gemm then packs it for every
-        // image with plain copies.
+        // The weight transposed once (`[C*kh*kw, O]`): where matrixmultiply runs (CPUs
+        // without AVX-512), it packs A for every image, then with plain copies instead of
+        // gathers; graft's own gemm reads either layout in place.
         let w_t = weight
             .try_reshape(&[d.o, ckk])?
             .try_transpose(0, 1)?
@@ -211,9 +165,11 @@ impl<T: Float> Tensor<T> {
         let image = |b: usize, y: &mut [T]| {
             let mut cols = scratch::<T>(ckk * l);
             unfold_image(x, b, &d, win, &mut cols);
-            product(
+            // w_t read transposed: [O, C*kh*kw] @ cols [C*kh*kw, L].
+            let w_st = [1, d.o as isize];
+            block_product(
                 (d.o, ckk, l),
-                (w_t, true),
+                (w_t, w_st),
                 (&cols, [l as isize, 1]),
                 y,
                 false,
@@ -263,9 +219,10 @@ impl<T: Float> Tensor<T> {
         let image = |b: usize, dx_b: &mut [T]| {
             let mut cols = scratch::<T>(ckk * l);
             let g_b = &g[b * o * l..(b + 1) * o * l];
-            product(
+            let w_st = [1, ckk as isize];
+            block_product(
                 (ckk, o, l),
-                (w, true),
+                (w, w_st),
                 (g_b, [l as isize, 1]),
                 &mut cols,
                 false,
@@ -306,13 +263,8 @@ impl<T: Float> Tensor<T> {
                 unfold_image(x, b, &d, win, &mut cols);
                 // dw += g_b [O, L] @ cols^T [L, C*kh*kw]
                 let g_b = &g[b * d.o * l..(b + 1) * d.o * l];
-                product(
-                    (d.o, l, ckk),
-                    (g_b, false),
-                    (&cols, [1, l as isize]),
-                    dw,
-                    true,
-                );
+                let (g_st, cols_t_st) = ([l as isize, 1], [1, l as isize]);
+                block_product((d.o, l, ckk), (g_b, g_st), (&cols, cols_t_st), dw, true);
             }
             recycle(cols);
         };

@@ -66,6 +66,21 @@ impl<T: Float> Gemm<'_, T> {
     /// `c` must point at a writable `m x ldc` row-major block that no one else touches in the
     /// given rows and columns while this runs.
     unsafe fn run(&self, c: *mut T, ldc: usize, rows: (usize, usize), cols: (usize, usize)) {
+        self.run_onto(c, ldc, rows, cols, false)
+    }
+
+    /// [`run`](Self::run), adding the product to what `c` holds when `add`.
+    ///
+    /// # Safety
+    /// As `run`.
+    unsafe fn run_onto(
+        &self,
+        c: *mut T,
+        ldc: usize,
+        rows: (usize, usize),
+        cols: (usize, usize),
+        add: bool,
+    ) {
         let (m, n) = (rows.1 - rows.0, cols.1 - cols.0);
         if m == 0 || n == 0 {
             return;
@@ -73,6 +88,9 @@ impl<T: Float> Gemm<'_, T> {
         debug_assert!(rows.1 <= self.m && cols.1 <= self.n && self.n <= ldc);
         let c = c.add(rows.0 * ldc + cols.0);
         if self.k == 0 {
+            if add {
+                return;
+            }
             for i in 0..m {
                 for j in 0..n {
                     *c.add(i * ldc + j) = T::ZERO;
@@ -110,12 +128,54 @@ impl<T: Float> Gemm<'_, T> {
             b,
             self.b_st[0],
             self.b_st[1],
-            T::ZERO,
+            if add { T::ONE } else { T::ZERO },
             c,
             ldc as isize,
             1,
         );
     }
+}
+
+/// `c = a b` (`c += a b` with `add`) for an `m x k` and a `k x n` operand, each given as a
+/// slice with its (row, column) strides from the slice's start, into row-major `m x n` `c`:
+/// for kernels that multiply blocks of their own buffers (a convolution's per-image
+/// products). Panics if a stride leaves its operand's slice or `c` is too short.
+pub(crate) fn block_product<T: Float>(
+    (m, k, n): (usize, usize, usize),
+    (a, a_st): (&[T], [isize; 2]),
+    (b, b_st): (&[T], [isize; 2]),
+    c: &mut [T],
+    add: bool,
+) {
+    assert!(
+        c.len() >= m * n,
+        "block_product: c holds {} of {m}x{n}",
+        c.len()
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k > 0 {
+        assert!(
+            in_storage(a.len(), 0, a_st, (0, m), (0, k))
+                && in_storage(b.len(), 0, b_st, (0, k), (0, n)),
+            "block_product: an operand's strides leave its slice"
+        );
+    }
+    let g = Gemm {
+        a,
+        a_off: 0,
+        a_st,
+        b,
+        b_off: 0,
+        b_st,
+        m,
+        k,
+        n,
+    };
+    // SAFETY: both operands' blocks lie in their slices (checked above), and `c` is a
+    // separate, exclusively borrowed m x n block.
+    unsafe { g.run_onto(c.as_mut_ptr(), n, (0, m), (0, n), add) }
 }
 
 /// Whether every element `off + i * st[0] + j * st[1]` for `i` in `rows` and `j` in `cols`

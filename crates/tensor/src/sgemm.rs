@@ -165,13 +165,18 @@ mod avx512 {
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
                     let a_blk = a.add(ic * rsa + pc * csa);
-                    // Where row i of a tile starting at row `ir` begins, and its step along k.
-                    let (row_at, a_step): (&dyn Fn(usize) -> *const f32, usize) = if direct {
-                        (&|i| a_blk.add(i * rsa), csa)
-                    } else {
-                        pack_a(a_blk, rsa, csa, mc, kc, ap);
-                        (&|i| ap.add(i / MR * MR * kc + i % MR), MR)
+                    // Where the tile starting at row `ir` begins, the step between its rows
+                    // and the step along k: in A itself, or in its packed 8-row panel.
+                    let tile_at = |ir: usize| -> (*const f32, usize, usize) {
+                        if direct {
+                            (a_blk.add(ir * rsa), rsa, csa)
+                        } else {
+                            (ap.add(ir * kc), 1, MR)
+                        }
                     };
+                    if !direct {
+                        pack_a(a_blk, rsa, csa, mc, kc, ap);
+                    }
                     for jr in (0..nc).step_by(NR) {
                         let cols = NR.min(nc - jr);
                         let b_panel = if jr < unpacked {
@@ -182,7 +187,9 @@ mod avx512 {
                         for ir in (0..mc).step_by(MR) {
                             let rows = MR.min(mc - ir);
                             // Rows past the edge read the last row again; they are not stored.
-                            let a_rows = std::array::from_fn(|i| row_at(ir + i.min(rows - 1)));
+                            let (first, row_step, a_step) = tile_at(ir);
+                            let a_rows =
+                                std::array::from_fn(|i| first.add(i.min(rows - 1) * row_step));
                             let tile = c.offset((ic + ir) as isize * rsc + (jc + jr) as isize);
                             let tile = Tile {
                                 c: tile,

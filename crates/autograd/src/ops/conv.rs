@@ -12,6 +12,11 @@ use crate::var::Var;
 
 type Grads<T> = Vec<Option<Var<T>>>;
 
+/// `[H, W]` of an `[N, C, H, W]` input: what its gradient's transposed convolution restores.
+fn image_size<T: Float>(input: &Var<T>) -> [usize; 2] {
+    [input.shape()[2], input.shape()[3]]
+}
+
 /// `conv2d(x, w)` or `conv2d(x, w, b)`: `[N, C, H, W]`, `[O, C, kh, kw]` and `[O]` to
 /// `[N, O, oh, ow]` (the bias added per output channel).
 pub(crate) struct Conv2d {
@@ -26,7 +31,7 @@ impl<T: Float> Op<T> for Conv2d {
     }
     fn backward(&self, x: &[Var<T>], _: &Var<T>, g: &Var<T>) -> Grads<T> {
         let (input, weight) = (&x[0], &x[1]);
-        let size = [input.shape()[2], input.shape()[3]];
+        let size = image_size(input);
         let mut grads = vec![
             input
                 .needs_grad()
@@ -83,7 +88,7 @@ impl<T: Float> Op<T> for Conv2dWeightGrad {
     }
     fn backward(&self, x: &[Var<T>], _: &Var<T>, gw: &Var<T>) -> Grads<T> {
         let (input, g) = (&x[0], &x[1]);
-        let size = [input.shape()[2], input.shape()[3]];
+        let size = image_size(input);
         vec![
             input
                 .needs_grad()

@@ -18,6 +18,43 @@ type Sgemm = unsafe fn(
     isize,
 );
 
+/// An operand: its first element, the stride between rows and between columns.
+type Operand = (*const f32, isize, isize);
+
+/// The bits of `c` (rows of `ldc`, the first `n` of each written) after `gemm` computed
+/// `c = a b + beta c` for an `m x k` A and a `k x n` B.
+///
+/// # Safety
+/// The operands' strides must address valid memory; `c` holds `m` rows of `ldc`.
+unsafe fn product_bits(
+    gemm: Sgemm,
+    (m, k, n): (usize, usize, usize),
+    (a, rsa, csa): Operand,
+    (b, rsb, csb): Operand,
+    beta: f32,
+    mut c: Vec<f32>,
+    ldc: usize,
+) -> Vec<u32> {
+    let out = c.as_mut_ptr();
+    gemm(
+        m,
+        k,
+        n,
+        1.0,
+        a,
+        rsa,
+        csa,
+        b,
+        rsb,
+        csb,
+        beta,
+        out,
+        ldc as isize,
+        1,
+    );
+    c.iter().map(|v| v.to_bits()).collect()
+}
+
 /// Every layout of A and B (row- or column-major, rows padded to a longer stride, 1 KiB
 /// between A's columns or B's rows, every other element, broadcast) at shapes around the
 /// block and tile edges, into C or added to it: the same bits as matrixmultiply's sgemm. (On
@@ -49,18 +86,12 @@ fn same_bits_as_matrixmultiply_on_every_layout() {
                     for (rsb, csb) in b_layouts {
                         // beta 0 into NaN (which must not be read), beta 1 onto values.
                         let run = |gemm: Sgemm, beta: f32| {
-                            let mut c: Vec<f32> = (0..m * n)
-                                .map(|i| if beta == 0.0 { f32::NAN } else { value(i + 5) })
-                                .collect();
-                            let (a, b, out) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+                            let c =
+                                (0..m * n)
+                                    .map(|i| if beta == 0.0 { f32::NAN } else { value(i + 5) });
+                            let (a, b) = ((a.as_ptr(), rsa, csa), (b.as_ptr(), rsb, csb));
                             // SAFETY: the strides address inside a and b; c is m x n.
-                            unsafe {
-                                gemm(
-                                    m, k, n, 1.0, a, rsa, csa, b, rsb, csb, beta, out, n as isize,
-                                    1,
-                                )
-                            };
-                            c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                            unsafe { product_bits(gemm, (m, k, n), a, b, beta, c.collect(), n) }
                         };
                         for beta in [0.0, 1.0] {
                             assert!(
@@ -99,37 +130,20 @@ fn same_bits_past_column_and_depth_blocks_and_on_flipped_operands() {
     for ((ao, rsa, csa), (bo, rsb, csb)) in cases {
         for beta in [0.0, 1.0] {
             let run = |gemm: Sgemm| {
-                let mut c: Vec<f32> = (0..m * ldc)
-                    .map(|i| {
-                        if beta == 0.0 && i % ldc < n {
-                            f32::NAN
-                        } else {
-                            value(i)
-                        }
-                    })
-                    .collect();
+                let nan_unless_added = |i: usize| beta == 0.0 && i % ldc < n;
+                let c = (0..m * ldc).map(|i| {
+                    if nan_unless_added(i) {
+                        f32::NAN
+                    } else {
+                        value(i)
+                    }
+                });
                 // SAFETY: the offsets and strides address inside a and b; c is m x ldc.
                 unsafe {
                     let (pa, pb) = (a.as_ptr().offset(ao), b.as_ptr().offset(bo));
-                    let out = c.as_mut_ptr();
-                    gemm(
-                        m,
-                        k,
-                        n,
-                        1.0,
-                        pa,
-                        rsa,
-                        csa,
-                        pb,
-                        rsb,
-                        csb,
-                        beta,
-                        out,
-                        ldc as isize,
-                        1,
-                    )
-                };
-                c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                    let (a, b) = ((pa, rsa, csa), (pb, rsb, csb));
+                    product_bits(gemm, (m, k, n), a, b, beta, c.collect(), ldc)
+                }
             };
             assert!(
                 run(super::sgemm) == run(matrixmultiply::sgemm),
@@ -224,17 +238,11 @@ fn no_read_past_an_operands_end() {
                 let (guarded_a, guarded_b) = (Guarded::new(&a), Guarded::new(&b));
                 for beta in [0.0, 1.0] {
                     let run = |gemm: Sgemm, pa: *const f32, pb: *const f32| {
-                        let mut c: Vec<f32> = (0..m * n).map(|i| value(i + 3)).collect();
-                        let (ra, ca, rb, cb) =
-                            (rsa as isize, csa as isize, rsb as isize, csb as isize);
+                        let c = (0..m * n).map(|i| value(i + 3)).collect();
+                        let a = (pa, rsa as isize, csa as isize);
+                        let b = (pb, rsb as isize, csb as isize);
                         // SAFETY: the strides address inside each operand; c is m x n.
-                        unsafe {
-                            let out = c.as_mut_ptr();
-                            gemm(
-                                m, k, n, 1.0, pa, ra, ca, pb, rb, cb, beta, out, n as isize, 1,
-                            )
-                        };
-                        c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                        unsafe { product_bits(gemm, (m, k, n), a, b, beta, c, n) }
                     };
                     assert!(
                         run(super::sgemm, guarded_a.data, guarded_b.data)
